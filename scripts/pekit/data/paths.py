@@ -1,0 +1,33 @@
+"""Where MMF looks for data, and where the kit's MMF plugin lives."""
+
+import os
+from pathlib import Path
+
+
+def mmf_cache_dir():
+    # MMF a34bc2d: env.cache_dir = $MMF_CACHE_DIR, else $TORCH_HOME/mmf (~/.cache/torch/mmf).
+    if os.environ.get("MMF_CACHE_DIR"):
+        return Path(os.environ["MMF_CACHE_DIR"]).expanduser()
+    torch_home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch"
+    )
+    return Path(torch_home).expanduser() / "mmf"
+
+
+def mmf_data_dir(explicit=None):
+    """MMF's env.data_dir: an explicit folder, else $MMF_DATA_DIR, else <cache_dir>/data."""
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    if os.environ.get("MMF_DATA_DIR"):
+        return Path(os.environ["MMF_DATA_DIR"]).expanduser().resolve()
+    return (mmf_cache_dir() / "data").resolve()
+
+
+def dataset_dir(name, data_dir=None):
+    """<data_dir>/datasets/<name>/defaults, the folder MMF's dataset configs point into."""
+    return mmf_data_dir(data_dir) / "datasets" / name / "defaults"
+
+
+def plugin_dir():
+    """The MMF user dir registering `mmh`; pass it as env.user_dir=<path> (or MMF_USER_DIR)."""
+    return Path(__file__).resolve().parent.parent / "mmf_plugin"

@@ -1,0 +1,234 @@
+"""Read MMF training logs (ours and the paper's published ones) into one tidy dict per log.
+
+MMF a34bc2d writes one `key: value, key: value` line per summary (mmf/utils/logger.py
+`log_progress`), prefixed by a timestamp and logger name (green ANSI on stdout, plain in
+save_dir/train.log):
+- training, every log_interval updates (callbacks/logistics.py `on_update_end`):
+  `progress: 100/22000, train/<ds>/cross_entropy: 0.7194, train/<ds>/cross_entropy/avg: ...,
+  train/total_loss: ..., train/total_loss/avg: ..., max mem: 5831.0, epoch: 1, num_updates: 100,
+  iterations: 100, max_updates: 22000, lr: 0.00001, ups: 2.04, time: 49s 123ms,
+  time_since_start: 52s 789ms, eta: 3h 10m 02s`
+- validation, every evaluation_interval updates (`on_validation_end`, early stopping's info):
+  `progress: 1000/22000, val/<ds>/cross_entropy: ..., val/total_loss: ..., val/<ds>/accuracy: ...,
+  val/<ds>/binary_f1: ..., val/<ds>/roc_auc: ..., num_updates: 1000, ..., val_time: 20s 337ms,
+  best_update: 1000, best_iteration: 1000, best_val/<ds>/roc_auc: 0.577900`
+- after training, the restored best checkpoint is evaluated again (`on_test_end`, no val_time) and
+  a test run writes the same line with `test/` keys; then `Finished run in <time>`.
+- `Total Parameters: X. Trained Parameters: Y` (utils/general.py `print_model_parameters`).
+A resumed run repeats updates after its last checkpoint: the last line for an update wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+PARAMS = re.compile(r"Total Parameters: (\d+)\. Trained Parameters: (\d+)")
+FINISHED = re.compile(r"Finished run in (.+?)\s*$")
+DURATION = re.compile(r"(\d+)(ms|h|m|s)")
+# Where a summary starts: its progress field, or (a test run has no max_updates, so no progress)
+# its first metric.
+SUMMARY = re.compile(r"(?:progress: |(?:train|val|test)/[^\s:,]+: )")
+
+
+def duration_seconds(text):
+    """MMF's Timer format ('1h 30m 02s 123ms') in seconds; None if it is not one."""
+    parts = DURATION.findall(text or "")
+    if not parts or DURATION.sub("", text).strip():
+        return None
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    return round(sum(int(n) * scale[u] for n, u in parts), 3)
+
+
+def _number(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def parse_fields(text):
+    """'progress: 1/2, a: 0.5, max mem: 10.0' -> {'progress': '1/2', 'a': 0.5, 'max mem': 10.0}."""
+    fields = {}
+    for item in text.split(", "):
+        key, sep, value = item.partition(": ")
+        if not sep:
+            # A value holding ', ' (an experiment name): keep it with the previous field.
+            if fields:
+                last = next(reversed(fields))
+                fields[last] = f"{fields[last]}, {item}"
+            continue
+        fields[key.strip()] = _number(value.strip())
+    return fields
+
+
+def _split_metrics(fields, split):
+    """{'val/hmd/roc_auc': x, 'val/total_loss': y} -> ('hmd', {'roc_auc': x, 'loss': y})."""
+    dataset, out = None, {}
+    for key, value in fields.items():
+        parts = key.split("/")
+        if parts[0] != split or not isinstance(value, float):
+            continue
+        if parts[1:] == ["total_loss"]:
+            out["loss"] = value
+        elif parts[1:] == ["total_loss", "avg"]:
+            out["loss_avg"] = value
+        elif len(parts) == 3:
+            dataset = parts[1]
+            out[parts[2]] = value
+    return dataset, out
+
+
+def _progress(fields):
+    done, _, total = str(fields.get("progress", "")).partition("/")
+    try:
+        return int(float(done)), int(float(total))
+    except ValueError:
+        return None, None
+
+
+def parse_lines(lines, source=None):
+    """Parse MMF log lines; returns the tidy dict described in the module docstring."""
+    train, val, evals = {}, {}, []
+    params = None
+    dataset = max_updates = None
+    best_update = criterion = None
+    segments, seg_time, last_update = [], 0.0, None
+    finished_in = None
+    peak_mem = None
+    ups = []
+    for raw in lines:
+        line = ANSI.sub("", raw.rstrip("\n"))
+        m = PARAMS.search(line)
+        if m:
+            params = {"total": int(m.group(1)), "trained": int(m.group(2))}
+            continue
+        m = FINISHED.search(line)
+        if m:
+            finished_in = duration_seconds(m.group(1))
+            continue
+        m = SUMMARY.search(line)
+        if not m:
+            continue
+        fields = parse_fields(line[m.start():])
+        update, total = _progress(fields)
+        if total is not None:
+            max_updates = total
+        if update is not None and any(k.startswith("train/") for k in fields):
+            ds, metrics = _split_metrics(fields, "train")
+            dataset = dataset or ds
+            if last_update is not None and update <= last_update:
+                # A resumed attempt: the clock restarted.
+                segments.append(seg_time)
+                seg_time = 0.0
+            last_update = update
+            elapsed = duration_seconds(str(fields.get("time_since_start", "")))
+            if elapsed is not None:
+                seg_time = max(seg_time, elapsed)
+            entry = {"update": update, **metrics}
+            if isinstance(fields.get("lr"), float):
+                entry["lr"] = fields["lr"]
+            if isinstance(fields.get("ups"), float):
+                entry["ups"] = fields["ups"]
+                ups.append(fields["ups"])
+            if isinstance(fields.get("max mem"), float):
+                entry["max_mem_mb"] = fields["max mem"]
+                peak_mem = max(peak_mem or 0.0, fields["max mem"])
+            train[update] = entry
+            continue
+        for split in ("val", "test"):
+            if not any(k.startswith(split + "/") for k in fields):
+                continue
+            ds, metrics = _split_metrics(fields, split)
+            dataset = dataset or ds
+            entry = {"update": update, **metrics}
+            if split == "val" and "val_time" in fields and update is not None:
+                if isinstance(fields.get("best_update"), float):
+                    best_update = int(fields["best_update"])
+                for key in fields:
+                    if key.startswith("best_val/"):
+                        criterion = key.split("/", 1)[1]
+                val[update] = entry
+            else:
+                # The evaluation of the restored best model after training, or a test run.
+                evals.append(dict(entry, split=split))
+            break
+    segments.append(seg_time)
+    wall = sum(segments)
+    if finished_in is not None:
+        wall = max(wall, finished_in)
+    val_curve = [val[u] for u in sorted(val)]
+    return {
+        "log": source,
+        "dataset": dataset,
+        "max_updates": max_updates,
+        "last_update": max(list(train) + list(val)) if (train or val) else None,
+        "attempts": len(segments),
+        "finished": finished_in is not None,
+        "parameters": params,
+        "train": [train[u] for u in sorted(train)],
+        "val": val_curve,
+        "criterion": criterion or (f"{dataset}/roc_auc" if dataset else None),
+        "best": _best(val_curve, best_update, criterion),
+        "final_val": next((e for e in reversed(evals) if e["split"] == "val"), None),
+        "test": next((e for e in reversed(evals) if e["split"] == "test"), None),
+        "ups": round(statistics.median(ups), 3) if ups else None,
+        "ups_mean": round(statistics.mean(ups), 3) if ups else None,
+        "peak_memory_mb": peak_mem,
+        "wall_time_s": wall or None,
+    }
+
+
+def _best(val_curve, best_update, criterion):
+    """The validation entry at MMF's best update; without one, the highest roc_auc."""
+    if not val_curve:
+        return None
+    if best_update is not None:
+        for entry in val_curve:
+            if entry["update"] == best_update:
+                return dict(entry)
+    metric = (criterion or "roc_auc").split("/")[-1]
+    scored = [e for e in val_curve if metric in e]
+    if not scored:
+        return None
+    return dict(max(scored, key=lambda e: (e[metric], -e["update"])))
+
+
+def parse_file(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return parse_lines(f, source=str(path))
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "logs",
+        help="parse MMF training logs into JSON",
+        description="Print one JSON object per MMF log: validation and train curves, best "
+        "validation metrics, parameter counts, updates per second, peak memory, wall time.",
+    )
+    p.add_argument("logs", nargs="+", metavar="LOG", help="MMF log file (stdout capture or train.log)")
+    p.add_argument("--compact", action="store_true", help="one line per log (JSON Lines)")
+    p.set_defaults(func=_main)
+
+
+def _main(args):
+    from .errors import PekitError
+
+    for path in args.logs:
+        try:
+            parsed = parse_file(path)
+        except OSError as e:
+            raise PekitError(f"cannot read log {path}: {e.strerror}") from None
+        print(json.dumps(parsed, indent=None if args.compact else 2))
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="pekit logs")
+    sub = parser.add_subparsers()
+    register(sub)
+    args = parser.parse_args(["logs"] + list(argv or []))
+    return args.func(args)

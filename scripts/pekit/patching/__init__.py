@@ -1,0 +1,1 @@
+"""Version-checked patches of upstream files (transformers, MMF): manifest, diff engine, CLI."""

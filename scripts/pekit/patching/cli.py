@@ -1,0 +1,98 @@
+"""`pekit patch status|check|apply|revert|manifest`."""
+
+from __future__ import annotations
+
+from .. import pins
+from ..errors import UsageError
+from . import engine, manifest, targets
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "patch",
+        help="apply, check, revert or show the version-checked patches",
+        description="Version-checked patches of transformers and MMF. Exit codes: 0 done or "
+        "nothing to do, 1 refused (nothing written), 2 usage error.",
+    )
+    p.add_argument("action", choices=["status", "check", "apply", "revert", "manifest"])
+    p.add_argument(
+        "--transformers",
+        metavar="DIR",
+        help="folder holding the 'transformers' package (default: the active environment's)",
+    )
+    p.add_argument(
+        "--mmf",
+        metavar="DIR",
+        help="folder holding the 'mmf' package, e.g. an MMF checkout root (default: importable mmf)",
+    )
+    p.add_argument(
+        "--sets",
+        default="auto",
+        help="comma-separated patch sets: pe, compat; 'auto' (default) adds compat only on a "
+        "stack newer than the paper's (Python >= 3.10 or torch >= 2)",
+    )
+    p.add_argument(
+        "--only",
+        choices=list(manifest.TARGETS),
+        action="append",
+        help="limit to this target (repeatable); default: every target",
+    )
+    p.set_defaults(func=run)
+
+
+def parse_sets(text):
+    if text == "auto":
+        return targets.default_sets()
+    sets = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in sets if s not in manifest.SETS]
+    if not sets or unknown:
+        raise UsageError(f"--sets: expected 'auto' or a list of {', '.join(manifest.SETS)}")
+    return sets
+
+
+def run(args):
+    sets = parse_sets(args.sets)
+    wanted = tuple(args.only) if args.only else manifest.TARGETS
+    explicit = {"transformers": args.transformers, "mmf": args.mmf}
+    if args.action == "manifest":
+        return _manifest(explicit)
+    roots = {}
+    for t in wanted:
+        roots[t] = targets.find_root(t, explicit[t])
+    entries = manifest.load().select(sets=sets, targets=wanted)
+    if args.action == "status":
+        for t in wanted:
+            if roots[t] is None:
+                print(f"{t}: not found (pass --{t} DIR)")
+        for s in engine.file_states(entries, roots):
+            print(f"{s.state:9} {s.entry.set:6} {s.file}")
+        return 0
+    if args.action == "check":
+        states = engine.check(entries, roots)
+        counts = {}
+        for s in states:
+            counts[s.state] = counts.get(s.state, 0) + 1
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        print(f"ok: {summary} (sets: {','.join(sets)})")
+        return 0
+    outcome = (engine.apply if args.action == "apply" else engine.revert)(entries, roots)
+    if outcome.files:
+        for f in outcome.files:
+            print(f"{outcome.action}: {f}")
+    else:
+        print(f"{outcome.action} (sets: {','.join(sets)}); nothing written")
+    return 0
+
+
+def _manifest(explicit):
+    """Regenerate patches/manifest.json from the diffs and PRISTINE upstream trees."""
+    if not explicit["transformers"] or not explicit["mmf"]:
+        raise UsageError("manifest needs --transformers DIR and --mmf DIR (pristine trees)")
+    roots = {t: targets.find_root(t, explicit[t]) for t in manifest.TARGETS}
+    p = pins.load_pins()
+    for t in manifest.TARGETS:
+        print(targets.check_version(t, roots[t], p))
+    entries = manifest.build(roots, pin_data=p)
+    path = manifest.write(entries)
+    print(f"wrote {path} ({len(entries)} files)")
+    return 0

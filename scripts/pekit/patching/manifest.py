@@ -1,0 +1,137 @@
+"""The patch manifest: which diff changes which upstream file, from which sha256 to which.
+
+`patches/manifest.json` is generated from the diffs and pristine upstream files by
+`pekit patch manifest`; the engine trusts nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import List, NamedTuple
+
+from .. import atomic, pins
+from ..errors import PekitError
+from . import unidiff
+
+TARGETS = ("transformers", "mmf")
+SETS = ("compat", "pe")  # application order
+
+
+def patches_dir():
+    return Path(os.environ.get("PEKIT_PATCHES_DIR", str(pins.REPO_ROOT / "patches")))
+
+
+def sha256_bytes(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def target_dirname(target, pin_data=None):
+    """Folder under patches/ holding a target's diffs, named for the pinned version."""
+    p = pins.load_pins() if pin_data is None else pin_data
+    if target == "transformers":
+        return f"transformers-{p['transformers']['version']}"
+    return f"mmf-{p['mmf']['commit'][:7]}"
+
+
+class Entry(NamedTuple):
+    target: str
+    set: str
+    path: str  # relative to the target root (the folder holding the package)
+    diff: str  # relative to patches/
+    sha256_before: str
+    sha256_after: str
+    pin: str  # transformers version or MMF commit the diff was made against
+
+    def load_diff(self, base=None):
+        file = (base or patches_dir()) / self.diff
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as e:
+            raise PekitError(f"{file}: cannot read patch: {e.strerror}") from e
+        return unidiff.parse(text, source=str(file))
+
+
+class Manifest(NamedTuple):
+    entries: List[Entry]
+    path: Path
+
+    def select(self, sets=SETS, targets=TARGETS):
+        order = {s: i for i, s in enumerate(SETS)}
+        chosen = [e for e in self.entries if e.set in sets and e.target in targets]
+        return sorted(chosen, key=lambda e: (TARGETS.index(e.target), order[e.set], e.path))
+
+
+def load(path=None):
+    path = Path(path) if path else patches_dir() / "manifest.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise PekitError(f"{path}: cannot read the patch manifest: {e.strerror}") from e
+    except ValueError as e:
+        raise PekitError(f"{path}: not valid JSON: {e}") from e
+    entries = []
+    for i, item in enumerate(raw.get("patches", [])):
+        try:
+            entries.append(Entry(**{k: item[k] for k in Entry._fields}))
+        except KeyError as e:
+            raise PekitError(f"{path}: patches[{i}] lacks field {e.args[0]!r}") from e
+    return Manifest(entries, path)
+
+
+def build(pristine_roots, base=None, pin_data=None):
+    """Compute manifest entries from the diffs under `base` and pristine target roots.
+
+    pristine_roots: {"transformers": Path, "mmf": Path}, each the folder holding the package.
+    """
+    base = base or patches_dir()
+    p = pins.load_pins() if pin_data is None else pin_data
+    entries = []
+    owner = {}
+    for target in TARGETS:
+        tdir = base / target_dirname(target, p)
+        pin = p["transformers"]["version"] if target == "transformers" else p["mmf"]["commit"]
+        for set_name in SETS:
+            sdir = tdir / set_name
+            for diff_file in sorted(sdir.rglob("*.diff")) if sdir.is_dir() else []:
+                rel = diff_file.relative_to(sdir).as_posix()[: -len(".diff")]
+                parsed = unidiff.parse(diff_file.read_text(encoding="utf-8"), str(diff_file))
+                if parsed.old_path != rel:
+                    raise PekitError(
+                        f"{diff_file}: header names '{parsed.old_path}', expected '{rel}'"
+                    )
+                if (target, rel) in owner:
+                    raise PekitError(
+                        f"{diff_file}: {rel} is already patched by set '{owner[(target, rel)]}'; "
+                        "a file may belong to one set only"
+                    )
+                owner[(target, rel)] = set_name
+                if target not in pristine_roots:
+                    raise PekitError(f"no pristine {target} root given to hash {rel}")
+                before = (Path(pristine_roots[target]) / rel).read_bytes()
+                after = unidiff.apply(parsed, before, source=str(diff_file))
+                entries.append(
+                    Entry(
+                        target=target,
+                        set=set_name,
+                        path=rel,
+                        diff=diff_file.relative_to(base).as_posix(),
+                        sha256_before=sha256_bytes(before),
+                        sha256_after=sha256_bytes(after),
+                        pin=pin,
+                    )
+                )
+    return entries
+
+
+def write(entries, path=None):
+    path = Path(path) if path else patches_dir() / "manifest.json"
+    doc = {
+        "format": 1,
+        "about": "Generated by `pekit patch manifest` from the diffs and pristine upstream files.",
+        "patches": [e._asdict() for e in entries],
+    }
+    atomic.write_json(path, doc)
+    return path

@@ -1,0 +1,125 @@
+"""Finding the upstream trees to patch and checking that they are the pinned versions."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from .. import pins
+from ..errors import PekitError
+
+_VERSION = re.compile(r"""^__version__\s*=\s*['"]([^'"]+)['"]""", re.M)
+
+
+def find_root(target, explicit=None):
+    """The folder holding the `target` package: `explicit`, or where the active Python finds it.
+
+    Returns None when the package cannot be found. Uses find_spec so nothing is imported: an
+    unpatched MMF does not even import on a modern stack.
+    """
+    if explicit is not None:
+        root = Path(explicit).resolve()
+        if not (root / target / "__init__.py").is_file():
+            raise PekitError(
+                f"{root}: no '{target}/__init__.py' there; pass the folder that holds the "
+                f"'{target}' package (a site-packages, or an MMF checkout root)"
+            )
+        return root
+    try:
+        spec = importlib.util.find_spec(target)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]).resolve().parent
+
+
+def _read_version(file):
+    try:
+        m = _VERSION.search(file.read_text(encoding="utf-8"))
+    except OSError:
+        return None
+    return m.group(1) if m else None
+
+
+def git_head(root):
+    """HEAD commit of a git checkout at `root`, or None if it is not one (or git is absent)."""
+    if not (Path(root) / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.decode().strip()
+
+
+def _installed_commit(root):
+    """The commit pip recorded for an installed MMF (direct_url.json of a VCS install)."""
+    for info in sorted(Path(root).glob("mmf-*.dist-info")):
+        try:
+            url = json.loads((info / "direct_url.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        commit = url.get("vcs_info", {}).get("commit_id")
+        if commit:
+            return commit
+    return None
+
+
+def check_version(target, root, pin_data=None):
+    """Raise PekitError unless the tree at `root` is the pinned version; return a description.
+
+    For MMF, a git checkout must be at the pinned commit; an installed copy must carry the pinned
+    version string (and commit, where pip recorded one). Every patched file's sha256 is checked
+    separately, which is what pins a non-git copy to the exact commit.
+    """
+    p = pins.load_pins() if pin_data is None else pin_data
+    root = Path(root)
+    if target == "transformers":
+        want = p["transformers"]["version"]
+        file = root / "transformers" / "__init__.py"
+        found = _read_version(file)
+        if found != want:
+            raise PekitError(f"{file}: transformers version is {found}, expected {want}")
+        return f"transformers {found}"
+    want_commit = p["mmf"]["commit"]
+    head = git_head(root) or _installed_commit(root)
+    if head is not None:
+        if head != want_commit:
+            raise PekitError(f"{root}: MMF is at commit {head}, expected {want_commit}")
+        return f"mmf {head[:7]}"
+    file = root / "mmf" / "version.py"
+    found = _read_version(file)
+    if found != p["mmf"]["version"]:
+        raise PekitError(f"{file}: MMF version is {found}, expected {p['mmf']['version']}")
+    return f"mmf {found} (files checked against commit {want_commit[:7]})"
+
+
+def _torch_major():
+    try:
+        from importlib import metadata
+    except ImportError:  # Python 3.7: the paper's stack, torch 1.x
+        return 1
+    try:
+        return int(metadata.version("torch").split(".")[0])
+    except Exception:
+        return None
+
+
+def stack_needs_compat():
+    """True where the running stack is newer than the paper's (Python >= 3.10 or torch >= 2)."""
+    major = _torch_major()
+    return sys.version_info >= (3, 10) or (major is not None and major >= 2)
+
+
+def default_sets():
+    return ("compat", "pe") if stack_needs_compat() else ("pe",)

@@ -1,0 +1,48 @@
+"""The kit's pinned versions, read from facts/pins.json (the single source of truth).
+
+Runnable without installing the kit, for Makefiles and Dockerfiles:
+    python3 scripts/pekit/pins.py mmf.commit
+"""
+
+import json
+import sys
+from pathlib import Path
+
+FACTS_DIR = Path(__file__).resolve().parent / "facts"
+PINS_FILE = FACTS_DIR / "pins.json"
+# The kit's checkout root (scripts/pekit/pins.py -> repo root); the kit runs from a checkout or an
+# editable install, so patches/ and docker/ are found beside it.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_pins(path=PINS_FILE):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def get(dotted, pins=None):
+    """Return the value at a dotted key such as 'mmf.commit' or 'profiles.modern.torch'."""
+    node = load_pins() if pins is None else pins
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(f"{PINS_FILE}: no key '{dotted}' (stopped at '{part}')")
+        node = node[part]
+    return node
+
+
+def main(argv=None):
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: pins.py DOTTED.KEY", file=sys.stderr)
+        return 2
+    try:
+        value = get(args[0])
+    except KeyError as e:
+        print(e.args[0], file=sys.stderr)
+        return 2
+    print(value if isinstance(value, str) else json.dumps(value))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

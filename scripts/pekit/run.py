@@ -1,0 +1,596 @@
+"""Run the experiment matrix with MMF: one `mmf_run` per (dataset, model, mode, seed).
+
+Each run lives in <results>/runs/<dataset>/<model>/<mode>/seed<seed>/:
+  manifest.json   what ran (versions, command, config, status, times, test metrics)
+  train.log       MMF's output (stdout and stderr) for every attempt, appended
+  mmf/            MMF's save dir (config.yaml, best.ckpt, current.ckpt, models/, logs/)
+  test/<split>/   the test-split evaluation of the best checkpoint, and test/<split>.log
+A finished run is skipped; an interrupted or failed one is resumed from its last checkpoint
+(`checkpoint.resume=True`); only finished runs are reported.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import inspect
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from . import __version__, pins, settings
+from .atomic import write_json
+from .errors import PekitError, UsageError
+
+DATASETS = ("hmd", "mmf")[:1] + ("mmh",)
+MODELS = ("visual_bert", "vilbert")
+MODES = ("fc", "pe", "full")
+DEFAULT_MODELS = ("visual_bert",)
+
+# The project configs the paper fine-tuned from (MMF a34bc2d): VisualBERT pre-trained on COCO,
+# ViLBERT on Conceptual Captions. MMH reuses them through the kit's MMF plugin.
+HMD_CONFIGS = {
+    "visual_bert": "projects/visual_bert/configs/hateful_memes/from_coco.yaml",
+    "vilbert": "projects/vilbert/configs/hateful_memes/from_cc.yaml",
+}
+# Test splits evaluated after training; a split whose annotations carry no labels is skipped.
+TEST_SPLITS = {"hmd": ("test_seen", "test_unseen"), "mmh": ("test",)}
+
+MANIFEST = "manifest.json"
+LOG = "train.log"
+SAVE_DIR = "mmf"
+ENV_MMF_RUN = "PEKIT_MMF_RUN"
+ENV_PROFILE = "PEKIT_PROFILE"
+
+FINISHED, FAILED, INTERRUPTED, RUNNING = "finished", "failed", "interrupted", "running"
+
+
+def _facts(name):
+    with open(pins.FACTS_DIR / name, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def dataset_facts(dataset):
+    facts = _facts("datasets.json")
+    if dataset not in facts:
+        raise UsageError(f"unknown dataset '{dataset}' (expected one of {', '.join(DATASETS)})")
+    return facts[dataset]
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Entry:
+    """One point of the experiment matrix and the folder that holds it."""
+
+    def __init__(self, results, dataset, model, mode, seed, settings_name="paper", batch=None,
+                 gpus=1, data_dir=None, extra=()):
+        if dataset not in DATASETS:
+            raise UsageError(f"unknown dataset '{dataset}' (expected one of {', '.join(DATASETS)})")
+        if model not in MODELS:
+            raise UsageError(f"unknown model '{model}' (expected one of {', '.join(MODELS)})")
+        if mode not in MODES:
+            raise UsageError(f"unknown mode '{mode}' (expected one of {', '.join(MODES)})")
+        if int(gpus) < 1:
+            raise UsageError(f"GPUS must be at least 1, got {gpus}")
+        self.dataset, self.model, self.mode = dataset, model, mode
+        self.seed = int(seed)
+        self.settings_name = settings_name
+        self.settings = settings.get(settings_name)
+        self.batch = self.settings["batch_size"] if batch in (None, "") else int(batch)
+        self.gpus = int(gpus)
+        self.data_dir = data_dir
+        self.extra = list(extra)
+        self.dir = Path(results).resolve() / "runs" / dataset / model / mode / f"seed{self.seed}"
+
+    @property
+    def key(self):
+        return f"{self.dataset}/{self.model}/{self.mode}/seed{self.seed}"
+
+    @property
+    def save_dir(self):
+        return self.dir / SAVE_DIR
+
+    @property
+    def manifest_path(self):
+        return self.dir / MANIFEST
+
+    def describe(self):
+        return {
+            "dataset": self.dataset,
+            "model": self.model,
+            "mode": self.mode,
+            "seed": self.seed,
+            "settings": self.settings_name,
+            "batch_size": self.batch,
+            "gpus": self.gpus,
+        }
+
+
+def mmf_run_command():
+    """How to start MMF: $PEKIT_MMF_RUN, else `mmf_run` on PATH, else `python -m mmf_cli.run`."""
+    override = os.environ.get(ENV_MMF_RUN)
+    if override:
+        return shlex.split(override)
+    found = shutil.which("mmf_run")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "mmf_cli.run"]
+
+
+def mode_overrides(model, mode):
+    """The PE switch and base freezing for `mode`, from pekit.models."""
+    try:
+        from . import models
+    except ImportError as e:
+        raise PekitError(
+            f"cannot build the {mode} overrides: pekit.models is missing ({e})"
+        ) from None
+    fn = models.mode_overrides
+    if len(inspect.signature(fn).parameters) >= 2:
+        return list(fn(model, mode))
+    return list(fn(mode))
+
+
+def experiment_config(entry):
+    """The MMF config file for the entry's dataset and model."""
+    if entry.dataset == "hmd":
+        return HMD_CONFIGS[entry.model]
+    from . import mmf_plugin
+
+    if hasattr(mmf_plugin, "experiment_config"):
+        return str(mmf_plugin.experiment_config(entry.model))
+    base = _plugin_dir()
+    candidates = [
+        base / "configs" / "experiments" / entry.model / "mmh.yaml",
+        base / "configs" / entry.model / "mmh.yaml",
+        base / "configs" / "mmh" / f"{entry.model}.yaml",
+    ]
+    for path in candidates:
+        if path.is_file():
+            return str(path)
+    raise PekitError(
+        f"no MMF config for mmh/{entry.model}: expected one of "
+        + ", ".join(str(c) for c in candidates)
+    )
+
+
+def _plugin_dir():
+    from .data.paths import plugin_dir
+
+    return Path(plugin_dir())
+
+
+def dataset_overrides(entry):
+    facts = dataset_facts(entry.dataset)
+    name = facts["mmf_dataset"]
+    out = []
+    if entry.dataset == "mmh":
+        out.append(f"env.user_dir={_plugin_dir()}")
+    val = facts.get("paper_val_split")
+    if val and val != facts.get("mmf_default_val_split"):
+        # The paper validated on dev_seen (500 items); MMF's default is dev_unseen.
+        out.append(f"dataset_config.{name}.annotations.val[0]={name}/defaults/annotations/{val}.jsonl")
+    if entry.data_dir:
+        out.append(f"env.data_dir={entry.data_dir}")
+    return out
+
+
+def train_command(entry, resume=False):
+    """The exact mmf_run command line for training `entry`."""
+    name = dataset_facts(entry.dataset)["mmf_dataset"]
+    cmd = mmf_run_command() + [
+        f"config={experiment_config(entry)}",
+        f"model={entry.model}",
+        f"datasets={name}",
+        "run_type=train_val",
+        f"env.save_dir={entry.save_dir}",
+        f"training.seed={entry.seed}",
+    ]
+    cmd += settings.overrides(entry.settings, name, batch_size=entry.batch)
+    cmd += mode_overrides(entry.model, entry.mode)
+    cmd += dataset_overrides(entry)
+    # Every checkpoint_interval MMF also keeps models/model_<update>.ckpt (~450 MB each);
+    # best.ckpt and current.ckpt are all that resuming and testing need.
+    cmd.append("checkpoint.max_to_keep=1")
+    if entry.gpus > 1:
+        # MMF spawns one process per GPU itself (mmf_cli/run.py); batch_size stays global.
+        cmd.append(f"distributed.world_size={entry.gpus}")
+    if resume:
+        cmd.append("checkpoint.resume=True")
+    return cmd + entry.extra
+
+
+def test_command(entry, split):
+    """mmf_run evaluating the best checkpoint on test split `split`."""
+    name = dataset_facts(entry.dataset)["mmf_dataset"]
+    cmd = mmf_run_command() + [
+        f"config={experiment_config(entry)}",
+        f"model={entry.model}",
+        f"datasets={name}",
+        "run_type=test",
+        f"env.save_dir={entry.dir / 'test' / split}",
+        f"training.seed={entry.seed}",
+    ]
+    cmd += settings.overrides(entry.settings, name, batch_size=entry.batch)
+    cmd += mode_overrides(entry.model, entry.mode)
+    cmd += dataset_overrides(entry)
+    if entry.dataset == "hmd":
+        cmd.append(
+            f"dataset_config.{name}.annotations.test[0]={name}/defaults/annotations/{split}.jsonl"
+        )
+    # resume_pretrained would load only the pre-trained BERT part of the checkpoint.
+    cmd += [
+        f"checkpoint.resume_file={entry.save_dir / 'best.ckpt'}",
+        "checkpoint.resume_pretrained=False",
+    ]
+    if entry.gpus > 1:
+        cmd.append(f"distributed.world_size={entry.gpus}")
+    return cmd + entry.extra
+
+
+def _unlabelled(entry, split):
+    """True when the split's annotations are here and carry no labels (nothing to score)."""
+    if entry.dataset != "hmd":
+        return False
+    from .data.paths import dataset_dir
+
+    path = dataset_dir(dataset_facts("hmd")["mmf_dataset"], entry.data_dir) / "annotations"
+    path = path / f"{split}.jsonl"
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = f.readline()
+        return bool(first.strip()) and "label" not in json.loads(first)
+    except (OSError, ValueError):
+        return False
+
+
+# --- what ran -------------------------------------------------------------------------------
+
+_PROBE = r"""
+import json, sys
+out = {"python": sys.version.split()[0]}
+try:
+    import transformers
+    out["transformers"] = transformers.__version__
+except Exception as e:
+    out["transformers"] = "unavailable: %s" % type(e).__name__
+try:
+    import torch
+    out["torch"] = torch.__version__
+    out["cuda"] = torch.version.cuda
+    out["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    out["gpu_count"] = torch.cuda.device_count()
+except Exception as e:
+    out["torch"] = "unavailable: %s" % type(e).__name__
+print(json.dumps(out))
+"""
+
+
+def environment(python=None):
+    """Versions of Python, transformers, torch and CUDA and the GPU name, as MMF will see them."""
+    python = python or os.environ.get("PEKIT_MMF_PYTHON") or sys.executable
+    try:
+        out = subprocess.run(
+            [python, "-c", _PROBE], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            timeout=300, check=True,
+        ).stdout
+        return json.loads(out.decode("utf-8").strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError) as e:
+        return {"python_executable": python, "error": f"probe failed: {e}"}
+
+
+def kit_revision():
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(pins.REPO_ROOT), "rev-parse", "HEAD"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True,
+        ).stdout.decode().strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(pins.REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True,
+        ).stdout.decode().strip()
+        return {"git_revision": rev, "git_dirty": bool(dirty)}
+    except (OSError, subprocess.CalledProcessError):
+        return {"git_revision": None, "git_dirty": None}
+
+
+def provenance(probe=True):
+    patches = pins.REPO_ROOT / "patches" / "manifest.json"
+    mmf = pins.get("mmf")
+    return {
+        "kit": dict({"version": __version__}, **kit_revision()),
+        "profile": os.environ.get(ENV_PROFILE, "local"),
+        "patches": {
+            "manifest": "patches/manifest.json",
+            "sha256": _sha256(patches) if patches.is_file() else None,
+        },
+        "mmf": {"commit": mmf["commit"], "version": mmf.get("version")},
+        "environment": environment() if probe else {},
+    }
+
+
+def load_manifest(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except ValueError as e:
+        raise PekitError(f"{path}: not valid JSON ({e}); remove the run folder to start over") from None
+
+
+def _alive(pid, host):
+    if not pid or host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def state(entry):
+    """'new', 'finished', 'failed', 'interrupted' or 'running' (another runner holds it)."""
+    manifest = load_manifest(entry.manifest_path)
+    if manifest is None:
+        return "new"
+    status = manifest.get("status")
+    if status == RUNNING and not _alive(manifest.get("pid"), manifest.get("host")):
+        return INTERRUPTED
+    return status
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+class _Terminated(Exception):
+    pass
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def _execute(cmd, log_path, header):
+    """Run `cmd`, appending its output to `log_path`; returns the exit code (negative: signal)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"# pekit: {header} {_now()}: {' '.join(shlex.quote(c) for c in cmd)}\n")
+        log.flush()
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            return proc.wait()
+        except BaseException:
+            # The runner was interrupted: stop MMF too, so the next call can resume cleanly.
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            raise
+
+
+def run_entry(entry, force=False, test=True, probe=True, echo=None):
+    """Train `entry` unless it finished, then evaluate its test splits; returns its manifest."""
+    current = state(entry)
+    if current == RUNNING:
+        raise PekitError(f"{entry.key} is being run by process {load_manifest(entry.manifest_path)['pid']}")
+    manifest = load_manifest(entry.manifest_path) if current != "new" else None
+    if force and manifest is not None:
+        shutil.rmtree(str(entry.dir))
+        manifest, current = None, "new"
+    entry.dir.mkdir(parents=True, exist_ok=True)
+    if current != FINISHED:
+        resume = current in (FAILED, INTERRUPTED)
+        cmd = train_command(entry, resume=resume)
+        if echo:
+            echo(f"{entry.key}: {'resuming' if resume else 'training'} ({entry.dir})")
+        if manifest is None:
+            manifest = dict(run=entry.describe(), attempts=[], test={})
+        manifest.update(provenance(probe=probe))
+        attempt = {"start": _now(), "resume": resume, "command": cmd}
+        manifest["attempts"].append(attempt)
+        manifest.update(
+            status=RUNNING, command=cmd, start=manifest.get("start") or attempt["start"],
+            end=None, exit_status=None, pid=os.getpid(), host=socket.gethostname(),
+            log=LOG, save_dir=SAVE_DIR,
+        )
+        write_json(entry.manifest_path, manifest)
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        try:
+            code = _execute(cmd, entry.dir / LOG, "train")
+        except (KeyboardInterrupt, _Terminated):
+            attempt.update(end=_now(), exit_status=None)
+            manifest.update(status=INTERRUPTED, end=attempt["end"])
+            write_json(entry.manifest_path, manifest)
+            raise KeyboardInterrupt() from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        attempt.update(end=_now(), exit_status=code)
+        status = FINISHED if code == 0 else (INTERRUPTED if code < 0 else FAILED)
+        manifest.update(status=status, end=attempt["end"], exit_status=code)
+        manifest["config"] = _config_record(entry)
+        write_json(entry.manifest_path, manifest)
+        if status != FINISHED:
+            return manifest
+    if test:
+        run_tests(entry, manifest, echo=echo)
+    return manifest
+
+
+def _config_record(entry):
+    path = entry.save_dir / "config.yaml"
+    if not path.is_file():
+        return None
+    return {"path": f"{SAVE_DIR}/config.yaml", "sha256": _sha256(path)}
+
+
+def run_tests(entry, manifest, echo=None):
+    """Score the best checkpoint on the dataset's test splits (once per split)."""
+    from .logs import parse_file
+
+    tests = manifest.setdefault("test", {})
+    for split in TEST_SPLITS[entry.dataset]:
+        if tests.get(split, {}).get("status") in (FINISHED, "skipped"):
+            continue
+        if _unlabelled(entry, split):
+            tests[split] = {"status": "skipped", "reason": "annotations carry no labels"}
+            write_json(entry.manifest_path, manifest)
+            continue
+        if echo:
+            echo(f"{entry.key}: testing on {split}")
+        cmd = test_command(entry, split)
+        log = entry.dir / "test" / f"{split}.log"
+        record = {"start": _now(), "command": cmd, "log": f"test/{split}.log"}
+        code = _execute(cmd, log, f"test {split}")
+        record.update(end=_now(), exit_status=code, status=FINISHED if code == 0 else FAILED)
+        if code == 0:
+            parsed = parse_file(log)
+            record["metrics"] = parsed["test"]
+        tests[split] = record
+        write_json(entry.manifest_path, manifest)
+    return tests
+
+
+def matrix(results, dataset, models, modes, seeds, settings_name, batch, gpus, data_dir, extra):
+    return [
+        Entry(results, dataset, model, mode, seed, settings_name, batch, gpus, data_dir, extra)
+        for model in models
+        for mode in modes
+        for seed in seeds
+    ]
+
+
+def run_matrix(entries, force=False, test=True, echo=None):
+    """Run every entry, going on past failures; returns {key: status}."""
+    statuses = {}
+    for entry in entries:
+        if state(entry) == FINISHED and not force and echo:
+            echo(f"{entry.key}: finished already, not rerun ({entry.dir})")
+        manifest = run_entry(entry, force=force, test=test, echo=echo)
+        statuses[entry.key] = manifest["status"]
+        if manifest["status"] != FINISHED and echo:
+            echo(
+                f"{entry.key}: {manifest['status']} (exit status {manifest['exit_status']}); "
+                f"see {entry.dir / LOG}"
+            )
+    return statuses
+
+
+# --- command line -------------------------------------------------------------------------
+
+
+def _list(text, allowed, default, what):
+    items = [x.strip() for x in (text or "").replace(" ", ",").split(",") if x.strip()]
+    if not items:
+        return list(default)
+    for item in items:
+        if allowed is not None and item not in allowed:
+            raise UsageError(f"unknown {what} '{item}' (expected one of {', '.join(allowed)})")
+    return items
+
+
+def add_matrix_arguments(p):
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--models", default="", help="comma-separated (default: visual_bert)")
+    p.add_argument("--modes", default="", help="comma-separated fc,pe,full (default: all three)")
+    p.add_argument("--seeds", default="", help="comma-separated integers (default: 1)")
+    p.add_argument("--gpus", default="", help="GPUs on this node, MMF's own distributed training")
+    p.add_argument("--batch", default="", help="global batch size (default: the settings' one)")
+    p.add_argument("--settings", default="", help=f"training settings: {', '.join(settings.names())}")
+    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument("--data-dir", default=None, help="MMF env.data_dir (default: MMF's own)")
+    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra MMF override, appended last (repeatable)")
+
+
+def entries_from_args(args):
+    try:
+        seeds = [int(s) for s in _list(args.seeds, None, ["1"], "seed")]
+    except ValueError:
+        raise UsageError(f"--seeds must be integers, got '{args.seeds}'") from None
+    for item in args.override:
+        if "=" not in item:
+            raise UsageError(f"--override expects KEY=VALUE, got '{item}'")
+    try:
+        gpus = int(args.gpus or 1)
+    except ValueError:
+        raise UsageError(f"--gpus must be an integer, got '{args.gpus}'") from None
+    return matrix(
+        args.results, args.dataset,
+        _list(args.models, MODELS, DEFAULT_MODELS, "model"),
+        _list(args.modes, MODES, MODES, "mode"),
+        seeds, args.settings or settings.DEFAULT, args.batch or None, gpus,
+        args.data_dir, args.override,
+    )
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "run",
+        help="train (and test) experiment runs with MMF",
+        description="Train each (model, mode, seed) on a dataset with mmf_run, then score the best "
+        "checkpoint on the test splits. Finished runs are skipped; interrupted or failed ones "
+        "resume from their last checkpoint.",
+    )
+    add_matrix_arguments(p)
+    p.add_argument("--dry-run", action="store_true", help="print the mmf_run command lines only")
+    p.add_argument("--force", action="store_true", help="delete and rerun finished runs")
+    p.add_argument("--no-test", action="store_true", help="skip the test-split evaluation")
+    p.set_defaults(func=_main)
+
+    r = subparsers.add_parser(
+        "reproduce",
+        help="run a dataset's experiments, then write the report",
+        description="`pekit run` for the matrix, then `pekit report` on the results folder.",
+    )
+    add_matrix_arguments(r)
+    r.add_argument("--no-test", action="store_true", help="skip the test-split evaluation")
+    r.add_argument("--tolerance", type=float, default=None, help="AUROC tolerance for the report")
+    r.add_argument("--paper-log", action="append", default=[], metavar="DATASET:MODE=LOG",
+                   help="the paper's MMF log for a run, drawn dashed in the plots (repeatable)")
+    r.set_defaults(func=_reproduce)
+
+
+def _echo(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+def _main(args):
+    entries = entries_from_args(args)
+    if args.dry_run:
+        for entry in entries:
+            print(" ".join(shlex.quote(c) for c in train_command(entry, state(entry) in (FAILED, INTERRUPTED))))
+        return 0
+    statuses = run_matrix(entries, force=args.force, test=not args.no_test, echo=_echo)
+    return 0 if all(s == FINISHED for s in statuses.values()) else 1
+
+
+def _reproduce(args):
+    from . import report
+
+    statuses = run_matrix(entries_from_args(args), test=not args.no_test, echo=_echo)
+    kwargs = {} if args.tolerance is None else {"tolerance": args.tolerance}
+    written = report.write_report(args.results, paper_logs=report.parse_paper_log_args(args.paper_log), **kwargs)
+    for path in written:
+        _echo(f"wrote {path}")
+    return 0 if all(s == FINISHED for s in statuses.values()) else 1

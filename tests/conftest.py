@@ -1,0 +1,85 @@
+"""Shared fixtures: the pristine transformers wheel, and where MMF is (or why the MMF tests skip)."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from pekit import mmf_source, pins
+from pekit.patching import engine, manifest, targets
+
+REPO = pins.REPO_ROOT
+WHEEL_CACHE = REPO / ".cache" / "wheels"
+
+
+@pytest.fixture(scope="session")
+def transformers_wheel():
+    """The real transformers wheel at the pinned version, from PyPI, cached and sha256-checked."""
+    pin = pins.get("transformers")
+    wheel = WHEEL_CACHE / pin["wheel"]
+    if not wheel.exists():
+        WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+               "--only-binary=:all:", f"transformers=={pin['version']}", "-d", str(WHEEL_CACHE)]  # fmt: skip
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if proc.returncode != 0 or not wheel.exists():
+            pytest.fail(f"could not download {pin['wheel']} from PyPI:\n{proc.stdout.decode()}")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert digest == pin["wheel_sha256"], f"{wheel}: sha256 {digest}, pinned {pin['wheel_sha256']}"
+    return wheel
+
+
+@pytest.fixture
+def pristine_transformers(transformers_wheel, tmp_path):
+    """A fresh, pristine copy of the wheel's `transformers` package; returns its root folder."""
+    root = tmp_path / "site"
+    with zipfile.ZipFile(str(transformers_wheel)) as z:
+        z.extractall(str(root), [n for n in z.namelist() if n.startswith("transformers/")])
+    return root
+
+
+@pytest.fixture(scope="session")
+def mmf_checkout():
+    """An MMF checkout at the pinned commit (MMF_SRC or the kit's cache), or skip saying why."""
+    try:
+        checkout = mmf_source.find_checkout()
+    except Exception as e:  # a wrong MMF_SRC is a skip reason here; pekit itself refuses loudly
+        pytest.skip(f"MMF checkout unusable: {e}")
+    if checkout is None:
+        pytest.skip(
+            "MMF not found: set MMF_SRC to a checkout at the pinned commit or run `pekit mmf fetch`"
+        )
+    return checkout
+
+
+@pytest.fixture(scope="session")
+def mmf_installed():
+    """Skip unless MMF is importable here with every patch (compat + PE) applied."""
+    root = targets.find_root("mmf")
+    if root is None:
+        pytest.skip("MMF is not installed in this environment (make test installs it when found)")
+    sets = targets.default_sets()
+    entries = manifest.load().select(sets=sets, targets=("mmf", "transformers"))
+    tf_root = targets.find_root("transformers")
+    states = engine.file_states(entries, {"mmf": root, "transformers": tf_root})
+    unpatched = [str(s.file) for s in states if s.state != engine.PATCHED]
+    if unpatched:
+        pytest.fail(
+            "MMF/transformers installed but not patched (run `make prepare`): "
+            + ", ".join(unpatched)
+        )
+    return root
+
+
+def sha_tree(root: Path):
+    """sha256 of every file below root, to assert that nothing was written."""
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }

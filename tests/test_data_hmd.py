@@ -1,0 +1,168 @@
+"""Hateful Memes laid out for MMF from a synthetic copy, in both accepted shapes."""
+
+import json
+import shutil
+import subprocess
+import zipfile
+
+import pytest
+from test_data_mmh import tree_hash
+
+from pekit.data.hmd import HMDInputError, hmd_split_overrides, layout_hmd
+from pekit.errors import UsageError
+
+SPLITS = {"train": 6, "dev_seen": 2, "dev_unseen": 2, "test_seen": 2, "test_unseen": 3}
+
+
+def make_hmd(folder, missing_image=None, mutate=None):
+    """A small phase-2 shaped copy: img/ plus five jsonl (test files without labels)."""
+    (folder / "img").mkdir(parents=True)
+    next_id = 1000
+    for split, n in SPLITS.items():
+        lines = []
+        for _ in range(n):
+            next_id += 1
+            row = {"id": next_id, "img": f"img/{next_id:05d}.png", "text": f"meme {next_id}"}
+            if not split.startswith("test"):
+                row["label"] = next_id % 2
+            if mutate:
+                row = mutate(split, row)
+            lines.append(json.dumps(row))
+            if row.get("img") != missing_image:
+                (folder / "img" / f"{next_id:05d}.png").write_bytes(b"\x89PNG" + bytes(next_id % 251))
+        (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+    (folder / "README.md").write_text("synthetic\n")
+    return folder
+
+
+def zip_folder(folder, zip_path, prefix="data/"):
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        for path in sorted(folder.rglob("*")):
+            zf.write(path, prefix + str(path.relative_to(folder)))
+    return zip_path
+
+
+def out_dir(data_dir):
+    return data_dir / "datasets" / "hateful_memes" / "defaults"
+
+
+def check_layout(src_folder, data_dir):
+    out = out_dir(data_dir)
+    for split in SPLITS:
+        assert (out / "annotations" / f"{split}.jsonl").read_bytes() == (
+            src_folder / f"{split}.jsonl"
+        ).read_bytes()
+    assert sorted(p.name for p in (out / "images" / "img").iterdir()) == sorted(
+        p.name for p in (src_folder / "img").iterdir()
+    )
+    assert (out / "features").is_dir() and (out / "extras").is_dir()
+
+
+@pytest.mark.parametrize("shape", ["folder", "folder/data", "zip", "zip-flat"])
+def test_layout_both_shapes(tmp_path, shape):
+    folder = make_hmd(tmp_path / "copy")
+    if shape == "folder":
+        src = folder
+    elif shape == "folder/data":
+        src = tmp_path / "unzipped"
+        shutil.copytree(folder, src / "data")
+    elif shape == "zip":
+        src = zip_folder(folder, tmp_path / "hateful_memes.zip")
+    else:
+        src = zip_folder(folder, tmp_path / "mirror.zip", prefix="hateful_memes/")
+    before = tree_hash(tmp_path)
+    data_dir = tmp_path.parent / (tmp_path.name + "-mmf")
+    s = layout_hmd(src, data_dir, expect_counts="none", show_progress=False)
+    assert tree_hash(tmp_path) == before  # SRC untouched
+    assert s["counts"] == SPLITS
+    assert s["images_missing"] == 0 and s["images_copied"] == sum(SPLITS.values())
+    check_layout(folder, data_dir)
+    # idempotent: a re-run copies nothing and changes nothing
+    stamps = tree_hash(out_dir(data_dir))
+    s2 = layout_hmd(src, data_dir, expect_counts="none", show_progress=False)
+    assert s2["images_copied"] == 0
+    assert tree_hash(out_dir(data_dir)) == stamps
+
+
+def test_strict_counts_refuse_a_subset(tmp_path):
+    src = make_hmd(tmp_path / "copy")
+    with pytest.raises(HMDInputError) as e:
+        layout_hmd(src, tmp_path / "mmf", show_progress=False)
+    msg = str(e.value)
+    assert "train.jsonl has 6 (expected 8500)" in msg
+    assert "dev_seen.jsonl has 2 (expected 500)" in msg
+    assert "--expect-counts none" in msg
+    assert not (out_dir(tmp_path / "mmf") / "annotations").exists()
+
+
+def test_missing_images_are_reported_not_fatal(tmp_path):
+    src = make_hmd(tmp_path / "copy", missing_image="img/01003.png")
+    s = layout_hmd(src, tmp_path / "mmf", expect_counts="none", show_progress=False)
+    assert s["images_missing"] == 1
+    assert s["missing_examples"] == ["img/01003.png"]
+
+
+@pytest.mark.parametrize(
+    "mutate, needles",
+    [
+        (lambda sp, r: {k: v for k, v in r.items() if k != "text"}, ["missing field(s) text"]),
+        (
+            lambda sp, r: {k: v for k, v in r.items() if k != "label"} if sp == "train" else r,
+            ["train.jsonl: line 1", "missing field(s) label"],
+        ),
+        (lambda sp, r: dict(r, label=2) if "label" in r else r, ["'label' is 2", "0 or 1"]),
+        (lambda sp, r: dict(r, img="elsewhere/x.png"), ["'img'", "img/<file>"]),
+        (lambda sp, r: dict(r, id="abc"), ["'id'", "integer"]),
+    ],
+)
+def test_refuses_bad_fields(tmp_path, mutate, needles):
+    src = make_hmd(tmp_path / "copy", mutate=mutate)
+    with pytest.raises(HMDInputError) as e:
+        layout_hmd(src, tmp_path / "mmf", expect_counts="none", show_progress=False)
+    for needle in needles:
+        assert needle in str(e.value)
+    assert not (out_dir(tmp_path / "mmf") / "annotations").exists()
+
+
+def test_refuses_malformed_jsonl(tmp_path):
+    src = make_hmd(tmp_path / "copy")
+    with open(src / "dev_unseen.jsonl", "a") as f:
+        f.write('{"id": 1, "img": \n')
+    with pytest.raises(HMDInputError, match=r"dev_unseen.jsonl: line 3 column \d+: malformed JSON"):
+        layout_hmd(src, tmp_path / "mmf", expect_counts="none", show_progress=False)
+
+
+def test_refuses_incomplete_copy(tmp_path):
+    src = make_hmd(tmp_path / "copy")
+    (src / "test_unseen.jsonl").unlink()
+    with pytest.raises(HMDInputError, match="test_unseen.jsonl"):
+        layout_hmd(src, tmp_path / "mmf", expect_counts="none", show_progress=False)
+    with pytest.raises(HMDInputError, match="not a zip file"):
+        layout_hmd(src / "README.md", tmp_path / "mmf", show_progress=False)
+
+
+@pytest.mark.skipif(not (shutil.which("zip") and shutil.which("unzip")), reason="needs zip/unzip")
+def test_password_zip(tmp_path):
+    folder = make_hmd(tmp_path / "copy" / "data")
+    zip_path = tmp_path / "challenge.zip"
+    subprocess.run(
+        ["zip", "-q", "-r", "-P", "secret", str(zip_path), "data"], cwd=tmp_path / "copy", check=True
+    )
+    with pytest.raises(HMDInputError, match="unzip failed"):
+        layout_hmd(zip_path, tmp_path / "mmf", password="wrong", expect_counts="none")
+    s = layout_hmd(zip_path, tmp_path / "mmf", password="secret", expect_counts="none")
+    assert s["images_copied"] == sum(SPLITS.values())
+    check_layout(folder, tmp_path / "mmf")
+    assert not list(out_dir(tmp_path / "mmf").glob(".hmd-unzip-*"))
+
+
+def test_split_overrides():
+    assert hmd_split_overrides() == [
+        "dataset_config.hateful_memes.annotations.val[0]="
+        "hateful_memes/defaults/annotations/dev_seen.jsonl",
+        "dataset_config.hateful_memes.annotations.test[0]="
+        "hateful_memes/defaults/annotations/test_seen.jsonl",
+    ]
+    assert hmd_split_overrides("dev_unseen", "test_unseen")[0].endswith("dev_unseen.jsonl")
+    with pytest.raises(UsageError):
+        hmd_split_overrides("train")

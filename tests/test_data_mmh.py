@@ -1,0 +1,263 @@
+"""MMHS150K -> MMF `mmh` annotations, on synthetic MMHS150K trees built here."""
+
+import argparse
+import hashlib
+import json
+import os
+
+import pytest
+
+from pekit.data import cli as data_cli
+from pekit.data.mmh import MMHInputError, clean_tweet_text, convert_mmh, join_text
+from pekit.errors import PekitError
+
+# (tweet id, annotator codes, tweet text, OCR text or None)
+TWEETS = [
+    ("1114679353714016256", [0, 0, 0], "just a normal day https://t.co/AbC123", None),
+    ("1114679353714016257", [1, 0, 0], "one says racist https://t.co/x1", "some ocr"),
+    ("1114679353714016258", [1, 2, 0], "two say hate", None),
+    ("1114679353714016259", [3, 3, 3], "all three", "  OCR   with\nspaces "),
+    ("1114679353714016260", [0, 5, 0], "https://t.co/onlylink", "only ocr"),
+    ("1114679353714016261", [0, 0, 4], "religion one", None),
+    ("1114679353714016262", [2, 2, 0], "sexist two", "x"),
+    ("1114679353714016263", [0, 0, 0], "nothing here", None),
+]
+SPLIT_OF = {0: "train", 1: "train", 2: "train", 3: "train", 4: "val", 5: "val", 6: "test", 7: "test"}
+
+
+def make_tree(root, tweets=TWEETS, split_of=SPLIT_OF, skip_images=()):
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "img_resized").mkdir()
+    (root / "img_txt").mkdir()
+    (root / "splits").mkdir()
+    gt = {}
+    splits = {"train": [], "val": [], "test": []}
+    for i, (tid, labels, text, ocr) in enumerate(tweets):
+        gt[tid] = {
+            "img_url": f"http://pbs.twimg.com/tweet_video_thumb/{tid}.jpg",
+            "labels": labels,
+            "tweet_url": f"https://twitter.com/user/status/{tid}",
+            "tweet_text": text,
+            "labels_str": ["NotHate"] * 3,
+        }
+        if tid not in skip_images:
+            (root / "img_resized" / (tid + ".jpg")).write_bytes(b"\xff\xd8fakejpeg" + tid.encode())
+        if ocr is not None:
+            (root / "img_txt" / (tid + ".json")).write_text(json.dumps({"img_text": ocr}))
+        splits[split_of[i]].append(tid)
+    (root / "MMHS150K_GT.json").write_text(json.dumps(gt, indent=1))
+    for name, ids in splits.items():
+        (root / "splits" / f"{name}_ids.txt").write_text("\n".join(ids) + "\n")
+    (root / "hatespeech_keywords.txt").write_text("keyword\n")
+    return root
+
+
+def tree_hash(root):
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in sorted(os.walk(root)):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            h.update(os.path.relpath(path, root).encode())
+            with open(path, "rb") as f:
+                h.update(f.read())
+            h.update(str(os.stat(path).st_mtime_ns).encode())
+    return h.hexdigest()
+
+
+def read_jsonl(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.fixture
+def src(tmp_path):
+    return make_tree(tmp_path / "MMHS150K")
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return tmp_path / "mmf_data"
+
+
+def out_dir(data_dir):
+    return data_dir / "datasets" / "mmh" / "defaults"
+
+
+def test_convert_any_rule_fields_ids_text(src, data_dir):
+    before = tree_hash(src)
+    s = convert_mmh(src, data_dir, show_progress=False)
+    assert tree_hash(src) == before
+    ann = out_dir(data_dir) / "annotations"
+    rows = {split: read_jsonl(ann / f"{split}.jsonl") for split in ("train", "val", "test")}
+    assert [len(rows[s_]) for s_ in ("train", "val", "test")] == [4, 2, 2]
+    flat = rows["train"] + rows["val"] + rows["test"]
+    # running integer ids over train, val, test; the tweet id kept as a string
+    assert [r["id"] for r in flat] == list(range(1, 9))
+    assert [r["tweet_id"] for r in flat] == [t[0] for t in TWEETS]
+    assert all(isinstance(r["tweet_id"], str) for r in flat)
+    assert flat[0]["img"] == "img_resized/1114679353714016256.jpg"
+    assert [r["label"] for r in flat] == [0, 1, 1, 1, 1, 1, 1, 0]
+    assert [r["labels"] for r in flat] == [t[1] for t in TWEETS]
+    assert flat[0]["text"] == "just a normal day"
+    assert flat[1]["text"] == "one says racist some ocr"
+    assert flat[3]["text"] == "all three OCR with spaces"
+    assert flat[4]["text"] == "only ocr"
+    assert s["balance"]["train"] == {
+        "total": 4,
+        "positive": 3,
+        "negative": 1,
+        "positive_rate": 0.75,
+    }
+    assert s["balance"]["val"]["positive"] == 2
+    assert s["balance"]["test"]["positive"] == 1
+    # images are linked, not copied, and SRC stays untouched
+    link = out_dir(data_dir) / "images" / "img_resized"
+    assert link.is_symlink() and (link / "1114679353714016256.jpg").is_file()
+    assert (out_dir(data_dir) / "features").is_dir()
+
+
+def test_majority_rule(src, data_dir):
+    s = convert_mmh(src, data_dir, label_rule="majority", show_progress=False)
+    ann = out_dir(data_dir) / "annotations"
+    flat = [r for sp in ("train", "val", "test") for r in read_jsonl(ann / f"{sp}.jsonl")]
+    assert [r["label"] for r in flat] == [0, 0, 1, 1, 0, 0, 1, 0]
+    assert s["balance"]["train"]["positive"] == 2
+    assert s["balance"]["val"]["positive"] == 0
+    assert json.loads((out_dir(data_dir) / "conversion.json").read_text())["label_rule"] == (
+        "majority"
+    )
+
+
+def test_text_rules():
+    assert clean_tweet_text("a https://t.co/abc b http://T.CO/x c") == "a b c"
+    assert clean_tweet_text("keep https://example.com/x") == "keep https://example.com/x"
+    assert join_text("tweet https://t.co/q", "ocr\ttext") == "tweet ocr text"
+    assert join_text("tweet", "") == "tweet"
+    assert join_text("https://t.co/q", None) == ""
+
+
+def test_rerun_is_idempotent(src, data_dir):
+    convert_mmh(src, data_dir, show_progress=False)
+    ann = out_dir(data_dir) / "annotations"
+    stamps = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in ann.iterdir()}
+    convert_mmh(src, data_dir, show_progress=False)
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in ann.iterdir()} == stamps
+    assert not [p for p in out_dir(data_dir).rglob("*.tmp")]
+
+
+def test_copy_images(src, data_dir):
+    convert_mmh(src, data_dir, images="copy", show_progress=False)
+    img = out_dir(data_dir) / "images" / "img_resized"
+    assert not img.is_symlink()
+    assert sorted(p.name for p in img.iterdir()) == sorted(t[0] + ".jpg" for t in TWEETS)
+
+
+def assert_refused(src, data_dir, *needles, **kwargs):
+    before = tree_hash(src)
+    with pytest.raises(MMHInputError) as e:
+        convert_mmh(src, data_dir, show_progress=False, **kwargs)
+    for needle in needles:
+        assert needle in str(e.value), str(e.value)
+    assert tree_hash(src) == before
+    # nothing half-written
+    assert not (out_dir(data_dir) / "annotations").exists()
+    return str(e.value)
+
+
+def test_refuses_malformed_gt_json(src, data_dir):
+    gt = src / "MMHS150K_GT.json"
+    text = gt.read_text()
+    gt.write_text(text.replace('"labels": [', '"labels": [,', 1))
+    line = text[: text.index('"labels": [')].count("\n") + 1
+    assert_refused(src, data_dir, str(gt), "malformed JSON", f"line {line} column ", "char ")
+
+
+def test_refuses_malformed_ocr_json(src, data_dir):
+    bad = src / "img_txt" / "1114679353714016257.json"
+    bad.write_text('{"img_text": "unterminated}')
+    assert_refused(src, data_dir, str(bad), "malformed JSON", "line 1")
+
+
+def test_refuses_split_ids_absent_from_gt(src, data_dir):
+    val = src / "splits" / "val_ids.txt"
+    val.write_text(val.read_text() + "999999999999999999\n")
+    assert_refused(src, data_dir, str(val), "1 of 3 tweet ids are not keys", "999999999999999999")
+
+
+def test_refuses_overlapping_splits(src, data_dir):
+    test = src / "splits" / "test_ids.txt"
+    test.write_text(test.read_text() + TWEETS[0][0] + "\n")
+    assert_refused(src, data_dir, "train_ids.txt", "test_ids.txt", "share 1 tweet ids")
+
+
+def test_refuses_train_identical_to_test(src, data_dir):
+    # a known bad copy ships train_ids.txt identical to test_ids.txt
+    (src / "splits" / "train_ids.txt").write_bytes((src / "splits" / "test_ids.txt").read_bytes())
+    assert_refused(src, data_dir, "is identical to", "broken")
+
+
+def test_refuses_repeated_split_id(src, data_dir):
+    val = src / "splits" / "val_ids.txt"
+    val.write_text(val.read_text() + TWEETS[4][0] + "\n")
+    assert_refused(src, data_dir, str(val), "repeats line 1")
+
+
+@pytest.mark.parametrize("labels", [[0, 7, 0], [0, "1", 0], [0, 1], None, [0, 1.0, 0], [True, 0, 0]])
+def test_refuses_unknown_labels(tmp_path, labels):
+    tweets = list(TWEETS)
+    tid = tweets[2][0]
+    tweets[2] = (tid, labels, "text", None)
+    src = make_tree(tmp_path / "MMHS150K", tweets)
+    assert_refused(src, tmp_path / "out", "MMHS150K_GT.json", f"tweet {tid}", "'labels'")
+
+
+def test_refuses_missing_tweet_text(tmp_path):
+    tweets = list(TWEETS)
+    tweets[1] = (tweets[1][0], [0, 0, 0], None, None)
+    src = make_tree(tmp_path / "MMHS150K", tweets)
+    assert_refused(src, tmp_path / "out", "'tweet_text'", "expected a string")
+
+
+def test_missing_images_fail_then_skip(tmp_path):
+    gone = (TWEETS[1][0], TWEETS[6][0])
+    src = make_tree(tmp_path / "MMHS150K", skip_images=gone)
+    data_dir = tmp_path / "out"
+    assert_refused(src, data_dir, "2 images are missing", "train 1", "test 1", "--missing-images")
+    s = convert_mmh(src, data_dir, missing_images="skip", show_progress=False)
+    assert s["skipped"] == {"train": 1, "val": 0, "test": 1}
+    assert s["balance"]["train"]["total"] == 3
+    ann = out_dir(data_dir) / "annotations"
+    tids = [r["tweet_id"] for sp in ("train", "test") for r in read_jsonl(ann / f"{sp}.jsonl")]
+    assert not set(gone) & set(tids)
+
+
+def test_refuses_non_mmhs_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MMHInputError, match="not an MMHS150K folder"):
+        convert_mmh(tmp_path / "empty", tmp_path / "out", show_progress=False)
+
+
+def test_refused_rerun_keeps_previous_output(src, data_dir):
+    convert_mmh(src, data_dir, show_progress=False)
+    ann = out_dir(data_dir) / "annotations"
+    before = {p.name: p.read_bytes() for p in ann.iterdir()}
+    (src / "splits" / "train_ids.txt").write_bytes((src / "splits" / "test_ids.txt").read_bytes())
+    with pytest.raises(MMHInputError):
+        convert_mmh(src, data_dir, label_rule="majority", show_progress=False)
+    assert {p.name: p.read_bytes() for p in ann.iterdir()} == before
+
+
+def test_bad_option_is_refused(src, data_dir):
+    with pytest.raises(PekitError, match="label rule"):
+        convert_mmh(src, data_dir, label_rule="some", show_progress=False)
+
+
+def test_cli_prints_class_balance(src, data_dir, capsys):
+    parser = argparse.ArgumentParser()
+    data_cli.register(parser.add_subparsers())
+    args = parser.parse_args(["data", "mmh", str(src), "--data-dir", str(data_dir)])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "label rule: any" in out
+    assert "train       4         3         1       75.0" in out

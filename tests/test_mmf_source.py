@@ -1,0 +1,73 @@
+"""Fetching MMF at a pinned commit into the cache: verified, idempotent, nothing half-written."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from pekit import mmf_source
+from pekit.errors import PekitError
+
+
+def _git(cwd, *args):
+    out = subprocess.run(["git", *args], cwd=str(cwd), check=True, capture_output=True)
+    return out.stdout.decode().strip()
+
+
+@pytest.fixture
+def upstream(tmp_path):
+    """A small git repository shaped like MMF, with two commits."""
+    repo = tmp_path / "upstream"
+    (repo / "mmf").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    _git(repo, "config", "user.email", "t@example.invalid")
+    _git(repo, "config", "user.name", "t")
+    (repo / "mmf" / "__init__.py").write_text("V = 1\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "one")
+    first = _git(repo, "rev-parse", "HEAD")
+    (repo / "mmf" / "__init__.py").write_text("V = 2\n")
+    _git(repo, "commit", "-qam", "two")
+    return repo, first, _git(repo, "rev-parse", "HEAD")
+
+
+def test_fetch_checks_out_the_pinned_commit_and_is_idempotent(upstream, tmp_path):
+    repo, first, _ = upstream
+    dest = tmp_path / "cache" / "mmf" / first
+    path, fetched = mmf_source.fetch(str(repo), dest, commit=first)
+    assert fetched and path == dest
+    assert (dest / "mmf" / "__init__.py").read_text() == "V = 1\n"
+    assert mmf_source.fetch(str(repo), dest, commit=first) == (dest, False)
+
+
+def test_existing_checkout_at_another_commit_is_refused(upstream, tmp_path):
+    repo, first, second = upstream
+    dest = tmp_path / "co"
+    mmf_source.fetch(str(repo), dest, commit=second)
+    with pytest.raises(PekitError, match=f"at {second}, expected {first}"):
+        mmf_source.fetch(str(repo), dest, commit=first)
+
+
+def test_unknown_commit_leaves_nothing_behind(upstream, tmp_path):
+    repo, _, _ = upstream
+    dest = tmp_path / "cache" / "x"
+    with pytest.raises(PekitError, match="git"):
+        mmf_source.fetch(str(repo), dest, commit="0" * 40)
+    assert not dest.exists()
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_mmf_src_at_wrong_commit_is_an_error(upstream, monkeypatch):
+    repo, _, _ = upstream
+    monkeypatch.setenv("MMF_SRC", str(repo))
+    with pytest.raises(PekitError, match="expected a34bc2d"):
+        mmf_source.find_checkout()
+
+
+def test_cache_location_follows_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv("PEKIT_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert mmf_source.cache_dir() == tmp_path / "xdg" / "pekit"
+    monkeypatch.setenv("PEKIT_CACHE_DIR", str(tmp_path / "mine"))
+    assert mmf_source.cached_checkout("abc") == tmp_path / "mine" / "mmf" / "abc"
