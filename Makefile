@@ -36,11 +36,70 @@ prepare: venv ## install MMF if a checkout is found, and apply the kit's patches
 	  checkout:*) echo "MMF $$where: installing into $(VENV)"; $(PEKIT) mmf install || exit 1;; \
 	  *) echo "MMF: $${where#pekit mmf: } (MMF tests will be skipped)";; \
 	esac
-	@if $(VPY) -c 'import importlib.util as u, sys; sys.exit(u.find_spec("mmf") is None)'; then \
-	  $(PEKIT) patch apply; else $(PEKIT) patch apply --only transformers; fi
+	@only=$$($(VPY) -c 'import importlib.util as u; print("" if u.find_spec("mmf") else "--only transformers")'); \
+	if ! $(PEKIT) patch check $$only >/dev/null 2>&1; then \
+	  echo "patched files do not match this kit's manifest: reinstalling pristine upstream files"; \
+	  $(VPY) -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall \
+	    transformers==$(call PIN,transformers.version) || exit 1; \
+	  if [ -z "$$only" ]; then $(PEKIT) mmf install || exit 1; fi; \
+	fi; \
+	$(PEKIT) patch apply $$only
 
 lint: venv ## ruff over the kit and its tests
 	$(VENV)/bin/ruff check scripts tests
 
 test: prepare lint ## the test suite (MMF tests run when MMF is found)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+include docker/docker.mk
+
+# ---- the pipeline: data -> run -> report -------------------------------------------------
+# Targets run in the image by default; LOCAL=1 runs them in .venv (MMF installed by `prepare`).
+LOCAL ?=
+MODELS ?=
+MODES ?=
+SEEDS ?=
+BATCH ?=
+SETTINGS ?=
+SRC ?=
+REPORT_ARGS ?=
+BENCH_ARGS ?=
+# docker's `--gpus all` exposes every GPU; the runner then trains on one unless GPUS is a count.
+RUN_GPUS = $(if $(filter all,$(GPUS)),,$(GPUS))
+PEKIT_IN = $(if $(LOCAL),$(PEKIT),$(IN_IMAGE) pekit)
+IN_DEPS = $(if $(LOCAL),prepare,profile-check gpu-check volumes)
+DATA_ARG = $(if $(LOCAL),--data-dir $(DATA_DIR))
+HOST_PEKIT = PYTHONPATH=$(CURDIR)/scripts $(HOST_PYTHON) -m pekit
+
+.PHONY: data-hmd data-mmh features-mmh reproduce-hmd reproduce-mmh report smoke bench src-check
+
+src-check:
+	@[ -n "$(SRC)" ] || { echo "make: set SRC to your copy, e.g. make $(MAKECMDGOALS) SRC=~/Downloads/..." >&2; exit 2; }
+
+# Dataset layout is plain Python (3.7+) on the host, writing into DATA_DIR (the image's /mmf/data).
+data-hmd: src-check volumes ## lay out Hateful Memes from SRC (challenge zip or folder) into DATA_DIR
+	$(HOST_PEKIT) data hmd $(SRC) --data-dir $(DATA_DIR) $(if $(PASSWORD),--password '$(PASSWORD)')
+
+data-mmh: src-check volumes ## convert MMHS150K at SRC into MMF annotations in DATA_DIR (images copied)
+	$(HOST_PEKIT) data mmh $(SRC) --data-dir $(DATA_DIR) --images copy
+
+features-mmh: $(IN_DEPS) ## MMH region features with MMF's Faster R-CNN (GPU; resumable)
+	$(PEKIT_IN) features mmh $(DATA_ARG)
+
+reproduce-hmd: $(IN_DEPS) ## the paper's HMD runs (MODELS MODES SEEDS GPUS BATCH SETTINGS), then the report
+	$(PEKIT_IN) reproduce --dataset hmd --models "$(MODELS)" --modes "$(MODES)" --seeds "$(SEEDS)" \
+	  --gpus "$(RUN_GPUS)" --batch "$(BATCH)" --settings "$(SETTINGS)" $(DATA_ARG)
+
+reproduce-mmh: $(IN_DEPS) ## the paper's MMH runs (same options), then the report
+	$(PEKIT_IN) reproduce --dataset mmh --models "$(MODELS)" --modes "$(MODES)" --seeds "$(SEEDS)" \
+	  --gpus "$(RUN_GPUS)" --batch "$(BATCH)" --settings "$(SETTINGS)" $(DATA_ARG)
+
+report: GPUS :=
+report: $(if $(LOCAL),venv,profile-check docker-check volumes) ## tables + plots from the runs in results/ (REPORT_ARGS="--paper-log hmd:pe=LOG")
+	$(PEKIT_IN) report --results $(if $(LOCAL),$(RESULTS_DIR),/mmf/results) $(REPORT_ARGS)
+
+smoke: prepare ## the whole pipeline on CPU in minutes (synthetic HMD + MMH, needs MMF)
+	$(VENV)/bin/pytest -m smoke tests/test_smoke.py
+
+bench: $(IN_DEPS) ## training, loader and extraction throughput, paper vs fast settings (BENCH_ARGS=...)
+	$(PEKIT_IN) bench $(BENCH_ARGS)

@@ -1,84 +1,67 @@
-"""A small offline world in which MMF's ``mmf_run`` can train on Hateful Memes.
+"""A small offline world in which MMF's ``mmf_run`` trains on Hateful Memes.
 
-Everything an offline run needs is created under one folder: a synthetic dataset in
-the layout of MMF's ``hateful_memes`` config (annotations, Detectron-style ``.npy``
-features with their ``_info.npy``, the ``.built.json`` markers that stop MMF from
-downloading), a tiny BERT vocabulary, and a BERT folder for models that always call
-``from_pretrained``. ``run_overrides`` gives the ``key=value`` options that keep a run
-offline and small; the models themselves stay full size so parameter counts are real.
+``build_world`` creates, under one folder, a synthetic dataset in the layout of MMF's
+``hateful_memes`` config (annotations, Detectron-style ``<id>.npy`` features with their
+``<id>_info.npy``, and the ``.built.json`` markers that stop MMF from downloading) and a
+tiny BERT vocabulary. ``run_overrides`` gives the ``key=value`` options that keep a run
+offline and short; the models stay full size, so parameter counts are the real ones.
+``run_env`` is the environment for the ``mmf_run`` subprocess.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional
 
 import numpy as np
 
+from pekit import models
+
 DATASET = "hateful_memes"
-# MMF skips its download when a folder's .built.json holds the zoo version. The zoo
-# (mmf/configs/zoo/datasets.yaml) writes it as 1.0_2020_10_01, which the YAML loader
-# reads as this float; MMF compares the loaded values with ==.
+# MMF skips a download when the folder's .built.json holds the zoo version. The zoo
+# (mmf/configs/zoo/datasets.yaml) spells it 1.0_2020_10_01, which MMF's YAML loader reads
+# as this float; MMF compares the two with ==.
 ZOO_VERSION = 1.020201001
 
-NUM_BOXES = 100  # ViLBERT breaks with fewer regions than its configured max_features
+NUM_BOXES = 100  # ViLBERT breaks with fewer regions than max_features (100)
 FEATURE_DIM = 2048
-NUM_CLASSES = 1601  # Visual Genome classes of the Detectron feature extractor
+NUM_CLASSES = 1601  # Visual Genome classes of MMF's Detectron feature extractor
 
 SPLIT_FILES = {"train": "train.jsonl", "dev": "dev_unseen.jsonl", "test": "test_unseen.jsonl"}
 SPLIT_SIZES = {"train": 16, "dev": 8, "test": 8}
+FEATURES = DATASET + "/defaults/features"  # relative to MMF's dataset_config data_dir
+SPLITS = ("train", "val", "test")  # MMF's names in dataset_config
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = [
     "a", "the", "when", "you", "me", "my", "is", "are", "and", "not", "this", "that",
     "people", "dog", "cat", "friend", "day", "look", "like", "love", "hate", "funny",
     "meme", "monday", "coffee", "work", "school", "home", "happy", "sad",
-]
+]  # fmt: skip
 
-# bert-base-uncased's config.json; ViLBERT reads it through from_pretrained.
-BERT_BASE_UNCASED_CONFIG = {
-    "architectures": ["BertForMaskedLM"],
-    "attention_probs_dropout_prob": 0.1,
-    "gradient_checkpointing": False,
-    "hidden_act": "gelu",
-    "hidden_dropout_prob": 0.1,
-    "hidden_size": 768,
-    "initializer_range": 0.02,
-    "intermediate_size": 3072,
-    "layer_norm_eps": 1e-12,
-    "max_position_embeddings": 512,
-    "model_type": "bert",
-    "num_attention_heads": 12,
-    "num_hidden_layers": 12,
-    "pad_token_id": 0,
-    "position_embedding_type": "absolute",
-    "transformers_version": "4.10.1",
-    "type_vocab_size": 2,
-    "use_cache": True,
-    "vocab_size": 30522,
-}
+OFFLINE_ENV = {"TRANSFORMERS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
-OFFLINE_ENV = {
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-}
-
+# MMF's hateful_memes project configs without the `from_*` checkpoint download.
 CONFIGS = {
-    "visual_bert": "projects/hateful_memes/configs/visual_bert/defaults.yaml",
-    "vilbert": "projects/hateful_memes/configs/vilbert/defaults.yaml",
+    "visual_bert": "projects/visual_bert/configs/hateful_memes/defaults.yaml",
+    "vilbert": "projects/vilbert/configs/hateful_memes/defaults.yaml",
 }
 
 
 class World(NamedTuple):
-    root: Path
-    data_dir: Path
-    cache_dir: Path
-    save_dir: Path
+    root: Path  # MMF's data/, cache/ and save/ live here (the layout of models.offline_overrides)
     vocab_dir: Path
-    bert_dir: Path
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def save_dir(self) -> Path:
+        return self.root / "save"
 
     @property
     def dataset_dir(self) -> Path:
@@ -86,22 +69,13 @@ class World(NamedTuple):
 
 
 def build_world(root: Path, seed: int = 0, sizes: Optional[Dict[str, int]] = None) -> World:
-    """Create the dataset, vocabulary and BERT folder under ``root``; returns their paths."""
-    root = Path(root)
-    world = World(
-        root=root,
-        data_dir=root / "data",
-        cache_dir=root / "cache",
-        save_dir=root / "save",
-        vocab_dir=root / "vocab",
-        bert_dir=root / "bert-base-uncased",
-    )
+    """Create the dataset and the vocabulary under ``root``."""
+    world = World(root=Path(root), vocab_dir=Path(root) / "vocab")
     rng = np.random.RandomState(seed)
     write_dataset(world.dataset_dir, rng, sizes or SPLIT_SIZES)
     write_vocab(world.vocab_dir)
-    write_bert_folder(world.bert_dir)
-    world.cache_dir.mkdir(parents=True, exist_ok=True)
-    world.save_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (world.root / "cache", world.save_dir):
+        folder.mkdir(parents=True, exist_ok=True)
     return world
 
 
@@ -114,25 +88,23 @@ def write_dataset(dataset_dir: Path, rng: np.random.RandomState, sizes: Dict[str
     for split, file_name in SPLIT_FILES.items():
         lines = []
         for index in range(sizes[split]):
-            item_id = "{:05d}".format(next_id)
+            item_id = f"{next_id:05d}"
             next_id += 1
             text = " ".join(rng.choice(WORDS, size=rng.randint(4, 12)))
-            # Alternate labels so every split has both classes (roc_auc needs them).
-            item = {"id": item_id, "img": "img/{}.png".format(item_id),
-                    "label": index % 2, "text": text}
+            # Alternating labels give every split both classes, which roc_auc needs.
+            item = {"id": item_id, "img": f"img/{item_id}.png", "label": index % 2, "text": text}
             lines.append(json.dumps(item))
             write_features(features, item_id, rng)
         (annotations / file_name).write_text("\n".join(lines) + "\n")
-    # Features, extras and annotations are the resources MMF would otherwise fetch.
+    # The zoo lists features and extras for hateful_memes; annotations get a marker too so
+    # that MMF does not even create folders there.
     for folder in (dataset_dir, features, annotations):
-        (folder / ".built.json").write_text(
-            json.dumps({"created_at": "synthetic", "version": ZOO_VERSION})
-        )
+        marker = {"created_at": "synthetic", "version": ZOO_VERSION}
+        (folder / ".built.json").write_text(json.dumps(marker))
 
 
 def write_features(features_dir: Path, item_id: str, rng: np.random.RandomState) -> None:
     width, height = int(rng.randint(300, 800)), int(rng.randint(300, 800))
-    feats = rng.rand(NUM_BOXES, FEATURE_DIM).astype(np.float32)
     x0 = rng.uniform(0, width / 2, NUM_BOXES)
     y0 = rng.uniform(0, height / 2, NUM_BOXES)
     x1 = x0 + rng.uniform(1, width / 2, NUM_BOXES)
@@ -147,93 +119,82 @@ def write_features(features_dir: Path, item_id: str, rng: np.random.RandomState)
         "image_width": width,
         "image_height": height,
     }
-    np.save(str(features_dir / "{}.npy".format(item_id)), feats)
-    np.save(str(features_dir / "{}_info.npy".format(item_id)), info)
+    feats = rng.rand(NUM_BOXES, FEATURE_DIM).astype(np.float32)
+    np.save(str(features_dir / f"{item_id}.npy"), feats)
+    np.save(str(features_dir / f"{item_id}_info.npy"), info)
 
 
 def write_vocab(vocab_dir: Path) -> None:
-    """A BERT WordPiece vocabulary of the synthetic words, loadable by AutoTokenizer."""
+    """A WordPiece vocabulary of the synthetic words that AutoTokenizer loads from disk."""
     vocab_dir.mkdir(parents=True, exist_ok=True)
     (vocab_dir / "vocab.txt").write_text("\n".join(SPECIAL_TOKENS + WORDS) + "\n")
-    (vocab_dir / "tokenizer_config.json").write_text(
-        json.dumps(
-            {"do_lower_case": True, "model_max_length": 512, "tokenizer_class": "BertTokenizer"}
-        )
-    )
-    (vocab_dir / "special_tokens_map.json").write_text(
-        json.dumps(
-            {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",
-             "cls_token": "[CLS]", "mask_token": "[MASK]"}
-        )
-    )
-    (vocab_dir / "config.json").write_text(
-        json.dumps(dict(BERT_BASE_UNCASED_CONFIG, vocab_size=len(SPECIAL_TOKENS) + len(WORDS)))
-    )
-
-
-def write_bert_folder(bert_dir: Path) -> None:
-    """bert-base-uncased's config with an empty state dict: from_pretrained initialises
-    every weight randomly, which is all a shape-level run needs."""
-    import torch
-
-    bert_dir.mkdir(parents=True, exist_ok=True)
-    (bert_dir / "config.json").write_text(json.dumps(BERT_BASE_UNCASED_CONFIG, indent=2))
-    torch.save({}, str(bert_dir / "pytorch_model.bin"))
+    # tokenizer_class spares AutoTokenizer from looking for a model config.
+    config = {"do_lower_case": True, "model_max_length": 512, "tokenizer_class": "BertTokenizer"}
+    (vocab_dir / "tokenizer_config.json").write_text(json.dumps(config))
+    special = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",
+               "cls_token": "[CLS]", "mask_token": "[MASK]"}  # fmt: skip
+    (vocab_dir / "special_tokens_map.json").write_text(json.dumps(special))
 
 
 def run_overrides(
     world: World,
     model: str,
+    mode: str,
     max_updates: int = 2,
     batch_size: int = 4,
     run_type: str = "train_val",
 ) -> List[str]:
-    """``key=value`` options for an offline, few-update ``mmf_run`` in ``world``."""
-    prefix = "dataset_config.{}.".format(DATASET)
-    opts = [
-        "config=" + CONFIGS[model],
-        "model=" + model,
-        "dataset=" + DATASET,
-        "run_type=" + run_type,
-        "env.data_dir=" + str(world.data_dir),
-        "env.cache_dir=" + str(world.cache_dir),
-        "env.save_dir=" + str(world.save_dir / model),
-        prefix + "features.train=" + DATASET + "/defaults/features",
-        prefix + "features.val=" + DATASET + "/defaults/features",
-        prefix + "features.test=" + DATASET + "/defaults/features",
-        prefix + "processors.text_processor.params.tokenizer_config.type="
-        + str(world.vocab_dir),
-        prefix + "processors.text_processor.params.max_seq_length=32",
-        "training.max_updates={}".format(max_updates),
-        "training.batch_size={}".format(batch_size),
+    """``key=value`` options for an offline ``mmf_run`` of ``model`` in ``mode`` in ``world``.
+
+    Trains ``max_updates`` updates, then evaluates on the dev split and checkpoints once.
+    """
+    save_dir = world.save_dir / f"{model}-{mode}"
+    # models.offline_overrides puts every run in one save dir; each run gets its own here.
+    offline = [o for o in models.offline_overrides(model, world.root) if "save_dir=" not in o]
+    text = f"dataset_config.{DATASET}.processors.text_processor.params."
+    return [
+        f"config={CONFIGS[model]}",
+        f"model={model}",
+        f"dataset={DATASET}",
+        f"run_type={run_type}",
+        *offline,
+        f"env.save_dir={save_dir}",
+        *models.mode_overrides(model, mode),
+        # The hateful_memes config reads an LMDB; the world holds per-image .npy files.
+        *(f"dataset_config.{DATASET}.features.{split}={FEATURES}" for split in SPLITS),
+        f"{text}tokenizer_config.type={world.vocab_dir}",
+        f"{text}max_seq_length=32",
+        f"training.max_updates={max_updates}",
+        f"training.batch_size={batch_size}",
         "training.num_workers=0",
         "training.log_interval=1",
-        "training.evaluation_interval={}".format(max_updates),
-        "training.checkpoint_interval={}".format(max_updates),
+        f"training.evaluation_interval={max_updates}",
+        # Only the checkpoints written by the end-of-training evaluation.
+        f"training.checkpoint_interval={max_updates + 1}",
         "training.tensorboard=False",
         "training.seed=1",
         "scheduler.params.num_warmup_steps=1",
-        "evaluation.use_cpu=True",
-        # MMF records git details of its own checkout; a checkout at a pinned commit has a
-        # detached HEAD, on which GitPython's active_branch raises.
+        # MMF records git details of its own checkout, and GitPython raises on the
+        # detached HEAD of a checkout at the pinned commit.
         "checkpoint.save_git_details=False",
     ]
-    if model == "visual_bert":
-        # Built from BertConfig, no hub download. MMF decodes values with literal_eval:
-        # only the literal None becomes None ("null" would stay a string).
-        opts.append("model_config.visual_bert.bert_model_name=None")
-    else:
-        opts.append("model_config.{}.bert_model_name={}".format(model, world.bert_dir))
-    return opts
+
+
+def run_command(world: World, model: str, mode: str, **kwargs) -> List[str]:
+    """The ``mmf_run`` command line, run with the current Python."""
+    return [sys.executable, "-m", "mmf_cli.run", *run_overrides(world, model, mode, **kwargs)]
 
 
 def run_env(world: World, base: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """Environment for an ``mmf_run`` subprocess: offline, caches inside ``world``."""
+    """Environment for an ``mmf_run`` subprocess: offline, every cache inside ``world``."""
+    cache = world.root / "cache"
     env = dict(os.environ if base is None else base)
     env.update(OFFLINE_ENV)
-    env["MMF_CACHE_DIR"] = str(world.cache_dir)
-    env["TORCH_HOME"] = str(world.cache_dir / "torch")
-    env["HF_HOME"] = str(world.cache_dir / "huggingface")
-    env["TRANSFORMERS_CACHE"] = str(world.cache_dir / "huggingface" / "transformers")
-    env["TOKENIZERS_PARALLELISM"] = "false"
+    env.update(
+        MMF_CACHE_DIR=str(cache),
+        TORCH_HOME=str(cache / "torch"),
+        HF_HOME=str(cache / "huggingface"),
+        TRANSFORMERS_CACHE=str(cache / "huggingface" / "transformers"),
+        TOKENIZERS_PARALLELISM="false",
+    )
     return env

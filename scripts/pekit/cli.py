@@ -15,6 +15,13 @@ from .errors import PekitError
 COMMAND_MODULES = [
     "pekit.patching.cli",
     "pekit.mmf_source",
+    "pekit.data.cli",
+    "pekit.features.cli",
+    "pekit.assets",
+    "pekit.run",
+    "pekit.logs",
+    "pekit.report",
+    "pekit.adapters",
 ]
 
 

@@ -58,7 +58,7 @@ def parse_fields(text):
         if not sep:
             # A value holding ', ' (an experiment name): keep it with the previous field.
             if fields:
-                last = next(reversed(fields))
+                last = list(fields)[-1]
                 fields[last] = f"{fields[last]}, {item}"
             continue
         fields[key.strip()] = _number(value.strip())
@@ -96,7 +96,7 @@ def parse_lines(lines, source=None):
     params = None
     dataset = max_updates = None
     best_update = criterion = None
-    segments, seg_time, last_update = [], 0.0, None
+    segments, seg_time, last_update, seg_started = [], 0.0, None, False
     finished_in = None
     peak_mem = None
     ups = []
@@ -105,6 +105,10 @@ def parse_lines(lines, source=None):
         m = PARAMS.search(line)
         if m:
             params = {"total": int(m.group(1)), "trained": int(m.group(2))}
+            if seg_started:
+                # MMF starting again on the same save dir: a resumed attempt.
+                segments.append(seg_time)
+                seg_time, seg_started = 0.0, False
             continue
         m = FINISHED.search(line)
         if m:
@@ -120,11 +124,11 @@ def parse_lines(lines, source=None):
         if update is not None and any(k.startswith("train/") for k in fields):
             ds, metrics = _split_metrics(fields, "train")
             dataset = dataset or ds
-            if last_update is not None and update <= last_update:
-                # A resumed attempt: the clock restarted.
+            if seg_started and last_update is not None and update <= last_update:
+                # A resumed attempt whose start-up lines are missing: the clock restarted.
                 segments.append(seg_time)
                 seg_time = 0.0
-            last_update = update
+            last_update, seg_started = update, True
             elapsed = duration_seconds(str(fields.get("time_since_start", "")))
             if elapsed is not None:
                 seg_time = max(seg_time, elapsed)
@@ -209,7 +213,8 @@ def register(subparsers):
         description="Print one JSON object per MMF log: validation and train curves, best "
         "validation metrics, parameter counts, updates per second, peak memory, wall time.",
     )
-    p.add_argument("logs", nargs="+", metavar="LOG", help="MMF log file (stdout capture or train.log)")
+    p.add_argument("logs", nargs="+", metavar="LOG",
+                   help="MMF log file (stdout capture or train.log)")
     p.add_argument("--compact", action="store_true", help="one line per log (JSON Lines)")
     p.set_defaults(func=_main)
 

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from . import pins
@@ -107,22 +108,24 @@ def find_checkout():
 def install(checkout=None, python=None):
     """Install MMF from a verified checkout into `python`'s environment, without dependencies.
 
-    Installed as a VCS requirement at the pinned commit so pip records the commit, which
-    `pekit patch` then checks.
+    Built from a copy, so the checkout (perhaps the user's own MMF_SRC) gets no build files.
+    `pekit patch` later pins the installed copy to the commit through its files' sha256.
     """
     checkout = Path(checkout) if checkout else find_checkout()
     if checkout is None:
         raise PekitError(
             "no MMF checkout: set MMF_SRC to one at the pinned commit, or run `pekit mmf fetch`"
         )
-    commit = pins.get("mmf.commit")
-    verify_checkout(checkout, commit)
-    cmd = [
-        python or sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-        "--no-build-isolation", "--force-reinstall", f"git+{checkout.resolve().as_uri()}@{commit}",
-    ]  # fmt: skip
-    if subprocess.run(cmd).returncode != 0:
-        raise PekitError(f"installing MMF from {checkout} failed (command: {' '.join(cmd)})")
+    verify_checkout(checkout)
+    with tempfile.TemporaryDirectory(prefix="pekit-mmf-build-") as tmp:
+        copy = Path(tmp) / "mmf"
+        shutil.copytree(str(checkout), str(copy), ignore=shutil.ignore_patterns(".git"))
+        cmd = [
+            python or sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+            "--no-build-isolation", "--force-reinstall", str(copy),
+        ]  # fmt: skip
+        if subprocess.run(cmd).returncode != 0:
+            raise PekitError(f"installing MMF from {checkout} failed (command: {' '.join(cmd)})")
     return checkout
 
 

@@ -12,8 +12,8 @@ A finished run is skipped; an interrupted or failed one is resumed from its last
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
-import inspect
 import json
 import os
 import shlex
@@ -28,17 +28,11 @@ from . import __version__, pins, settings
 from .atomic import write_json
 from .errors import PekitError, UsageError
 
-DATASETS = ("hmd", "mmf")[:1] + ("mmh",)
+DATASETS = ("hmd", "mmh")
 MODELS = ("visual_bert", "vilbert")
 MODES = ("fc", "pe", "full")
 DEFAULT_MODELS = ("visual_bert",)
 
-# The project configs the paper fine-tuned from (MMF a34bc2d): VisualBERT pre-trained on COCO,
-# ViLBERT on Conceptual Captions. MMH reuses them through the kit's MMF plugin.
-HMD_CONFIGS = {
-    "visual_bert": "projects/visual_bert/configs/hateful_memes/from_coco.yaml",
-    "vilbert": "projects/vilbert/configs/hateful_memes/from_cc.yaml",
-}
 # Test splits evaluated after training; a split whose annotations carry no labels is skipped.
 TEST_SPLITS = {"hmd": ("test_seen", "test_unseen"), "mmh": ("test",)}
 
@@ -79,7 +73,7 @@ class Entry:
     """One point of the experiment matrix and the folder that holds it."""
 
     def __init__(self, results, dataset, model, mode, seed, settings_name="paper", batch=None,
-                 gpus=1, data_dir=None, extra=()):
+                 gpus=1, data_dir=None, extra=(), config=None):
         if dataset not in DATASETS:
             raise UsageError(f"unknown dataset '{dataset}' (expected one of {', '.join(DATASETS)})")
         if model not in MODELS:
@@ -96,6 +90,7 @@ class Entry:
         self.gpus = int(gpus)
         self.data_dir = data_dir
         self.extra = list(extra)
+        self.config = config
         self.dir = Path(results).resolve() / "runs" / dataset / model / mode / f"seed{self.seed}"
 
     @property
@@ -134,29 +129,27 @@ def mmf_run_command():
 
 
 def mode_overrides(model, mode):
-    """The PE switch and base freezing for `mode`, from pekit.models."""
-    try:
-        from . import models
-    except ImportError as e:
-        raise PekitError(
-            f"cannot build the {mode} overrides: pekit.models is missing ({e})"
-        ) from None
-    fn = models.mode_overrides
-    if len(inspect.signature(fn).parameters) >= 2:
-        return list(fn(model, mode))
-    return list(fn(mode))
+    """The PE switch and base freezing for `mode` (pekit.models defines the modes once)."""
+    from .models import mode_overrides as overrides
+
+    return list(overrides(model, mode))
 
 
 def experiment_config(entry):
-    """The MMF config file for the entry's dataset and model."""
+    """The MMF config file for the entry's dataset and model (an explicit one wins)."""
+    if entry.config:
+        return entry.config
     if entry.dataset == "hmd":
-        return HMD_CONFIGS[entry.model]
-    from . import mmf_plugin
+        # The project configs the paper fine-tuned from: VisualBERT from COCO, ViLBERT from CC.
+        from .models import HATEFUL_MEMES_CONFIGS
 
-    if hasattr(mmf_plugin, "experiment_config"):
-        return str(mmf_plugin.experiment_config(entry.model))
+        return HATEFUL_MEMES_CONFIGS[entry.model]
+    # The plugin package imports MMF; only its folder is needed here.
     base = _plugin_dir()
+    # The plugin mirrors MMF's project layout: from_coco (VisualBERT), from_cc (ViLBERT).
+    start = {"visual_bert": "from_coco.yaml", "vilbert": "from_cc.yaml"}[entry.model]
     candidates = [
+        base / "configs" / "projects" / "mmh" / entry.model / start,
         base / "configs" / "experiments" / entry.model / "mmh.yaml",
         base / "configs" / entry.model / "mmh.yaml",
         base / "configs" / "mmh" / f"{entry.model}.yaml",
@@ -185,7 +178,8 @@ def dataset_overrides(entry):
     val = facts.get("paper_val_split")
     if val and val != facts.get("mmf_default_val_split"):
         # The paper validated on dev_seen (500 items); MMF's default is dev_unseen.
-        out.append(f"dataset_config.{name}.annotations.val[0]={name}/defaults/annotations/{val}.jsonl")
+        annotations = f"{name}/defaults/annotations/{val}.jsonl"
+        out.append(f"dataset_config.{name}.annotations.val[0]={annotations}")
     if entry.data_dir:
         out.append(f"env.data_dir={entry.data_dir}")
     return out
@@ -208,9 +202,9 @@ def train_command(entry, resume=False):
     # Every checkpoint_interval MMF also keeps models/model_<update>.ckpt (~450 MB each);
     # best.ckpt and current.ckpt are all that resuming and testing need.
     cmd.append("checkpoint.max_to_keep=1")
-    if entry.gpus > 1:
-        # MMF spawns one process per GPU itself (mmf_cli/run.py); batch_size stays global.
-        cmd.append(f"distributed.world_size={entry.gpus}")
+    # MMF's default world size is every visible GPU; with N > 1 it spawns one process per GPU
+    # itself (mmf_cli/run.py). batch_size stays the global batch.
+    cmd.append(f"distributed.world_size={entry.gpus}")
     if resume:
         cmd.append("checkpoint.resume=True")
     return cmd + entry.extra
@@ -239,8 +233,7 @@ def test_command(entry, split):
         f"checkpoint.resume_file={entry.save_dir / 'best.ckpt'}",
         "checkpoint.resume_pretrained=False",
     ]
-    if entry.gpus > 1:
-        cmd.append(f"distributed.world_size={entry.gpus}")
+    cmd.append(f"distributed.world_size={entry.gpus}")
     return cmd + entry.extra
 
 
@@ -282,6 +275,7 @@ print(json.dumps(out))
 """
 
 
+@functools.lru_cache(maxsize=None)
 def environment(python=None):
     """Versions of Python, transformers, torch and CUDA and the GPU name, as MMF will see them."""
     python = python or os.environ.get("PEKIT_MMF_PYTHON") or sys.executable
@@ -321,7 +315,7 @@ def provenance(probe=True):
             "sha256": _sha256(patches) if patches.is_file() else None,
         },
         "mmf": {"commit": mmf["commit"], "version": mmf.get("version")},
-        "environment": environment() if probe else {},
+        "environment": dict(environment()) if probe else {},
     }
 
 
@@ -332,7 +326,9 @@ def load_manifest(path):
     except FileNotFoundError:
         return None
     except ValueError as e:
-        raise PekitError(f"{path}: not valid JSON ({e}); remove the run folder to start over") from None
+        raise PekitError(
+            f"{path}: not valid JSON ({e}); remove the run folder to start over"
+        ) from None
 
 
 def _alive(pid, host):
@@ -393,7 +389,8 @@ def run_entry(entry, force=False, test=True, probe=True, echo=None):
     """Train `entry` unless it finished, then evaluate its test splits; returns its manifest."""
     current = state(entry)
     if current == RUNNING:
-        raise PekitError(f"{entry.key} is being run by process {load_manifest(entry.manifest_path)['pid']}")
+        pid = load_manifest(entry.manifest_path)["pid"]
+        raise PekitError(f"{entry.key} is being run by process {pid} ({entry.dir})")
     manifest = load_manifest(entry.manifest_path) if current != "new" else None
     if force and manifest is not None:
         shutil.rmtree(str(entry.dir))
@@ -471,9 +468,11 @@ def run_tests(entry, manifest, echo=None):
     return tests
 
 
-def matrix(results, dataset, models, modes, seeds, settings_name, batch, gpus, data_dir, extra):
+def matrix(results, dataset, models, modes, seeds, settings_name, batch, gpus, data_dir, extra,
+           config=None):
     return [
-        Entry(results, dataset, model, mode, seed, settings_name, batch, gpus, data_dir, extra)
+        Entry(results, dataset, model, mode, seed, settings_name, batch, gpus, data_dir, extra,
+              config)
         for model in models
         for mode in modes
         for seed in seeds
@@ -516,11 +515,14 @@ def add_matrix_arguments(p):
     p.add_argument("--seeds", default="", help="comma-separated integers (default: 1)")
     p.add_argument("--gpus", default="", help="GPUs on this node, MMF's own distributed training")
     p.add_argument("--batch", default="", help="global batch size (default: the settings' one)")
-    p.add_argument("--settings", default="", help=f"training settings: {', '.join(settings.names())}")
+    p.add_argument("--settings", default="",
+                   help=f"training settings: {', '.join(settings.names())} (default: paper)")
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--data-dir", default=None, help="MMF env.data_dir (default: MMF's own)")
     p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                    help="extra MMF override, appended last (repeatable)")
+    p.add_argument("--config", default=None,
+                   help="MMF config instead of the paper's project config (e.g. for offline tests)")
 
 
 def entries_from_args(args):
@@ -540,7 +542,7 @@ def entries_from_args(args):
         _list(args.models, MODELS, DEFAULT_MODELS, "model"),
         _list(args.modes, MODES, MODES, "mode"),
         seeds, args.settings or settings.DEFAULT, args.batch or None, gpus,
-        args.data_dir, args.override,
+        args.data_dir, args.override, args.config,
     )
 
 
@@ -579,7 +581,8 @@ def _main(args):
     entries = entries_from_args(args)
     if args.dry_run:
         for entry in entries:
-            print(" ".join(shlex.quote(c) for c in train_command(entry, state(entry) in (FAILED, INTERRUPTED))))
+            cmd = train_command(entry, resume=state(entry) in (FAILED, INTERRUPTED))
+            print(" ".join(shlex.quote(c) for c in cmd))
         return 0
     statuses = run_matrix(entries, force=args.force, test=not args.no_test, echo=_echo)
     return 0 if all(s == FINISHED for s in statuses.values()) else 1
@@ -590,7 +593,8 @@ def _reproduce(args):
 
     statuses = run_matrix(entries_from_args(args), test=not args.no_test, echo=_echo)
     kwargs = {} if args.tolerance is None else {"tolerance": args.tolerance}
-    written = report.write_report(args.results, paper_logs=report.parse_paper_log_args(args.paper_log), **kwargs)
+    paper_logs = report.parse_paper_log_args(args.paper_log)
+    written = report.write_report(args.results, paper_logs=paper_logs, **kwargs)
     for path in written:
         _echo(f"wrote {path}")
     return 0 if all(s == FINISHED for s in statuses.values()) else 1

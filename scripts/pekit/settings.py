@@ -45,7 +45,9 @@ def names():
 def get(name):
     """The settings dict of profile `name`; a UsageError for an unknown or undefined one."""
     if name not in PROFILES:
-        raise UsageError(f"unknown training settings '{name}' (expected one of {', '.join(names())})")
+        raise UsageError(
+            f"unknown training settings '{name}' (expected one of {', '.join(names())})"
+        )
     settings = PROFILES[name]
     if settings is None:
         raise UsageError(

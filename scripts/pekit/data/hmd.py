@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import PekitError, UsageError
-from . import atomic
+from .. import atomic
 from .facts import dataset_facts
 from .paths import dataset_dir
 from .progress import progress as progress_bar

@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from ..errors import PekitError
-from . import atomic
+from .. import atomic
 from .facts import dataset_facts
 from .paths import dataset_dir
 from .progress import progress as progress_bar

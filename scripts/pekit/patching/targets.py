@@ -121,5 +121,8 @@ def stack_needs_compat():
     return sys.version_info >= (3, 10) or (major is not None and major >= 2)
 
 
-def default_sets():
-    return ("compat", "pe") if stack_needs_compat() else ("pe",)
+def default_sets(pin_data=None):
+    """The patch sets of the profile whose stack is running (pins.json `profiles.*.patch_sets`)."""
+    p = pins.load_pins() if pin_data is None else pin_data
+    profile = "modern" if stack_needs_compat() else "paper"
+    return tuple(p["profiles"][profile]["patch_sets"])

@@ -1,0 +1,588 @@
+"""Offline assets: `pekit assets list|fetch`.
+
+Downloads what MMF and transformers would otherwise fetch at run time (pre-trained checkpoints,
+Hateful Memes features, bert-base-uncased, the Faster R-CNN extractor), verifies each file's
+sha256, unpacks archives where MMF expects them and writes MMF's `.built.json` markers, so that a
+later run with the network off downloads nothing. The facts (URLs, hashes, places) are in
+facts/assets.json. Downloads resume from a `.part` file (HTTP Range); a checksum mismatch
+deletes the partial file. Stdlib only: the paper profile's Python 3.7 runs this too.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from . import atomic
+from .errors import PekitError, UsageError
+from .pins import FACTS_DIR
+
+ASSETS_FILE = FACTS_DIR / "assets.json"
+MMF_MARKER = ".built.json"
+CHUNK = 1 << 20
+TIMEOUT_S = 60
+USER_AGENT = "pekit-assets"
+
+
+# ---------------------------------------------------------------------------------------------
+# Facts and places
+
+
+def load_facts(path=None):
+    path = Path(path) if path else ASSETS_FILE
+    try:
+        with open(str(path), encoding="utf-8") as f:
+            facts = json.load(f)
+    except (OSError, ValueError) as e:
+        raise PekitError(f"{path}: cannot read the asset facts ({e})") from e
+    for i, asset in enumerate(facts.get("assets", [])):
+        for key in ("name", "dest", "files"):
+            if key not in asset:
+                raise PekitError(f"{path}: assets[{i}] has no '{key}'")
+        for j, f in enumerate(asset["files"]):
+            for key in ("url", "file_name", "sha256"):
+                if key not in f:
+                    raise PekitError(f"{path}: assets[{i}] ({asset['name']}) files[{j}] has no '{key}'")
+    return facts
+
+
+def select(facts, names=None):
+    """The assets named (all when `names` is empty); patterns like 'vilbert.*' are allowed."""
+    assets = facts["assets"]
+    if not names:
+        return list(assets)
+    chosen = []
+    for name in names:
+        hits = [a for a in assets if fnmatch.fnmatchcase(a["name"], name)]
+        if not hits:
+            hits = [a for a in assets if name in a.get("used_by", [])]
+        if not hits:
+            known = ", ".join(a["name"] for a in assets)
+            raise UsageError(f"unknown asset '{name}' (known: {known}; or a use: hmd, mmh)")
+        chosen.extend(a for a in hits if a not in chosen)
+    return chosen
+
+
+def default_cache_dir():
+    """MMF's cache dir: $MMF_CACHE_DIR, else torch's home + /mmf (mmf resolve_cache_dir)."""
+    if os.environ.get("MMF_CACHE_DIR"):
+        return Path(os.environ["MMF_CACHE_DIR"])
+    torch_home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torch"
+    )
+    return Path(torch_home) / "mmf"
+
+
+def default_data_dir(cache_dir=None):
+    """MMF's data dir: $MMF_DATA_DIR, else <cache dir>/data (mmf resolve_dir)."""
+    if os.environ.get("MMF_DATA_DIR"):
+        return Path(os.environ["MMF_DATA_DIR"])
+    return Path(cache_dir or default_cache_dir()) / "data"
+
+
+def default_transformers_cache():
+    """Where transformers 4.10 caches hub files: $TRANSFORMERS_CACHE, else $HF_HOME/transformers."""
+    for var in ("TRANSFORMERS_CACHE", "PYTORCH_TRANSFORMERS_CACHE", "PYTORCH_PRETRAINED_BERT_CACHE"):
+        if os.environ.get(var):
+            return Path(os.environ[var])
+    hf_home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface"
+    )
+    return Path(hf_home) / "transformers"
+
+
+def resolve_url(url, facts, mirror=None, file_name=None):
+    """The address to download from: MMF's mmf:// prefix expanded, or MIRROR/<file name>."""
+    if mirror:
+        return mirror.rstrip("/") + "/" + (file_name or url.rsplit("/", 1)[-1])
+    for prefix, replacement in facts.get("url_prefixes", {}).items():
+        if url.startswith(prefix):
+            return replacement + url[len(prefix) :]
+    return url
+
+
+def record_path(asset, data_dir):
+    return Path(data_dir) / asset["dest"] / f".pekit-asset.{asset['name']}.json"
+
+
+def is_verified(asset):
+    return all(f["sha256"] for f in asset["files"])
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(str(path), "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _read_json(path):
+    try:
+        with open(str(path), encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# State
+
+
+def state(asset, data_dir):
+    """'present' (fetched by the kit and matching the facts), 'built-by-mmf', or 'missing'."""
+    dest = Path(data_dir) / asset["dest"]
+    record = _read_json(record_path(asset, data_dir))
+    if record is not None:
+        recorded = record.get("files", {})
+        ok = True
+        for f in asset["files"]:
+            got = recorded.get(f["file_name"])
+            if not got or (f["sha256"] and got.get("sha256") != f["sha256"]):
+                ok = False
+            elif not f.get("extract") and not (dest / f["file_name"]).is_file():
+                ok = False
+        if ok and _marker_ok(asset, dest):
+            return "present"
+    if asset.get("marker_version") and _marker_ok(asset, dest):
+        return "built-by-mmf"
+    return "missing"
+
+
+# YAML 1.1's float pattern, which MMF's YAML loader (OmegaConf's) applies to zoo versions.
+_YAML11_FLOAT = re.compile(r"^[-+]?([0-9][0-9_]*)?\.[0-9_]*([eE][-+]?[0-9]+)?$")
+
+
+def marker_value(zoo_version):
+    """The version value MMF compares with its `.built.json`.
+
+    MMF reads the zoo with a YAML 1.1 loader, to which '1.0_2020_05_19' is the float
+    1.020200519: that number is what MMF writes into `.built.json` and compares on the next
+    run, so a marker holding the string would make MMF download again.
+    """
+    if isinstance(zoo_version, str) and _YAML11_FLOAT.match(zoo_version):
+        return float(zoo_version.replace("_", ""))
+    return zoo_version
+
+
+def _marker_ok(asset, dest):
+    version = asset.get("marker_version")
+    if not version:
+        return True
+    marker = _read_json(dest / MMF_MARKER)
+    return isinstance(marker, dict) and marker.get("version") == marker_value(version)
+
+
+def write_mmf_marker(dest, zoo_version):
+    """MMF's own format (mmf/utils/download.py mark_done): created_at + version."""
+    atomic.write_text(
+        Path(dest) / MMF_MARKER,
+        json.dumps(
+            {"created_at": str(datetime.datetime.today()), "version": marker_value(zoo_version)}
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Download
+
+
+class _NoProgress:
+    def start(self, label, done, total):
+        pass
+
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def download(url, part, progress=None, timeout=TIMEOUT_S):
+    """Download `url` into `part`, resuming from its current size. Returns the sha256 of `part`.
+
+    The partial file is kept on a network error, so the next call resumes; a server that ignores
+    Range (answers 200) makes it start over.
+    """
+    progress = progress or _NoProgress()
+    part = Path(part)
+    offset = part.stat().st_size if part.exists() else 0
+    digest = hashlib.sha256()
+    if offset:
+        with open(str(part), "rb") as f:
+            for block in iter(lambda: f.read(CHUNK), b""):
+                digest.update(block)
+    request = urllib.request.Request(
+        url, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    )
+    if offset:
+        request.add_header("Range", f"bytes={offset}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and offset:
+            # Range starts at the end: the partial file is already complete.
+            return digest.hexdigest()
+        raise PekitError(f"{url}: HTTP {e.code} {e.reason}") from e
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise PekitError(f"{url}: cannot download ({reason})") from e
+    with response:
+        status = getattr(response, "status", None) or response.getcode()
+        mode = "ab"
+        if offset and status == 206:
+            content_range = response.headers.get("Content-Range", "")
+            if not content_range.startswith(f"bytes {offset}-"):
+                raise PekitError(
+                    f"{url}: asked for bytes {offset}- but the server sent '{content_range}'"
+                )
+        else:
+            offset, mode, digest = 0, "wb", hashlib.sha256()
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length and length.isdigit() else None
+        progress.start(part.name[: -len(".part")], offset, total)
+        try:
+            with open(str(part), mode) as out:
+                while True:
+                    block = response.read(CHUNK)
+                    if not block:
+                        break
+                    out.write(block)
+                    digest.update(block)
+                    progress.update(len(block))
+        except (OSError, urllib.error.URLError) as e:
+            raise PekitError(
+                f"{url}: download interrupted ({e}); {part} is kept, run the command again "
+                "to resume"
+            ) from e
+        finally:
+            progress.close()
+        if total is not None and part.stat().st_size < total:
+            raise PekitError(
+                f"{url}: the connection closed after {part.stat().st_size} of {total} bytes; "
+                f"{part} is kept, run the command again to resume"
+            )
+    return digest.hexdigest()
+
+
+def fetch_file(asset, spec, dest, facts, allow_unverified=False, mirror=None, progress=None):
+    """Download one file of `asset` into `dest`, verified; returns (path, sha256, verified)."""
+    final = Path(dest) / spec["file_name"]
+    part = final.with_name(final.name + ".part")
+    expected = spec["sha256"]
+    if not expected and not allow_unverified:
+        raise PekitError(
+            f"asset {asset['name']}: {spec['file_name']} has no recorded sha256 in "
+            f"{ASSETS_FILE.name}; pass --allow-unverified to download it and print its hash"
+        )
+    url = resolve_url(spec["url"], facts, mirror, spec["file_name"])
+    if final.is_file() and expected and sha256_file(final) == expected:
+        return final, expected, True
+    try:
+        got = download(url, part, progress)
+    except PekitError as e:
+        raise PekitError(f"asset {asset['name']}: {e}") from e
+    if expected and got != expected:
+        part.unlink()
+        raise PekitError(
+            f"asset {asset['name']}: checksum mismatch for {spec['file_name']} from {url}: "
+            f"expected sha256 {expected}, got {got}; the partial download was deleted"
+        )
+    size = spec.get("size")
+    if size is not None and part.stat().st_size != size:
+        actual = part.stat().st_size
+        part.unlink()
+        raise PekitError(
+            f"asset {asset['name']}: {spec['file_name']} is {actual} bytes, expected {size}; "
+            "the partial download was deleted"
+        )
+    os.replace(str(part), str(final))
+    return final, got, bool(expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# Unpacking
+
+
+def _safe_members(archive, names, root):
+    root = os.path.realpath(str(root))
+    for name in names:
+        target = os.path.realpath(os.path.join(root, name))
+        if target != root and not target.startswith(root + os.sep):
+            raise PekitError(f"{archive}: refusing to unpack '{name}' outside {root}")
+
+
+def extract(archive, dest):
+    """Unpack `archive` into `dest`: into a temporary folder first, then moved into place."""
+    archive, dest = Path(archive), Path(dest)
+    tmp = dest / f".{archive.name}.unpacking"
+    if tmp.exists():
+        shutil.rmtree(str(tmp))
+    tmp.mkdir(parents=True)
+    try:
+        if tarfile.is_tarfile(str(archive)):
+            with tarfile.open(str(archive)) as tar:
+                members = tar.getmembers()
+                _safe_members(archive, [m.name for m in members], tmp)
+                for m in members:
+                    if m.issym():
+                        # a symlink's target is relative to its own folder
+                        link = os.path.join(os.path.dirname(m.name), m.linkname)
+                        _safe_members(archive, [link], tmp)
+                    elif m.islnk():
+                        _safe_members(archive, [m.linkname], tmp)
+                    elif not (m.isfile() or m.isdir()):
+                        raise PekitError(f"{archive}: refusing special file '{m.name}'")
+                tar.extractall(str(tmp), members=members)
+        elif zipfile.is_zipfile(str(archive)):
+            with zipfile.ZipFile(str(archive)) as z:
+                _safe_members(archive, z.namelist(), tmp)
+                z.extractall(str(tmp))
+        else:
+            raise PekitError(f"{archive}: not a tar or zip archive")
+        for entry in sorted(tmp.iterdir()):
+            target = dest / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(str(target))
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+            os.replace(str(entry), str(target))
+    finally:
+        shutil.rmtree(str(tmp), ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# transformers' offline cache
+
+
+def transformers_cache_name(url):
+    """transformers 4.10's cache file name for `url` fetched without an etag (url_to_filename)."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()
+
+
+def _place(src, target):
+    """Hard-link `src` at `target` (copy across file systems), replacing atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    if tmp.exists():
+        tmp.unlink()
+    try:
+        os.link(str(src), str(tmp))
+    except OSError:
+        shutil.copyfile(str(src), str(tmp))
+    os.replace(str(tmp), str(target))
+
+
+def link_transformers_cache(asset, dest, facts, cache_dirs):
+    """Make `from_pretrained(<model>)` find the asset's files offline in each of `cache_dirs`."""
+    model = asset.get("transformers_model")
+    if not model:
+        return []
+    template = facts["transformers_cache"]["url_template"]
+    placed = []
+    for spec in asset["files"]:
+        src = Path(dest) / spec["file_name"]
+        url = template.format(model=model, file_name=spec["file_name"])
+        name = transformers_cache_name(url)
+        for cache in cache_dirs:
+            target = Path(cache) / name
+            if not (target.is_file() and target.stat().st_size == src.stat().st_size):
+                _place(src, target)
+            atomic.write_json(Path(cache) / (name + ".json"), {"url": url, "etag": None})
+            placed.append(target)
+    return placed
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole step
+
+
+def fetch_asset(asset, data_dir, facts, cache_dirs=(), allow_unverified=False, mirror=None,
+                keep_archives=False, progress=None):  # fmt: skip
+    """Fetch one asset unless present. Returns a result dict (name, status, dest, files)."""
+    dest = Path(data_dir) / asset["dest"]
+    current = state(asset, data_dir)
+    result = {"name": asset["name"], "dest": str(dest), "status": current, "files": {}}
+    if current == "missing":
+        dest.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for spec in asset["files"]:
+            path, sha, verified = fetch_file(
+                asset, spec, dest, facts, allow_unverified, mirror, progress
+            )
+            if spec.get("extract"):
+                extract(path, dest)
+                if not keep_archives:
+                    path.unlink()
+            files[spec["file_name"]] = {"sha256": sha, "verified": verified}
+        if asset.get("marker_version"):
+            write_mmf_marker(dest, asset["marker_version"])
+        atomic.write_json(
+            record_path(asset, data_dir),
+            {"name": asset["name"], "source": asset.get("source"), "files": files},
+        )
+        result.update(status="fetched", files=files)
+    elif current == "present":
+        record = _read_json(record_path(asset, data_dir)) or {}
+        result["files"] = record.get("files", {})
+    if current != "built-by-mmf":
+        result["linked"] = [str(p) for p in link_transformers_cache(asset, dest, facts, cache_dirs)]
+    return result
+
+
+def fetch(names=None, data_dir=None, cache_dir=None, transformers_cache=None, facts=None,
+          allow_unverified=False, mirror=None, keep_archives=False, progress=None):  # fmt: skip
+    """Fetch the named assets (default: all). Unverified assets are skipped unless named or
+    allowed; a named unverified asset without --allow-unverified is a refusal."""
+    facts = facts or load_facts()
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    data_dir = Path(data_dir) if data_dir else default_data_dir(cache_dir)
+    transformers_cache = (
+        Path(transformers_cache) if transformers_cache else default_transformers_cache()
+    )
+    cache_dirs = [transformers_cache, cache_dir / facts["transformers_cache"]["mmf_cache_subdir"]]
+    chosen = select(facts, names)
+    results = []
+    for asset in chosen:
+        if not is_verified(asset) and not allow_unverified:
+            if names:
+                unknown = ", ".join(f["file_name"] for f in asset["files"] if not f["sha256"])
+                raise PekitError(
+                    f"asset {asset['name']}: no recorded sha256 for {unknown} in "
+                    f"{ASSETS_FILE.name}; pass --allow-unverified to download it anyway and "
+                    "print its hash"
+                )
+            results.append({"name": asset["name"], "status": "skipped-unverified",
+                            "dest": str(data_dir / asset["dest"]), "files": {}})  # fmt: skip
+            continue
+        results.append(
+            fetch_asset(asset, data_dir, facts, cache_dirs, allow_unverified, mirror,
+                        keep_archives, progress)  # fmt: skip
+        )
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+class _Bar:
+    """A byte progress bar on stderr: tqdm when importable, else a percentage line."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.bar = None
+
+    def start(self, label, done, total):
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            tqdm = None
+        if tqdm is not None:
+            self.bar = tqdm(total=total, initial=done, desc=label, unit="B", unit_scale=True,
+                            unit_divisor=1024, file=self.stream, mininterval=0.5)  # fmt: skip
+        else:
+            self.bar = _TextBar(self.stream, label, done, total)
+
+    def update(self, n):
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class _TextBar:
+    def __init__(self, stream, label, done, total):
+        self.stream, self.label, self.done, self.total = stream, label, done, total
+        self.shown = -1
+
+    def update(self, n):
+        self.done += n
+        if self.total:
+            pct = int(100 * self.done / self.total)
+            if pct // 5 != self.shown // 5:
+                self.shown = pct
+                self.stream.write(f"\r{self.label}: {pct}% of {self.total} bytes")
+                self.stream.flush()
+
+    def close(self):
+        self.stream.write(f"\r{self.label}: {self.done} bytes\n")
+        self.stream.flush()
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "assets",
+        help="download and verify what an offline run needs (checkpoints, features, BERT)",
+        description="Exit codes: 0 done, 1 refused or failed (a checksum mismatch names the "
+        "asset and both hashes), 2 usage error.",
+    )
+    sub = p.add_subparsers(dest="assets_action", metavar="ACTION")
+    sub.required = True
+    ls = sub.add_parser("list", help="list the assets and whether they are present")
+    _common(ls)
+    ls.set_defaults(func=_cmd_list)
+    f = sub.add_parser("fetch", help="download, verify, unpack and mark the assets")
+    _common(f)
+    f.add_argument("names", nargs="*", metavar="NAME",
+                   help="assets (or patterns, or a use: hmd, mmh); default: all")  # fmt: skip
+    f.add_argument("--transformers-cache", metavar="DIR",
+                   help="transformers' cache (default: $TRANSFORMERS_CACHE, else "
+                   "$HF_HOME/transformers)")  # fmt: skip
+    f.add_argument("--allow-unverified", action="store_true",
+                   help="also fetch files with no recorded sha256, and print their hashes")  # fmt: skip
+    f.add_argument("--mirror", metavar="URL",
+                   help="download every file as URL/<file name> instead (a local mirror)")  # fmt: skip
+    f.add_argument("--keep-archives", action="store_true",
+                   help="keep the .tar.gz files after unpacking")  # fmt: skip
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
+    f.set_defaults(func=_cmd_fetch)
+
+
+def _common(p):
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="MMF's data dir (default: $MMF_DATA_DIR, else <cache dir>/data)")  # fmt: skip
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="MMF's cache dir (default: $MMF_CACHE_DIR, else ~/.cache/torch/mmf)")  # fmt: skip
+
+
+def _cmd_list(args):
+    facts = load_facts()
+    cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir(cache_dir)
+    for asset in facts["assets"]:
+        verified = "" if is_verified(asset) else " (no recorded sha256)"
+        print(f"{state(asset, data_dir):13} {asset['name']:32} {asset['dest']}{verified}")
+    return 0
+
+
+def _cmd_fetch(args):
+    import sys
+
+    progress = None if args.quiet else _Bar(sys.stderr)
+    results = fetch(args.names, args.data_dir, args.cache_dir, args.transformers_cache,
+                    allow_unverified=args.allow_unverified, mirror=args.mirror,
+                    keep_archives=args.keep_archives, progress=progress)  # fmt: skip
+    for r in results:
+        print(f"{r['status']:18} {r['name']:32} {r['dest']}")
+        for file_name, info in sorted(r.get("files", {}).items()):
+            if not info.get("verified"):
+                print(f"  unverified: {file_name} sha256 {info.get('sha256')}")
+    skipped = [r["name"] for r in results if r["status"] == "skipped-unverified"]
+    if skipped:
+        print(f"skipped (no recorded sha256; name them with --allow-unverified to fetch): "
+              f"{', '.join(skipped)}")  # fmt: skip
+    return 0

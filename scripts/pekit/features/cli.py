@@ -1,0 +1,61 @@
+"""`pekit features mmh`: region features for the converted MMH dataset."""
+
+import sys
+
+from ..errors import PekitError
+from .frcnn import Extractor, extract_mmh, locate_mmf_src
+
+
+def register(subparsers):
+    parser = subparsers.add_parser("features", help="extract region features (MMF's FRCNN)")
+    sub = parser.add_subparsers(dest="dataset", metavar="DATASET")
+    sub.required = True
+    mmh = sub.add_parser("mmh", help="100 boxes x 2048-d per MMH image, resumable")
+    mmh.add_argument("--data-dir", help="MMF data dir (default: $MMF_DATA_DIR, else MMF's)")
+    mmh.add_argument("--mmf-src", help="MMF checkout holding tools/ (default: the kit's)")
+    mmh.add_argument(
+        "--model-dir",
+        help="folder with the FRCNN config.yaml and pytorch_model.bin (VG ResNet-101 C4; "
+        "default: where `pekit assets fetch` puts them in the data dir)",
+    )
+    mmh.add_argument("--batch-size", type=int, default=8)
+    mmh.add_argument("--num-boxes", type=int, default=100)
+    mmh.add_argument("--device", help="torch device (default: cuda if available)")
+    mmh.add_argument("--limit", type=int, help="extract at most this many images this run")
+    mmh.set_defaults(func=run_mmh)
+
+
+FRCNN_ASSET = "frcnn-vg-finetuned"
+
+
+def default_model_dir(data_dir=None):
+    from .. import assets
+    from ..data.paths import mmf_data_dir
+
+    for asset in assets.load_facts()["assets"]:
+        if asset["name"] == FRCNN_ASSET:
+            return mmf_data_dir(data_dir) / asset["dest"]
+    raise PekitError(f"the asset facts name no '{FRCNN_ASSET}'; pass --model-dir")
+
+
+def run_mmh(args):
+    from pathlib import Path
+
+    model_dir = Path(args.model_dir) if args.model_dir else default_model_dir(args.data_dir)
+    config, weights = model_dir / "config.yaml", model_dir / "pytorch_model.bin"
+    for path in (config, weights):
+        if not path.is_file():
+            raise PekitError(
+                f"{path} not found (fetch it with `pekit assets fetch mmh`, or pass --model-dir)"
+            )
+    extractor = Extractor(
+        locate_mmf_src(args.mmf_src), config, weights, args.device, args.num_boxes
+    )
+    s = extract_mmh(extractor, args.data_dir, args.batch_size, args.limit)
+    print(
+        f"mmh features in {s['out']}: {s['extracted']} extracted, {s['already_done']} already "
+        f"there, {len(s['failed'])} failed, {s['total']} images in all"
+    )
+    for name, why in s["failed"][:20]:
+        print(f"  failed {name}: {why}", file=sys.stderr)
+    return 1 if s["failed"] else 0

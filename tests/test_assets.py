@@ -1,0 +1,375 @@
+"""`pekit assets`: fetch, verify, unpack, mark; resume; checksum mismatch; idempotence.
+
+Against a small HTTP server on 127.0.0.1 (started here, honours Range) serving synthetic files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from pekit import assets, cli
+from pekit.errors import PekitError
+
+# --------------------------------------------------------------------------------------------
+# A local server with Range support
+
+
+class _Server:
+    def __init__(self, files):
+        self.files = files  # name -> bytes
+        self.requests = []  # (path, Range header or None)
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                name = self.path.lstrip("/")
+                rng = self.headers.get("Range")
+                owner.requests.append((name, rng))
+                body = owner.files.get(name)
+                if body is None:
+                    self.send_error(404)
+                    return
+                start = 0
+                if rng and rng.startswith("bytes="):
+                    start = int(rng[len("bytes=") :].split("-")[0])
+                    if start >= len(body):
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{len(body)}")
+                        self.end_headers()
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(body) - start))
+                self.end_headers()
+                self.wfile.write(body[start:])
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _tar_gz(members):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+ARCHIVE = _tar_gz(
+    {
+        "model/config.yaml": b"model_config: {}\n",
+        "model/model.pth": os.urandom(300_000),
+    }
+)
+WEIGHTS = os.urandom(200_000)
+VOCAB = b"[PAD]\n[UNK]\nhello\n"
+
+
+def _facts(base, archive_sha=None):
+    return {
+        "schema": 1,
+        "url_prefixes": {"test://": base + "/"},
+        "transformers_cache": {
+            "url_template": "https://huggingface.co/{model}/resolve/main/{file_name}",
+            "mmf_cache_subdir": "distributed_-1",
+        },
+        "assets": [
+            {
+                "name": "toy.pretrained",
+                "used_by": ["hmd"],
+                "dest": "models/toy.pretrained.defaults",
+                "marker_version": "1.0_2020_05_19",
+                "files": [
+                    {
+                        "url": "test://toy.tar.gz",
+                        "file_name": "toy.tar.gz",
+                        "sha256": archive_sha or _sha(ARCHIVE),
+                        "extract": True,
+                    }
+                ],
+            },
+            {
+                "name": "toy-bert",
+                "used_by": ["hmd"],
+                "dest": "hf/toy-bert",
+                "marker_version": None,
+                "transformers_model": "toy-bert",
+                "files": [
+                    {"url": base + "/weights.bin", "file_name": "pytorch_model.bin",
+                     "sha256": _sha(WEIGHTS), "size": len(WEIGHTS), "extract": False},  # fmt: skip
+                    {"url": base + "/vocab.txt", "file_name": "vocab.txt",
+                     "sha256": _sha(VOCAB), "extract": False},  # fmt: skip
+                ],
+            },
+            {
+                "name": "toy-unverified",
+                "used_by": ["mmh"],
+                "dest": "models/toy-unverified",
+                "marker_version": None,
+                "files": [{"url": base + "/vocab.txt", "file_name": "vocab.txt",
+                           "sha256": None, "extract": False}],  # fmt: skip
+            },
+        ],
+    }
+
+
+@pytest.fixture
+def server():
+    files = {"toy.tar.gz": ARCHIVE, "weights.bin": WEIGHTS, "vocab.txt": VOCAB}
+    with _Server(files) as s:
+        yield s
+
+
+def _fetch(server, tmp_path, names=None, facts=None, **kw):
+    return assets.fetch(
+        names,
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        transformers_cache=tmp_path / "cache" / "transformers",
+        facts=facts or _facts(server.url),
+        **kw,
+    )
+
+
+def test_fetch_verifies_extracts_and_writes_mmf_marker(server, tmp_path):
+    results = {r["name"]: r for r in _fetch(server, tmp_path)}
+    assert results["toy.pretrained"]["status"] == "fetched"
+    dest = tmp_path / "data" / "models" / "toy.pretrained.defaults"
+    assert (dest / "model" / "config.yaml").read_bytes() == b"model_config: {}\n"
+    assert not (dest / "toy.tar.gz").exists(), "the archive is removed once unpacked"
+    assert not list(dest.glob("*.part")) and not list(dest.glob(".*.unpacking"))
+    # The marker MMF's download_resources() checks before downloading anything.
+    marker = json.loads((dest / ".built.json").read_text())
+    # MMF's YAML loader reads the zoo's '1.0_2020_05_19' as this float, and compares it.
+    assert marker["version"] == 1.020200519 and marker["created_at"]
+    # Files that are not archives stay as they are.
+    bert = tmp_path / "data" / "hf" / "toy-bert"
+    assert (bert / "pytorch_model.bin").read_bytes() == WEIGHTS
+    # Unverified assets are skipped unless asked for.
+    assert results["toy-unverified"]["status"] == "skipped-unverified"
+    assert not (tmp_path / "data" / "models" / "toy-unverified").exists()
+
+
+def test_transformers_offline_cache_layout(server, tmp_path):
+    _fetch(server, tmp_path, ["toy-bert"])
+    for name, data in (("pytorch_model.bin", WEIGHTS), ("vocab.txt", VOCAB)):
+        url = f"https://huggingface.co/toy-bert/resolve/main/{name}"
+        cached = hashlib.sha256(url.encode()).hexdigest()
+        for cache in (tmp_path / "cache" / "transformers", tmp_path / "cache" / "distributed_-1"):
+            assert (cache / cached).read_bytes() == data
+            assert json.loads((cache / (cached + ".json")).read_text())["url"] == url
+
+
+def test_second_run_downloads_nothing(server, tmp_path):
+    _fetch(server, tmp_path)
+    before = len(server.requests)
+    again = {r["name"]: r["status"] for r in _fetch(server, tmp_path)}
+    assert again["toy.pretrained"] == "present" and again["toy-bert"] == "present"
+    assert len(server.requests) == before
+
+
+def test_marker_written_by_mmf_counts_as_present(server, tmp_path):
+    dest = tmp_path / "data" / "models" / "toy.pretrained.defaults"
+    dest.mkdir(parents=True)
+    (dest / ".built.json").write_text(json.dumps({"version": 1.020200519}))
+    (result,) = _fetch(server, tmp_path, ["toy.pretrained"])
+    assert result["status"] == "built-by-mmf" and server.requests == []
+
+
+def test_resumes_a_partial_download_with_range(server, tmp_path):
+    dest = tmp_path / "data" / "models" / "toy.pretrained.defaults"
+    dest.mkdir(parents=True)
+    half = len(ARCHIVE) // 2
+    (dest / "toy.tar.gz.part").write_bytes(ARCHIVE[:half])
+    (result,) = _fetch(server, tmp_path, ["toy.pretrained"])
+    assert result["status"] == "fetched"
+    assert server.requests == [("toy.tar.gz", f"bytes={half}-")]
+    assert (dest / "model" / "model.pth").is_file()
+
+
+def test_complete_partial_file_is_not_downloaded_again(server, tmp_path):
+    dest = tmp_path / "data" / "hf" / "toy-bert"
+    dest.mkdir(parents=True)
+    (dest / "vocab.txt.part").write_bytes(VOCAB)
+    _fetch(server, tmp_path, ["toy-bert"])
+    assert ("vocab.txt", f"bytes={len(VOCAB)}-") in server.requests  # answered 416: complete
+    assert (dest / "vocab.txt").read_bytes() == VOCAB
+
+
+def test_checksum_mismatch_deletes_partial_and_names_both_hashes(server, tmp_path):
+    wrong = "0" * 64
+    with pytest.raises(PekitError) as err:
+        _fetch(server, tmp_path, ["toy.pretrained"], facts=_facts(server.url, archive_sha=wrong))
+    msg = str(err.value)
+    assert "toy.pretrained" in msg and wrong in msg and _sha(ARCHIVE) in msg
+    dest = tmp_path / "data" / "models" / "toy.pretrained.defaults"
+    assert not (dest / "toy.tar.gz.part").exists() and not (dest / "toy.tar.gz").exists()
+    assert not (dest / ".built.json").exists()
+
+
+def test_unverified_asset_is_refused_when_named_and_fetched_when_allowed(server, tmp_path):
+    with pytest.raises(PekitError, match="--allow-unverified"):
+        _fetch(server, tmp_path, ["toy-unverified"])
+    (result,) = _fetch(server, tmp_path, ["toy-unverified"], allow_unverified=True)
+    assert result["status"] == "fetched"
+    assert result["files"]["vocab.txt"] == {"sha256": _sha(VOCAB), "verified": False}
+
+
+def test_unknown_asset_name_is_a_usage_error(server, tmp_path):
+    with pytest.raises(PekitError, match="unknown asset 'nope'"):
+        _fetch(server, tmp_path, ["nope"])
+
+
+def test_archive_escaping_its_folder_is_refused(tmp_path):
+    evil = tmp_path / "evil.tar.gz"
+    evil.write_bytes(_tar_gz({"../outside.txt": b"x"}))
+    with pytest.raises(PekitError, match="outside"):
+        assets.extract(evil, tmp_path / "dest")
+    assert not (tmp_path / "outside.txt").exists()
+
+
+def test_cli_fetch_from_a_mirror_exits_nonzero_on_mismatch(server, tmp_path, monkeypatch, capsys):
+    facts_file = tmp_path / "assets.json"
+    facts = _facts("http://unreachable.invalid")
+    facts_file.write_text(json.dumps(facts))
+    monkeypatch.setattr(assets, "ASSETS_FILE", facts_file)
+    server.files.update({"pytorch_model.bin": WEIGHTS, "vocab.txt": VOCAB})
+    args = ["assets", "fetch", "--quiet", "--data-dir", str(tmp_path / "data"),
+            "--cache-dir", str(tmp_path / "cache"),
+            "--transformers-cache", str(tmp_path / "tc"), "--mirror", server.url]  # fmt: skip
+    assert cli.main(args + ["toy.pretrained"]) == 0
+    assert "fetched" in capsys.readouterr().out
+    facts["assets"][1]["files"][1]["sha256"] = "f" * 64
+    facts_file.write_text(json.dumps(facts))
+    assert cli.main(args + ["toy-bert"]) == 1
+    err = capsys.readouterr().err
+    assert "toy-bert" in err and "f" * 64 in err and _sha(VOCAB) in err
+
+
+def test_kit_facts_are_well_formed():
+    facts = assets.load_facts()
+    names = [a["name"] for a in facts["assets"]]
+    assert len(names) == len(set(names))
+    for asset in facts["assets"]:
+        for f in asset["files"]:
+            assert f["sha256"] is None or len(f["sha256"]) == 64, (asset["name"], f["file_name"])
+    needed = {"visual_bert.pretrained.coco", "vilbert.pretrained.cc", "hateful_memes.features",
+              "hateful_memes.extras", "bert-base-uncased", "frcnn-vg-finetuned"}  # fmt: skip
+    assert needed <= set(names)
+
+
+def _zoo_node(zoo, dotted):
+    """(node, version) at a dotted key of a zoo YAML; the version of the nearest ancestor."""
+    node, version = zoo, None
+    for part in dotted.split("."):
+        if isinstance(node, dict) and "version" in node:
+            version = node["version"]
+        node = node[part]
+    if isinstance(node, dict) and "version" in node:
+        version = node["version"]
+    return node, version
+
+
+@pytest.mark.mmf
+def test_mmf_assets_match_the_zoo_at_the_pinned_commit(mmf_checkout):
+    """URLs, file names, hashes, versions and places agree with MMF's zoo YAML files."""
+    # MMF reads the zoo with OmegaConf, whose YAML loader keeps '1.0_2020_05_19' a string.
+    omegaconf = pytest.importorskip("omegaconf")
+    for asset in assets.load_facts()["assets"]:
+        source = asset.get("source", "")
+        if not source.startswith("mmf/configs/zoo/"):
+            continue
+        path, key = source.split(": ")
+        conf = omegaconf.OmegaConf.load(str(Path(mmf_checkout) / path))
+        zoo = omegaconf.OmegaConf.to_container(conf, resolve=False)
+        node, version = _zoo_node(zoo, key)
+        resources = node["resources"] if isinstance(node, dict) else node
+        assert assets.marker_value(asset["marker_version"]) == version, asset["name"]
+        for spec, res in zip(asset["files"], resources):
+            assert (spec["url"], spec["file_name"], spec["sha256"]) == (
+                res["url"], res["file_name"], res["hashcode"]), asset["name"]  # fmt: skip
+        if path.endswith("models.yaml"):
+            # MMF downloads zoo key K into models/K, or models/K.defaults when K's node only
+            # names its `defaults` (mmf/utils/download.py download_pretrained_model).
+            name_node, _ = _zoo_node(zoo, asset["name"])
+            if "version" in name_node:
+                assert asset["dest"] == f"models/{asset['name']}"
+            else:
+                assert name_node["defaults"] == "${" + key + "}"
+                assert asset["dest"] == f"models/{asset['name']}.defaults"
+
+
+def test_transformers_loads_the_layout_offline(server, tmp_path):
+    """transformers (the pinned 4.10, offline) finds config, tokenizer and weights by hub name."""
+    pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    if transformers.__version__ != "4.10.1":
+        pytest.skip(f"needs transformers 4.10.1, found {transformers.__version__}")
+    from transformers import BertConfig, BertForPreTraining
+
+    src = tmp_path / "tiny"
+    config = BertConfig(vocab_size=8, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=16, max_position_embeddings=16)  # fmt: skip
+    BertForPreTraining(config).save_pretrained(str(src))
+    vocab = b"\n".join([b"[PAD]", b"[UNK]", b"[CLS]", b"[SEP]", b"[MASK]", b"hello", b"world"])
+    files = {
+        "config.json": (src / "config.json").read_bytes(),
+        "pytorch_model.bin": (src / "pytorch_model.bin").read_bytes(),
+        "vocab.txt": vocab + b"\n",
+        "tokenizer_config.json": b'{"do_lower_case": true}',
+    }
+    server.files.update(files)
+    facts = _facts(server.url)
+    facts["assets"][1]["transformers_model"] = "bert-base-uncased"
+    facts["assets"][1]["files"] = [
+        {"url": f"{server.url}/{n}", "file_name": n, "sha256": _sha(d), "extract": False}
+        for n, d in files.items()
+    ]
+    _fetch(server, tmp_path, ["toy-bert"], facts=facts)
+    cache = tmp_path / "cache"
+    probe = (
+        "import os, sys\n"
+        "from transformers import AutoTokenizer, BertConfig, BertForPreTraining\n"
+        "cfg = BertConfig.from_pretrained('bert-base-uncased')\n"
+        "tok = AutoTokenizer.from_pretrained('bert-base-uncased')\n"
+        "m = BertForPreTraining.from_pretrained('bert-base-uncased', cache_dir=sys.argv[1])\n"
+        "print(cfg.hidden_size, tok.tokenize('hello world'), type(m).__name__)\n"
+    )
+    env = dict(os.environ, TRANSFORMERS_OFFLINE="1", HF_HUB_OFFLINE="1",
+               TRANSFORMERS_CACHE=str(cache / "transformers"))  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", probe, str(cache / "distributed_-1")], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, out
+    assert "8 ['hello', 'world'] BertForPreTraining" in out

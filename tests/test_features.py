@@ -1,0 +1,155 @@
+"""Region features: files MMF's reader loads, and MMF's FRCNN extractor with random weights."""
+
+import json
+
+import pytest
+from test_data_mmh import make_tree
+
+from pekit.data.mmh import convert_mmh
+from pekit.features.files import is_done, synthetic_features, write_features
+
+np = pytest.importorskip("numpy")
+
+# The structure of MMF's Visual Genome ResNet-101 C4 FRCNN, small inputs; no weights are loaded.
+FRCNN_TEST_CONFIG = {
+    "model": {
+        "device": "cpu",
+        "pixel_mean": [102.9801, 115.9465, 122.7717],
+        "pixel_std": [1.0, 1.0, 1.0],
+        "max_pool": True,
+    },
+    "input": {"format": "BGR", "min_size_test": 96, "max_size_test": 160},
+    "size_divisibility": 0,
+    "pad_value": 0.0,
+    "backbone": {"freeze_at": 2},
+    "resnets": {
+        "depth": 101,
+        "norm": "BN",
+        "num_groups": 1,
+        "width_per_group": 64,
+        "stem_out_channels": 64,
+        "res2_out_channels": 256,
+        "stride_in_1x1": True,
+        "res5_dilation": 1,
+        "out_features": ["res4"],
+    },
+    "anchor_generator": {
+        "sizes": [[32, 64, 128, 256, 512]],
+        "aspect_ratios": [[0.5, 1.0, 2.0]],
+        "offset": 0.0,
+    },
+    "proposal_generator": {"hidden_channels": -1, "min_size": 0},
+    "rpn": {
+        "in_features": ["res4"],
+        "batch_size_per_image": 256,
+        "bbox_reg_weights": [1.0, 1.0, 1.0, 1.0],
+        "boundary_thresh": -1,
+        "iou_labels": [0, -1, 1],
+        "iou_thresholds": [0.3, 0.7],
+        "loss_weight": 1.0,
+        "nms_thresh": 0.7,
+        "positive_fraction": 0.5,
+        "post_nms_topk_test": 300,
+        "post_nms_topk_train": 2000,
+        "pre_nms_topk_test": 6000,
+        "pre_nms_topk_train": 12000,
+        "smooth_l1_beta": 0.0,
+    },
+    "roi_heads": {
+        "in_features": ["res4"],
+        "nms_thresh_test": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
+        "num_classes": 1600,
+        "positive_fraction": 0.25,
+        "proposal_append_gt": True,
+        "score_thresh_test": 0.2,
+        "iou_labels": [0, 1],
+        "iou_thresholds": [0.5],
+    },
+    "roi_box_head": {
+        "attr": True,
+        "num_attrs": 400,
+        "bbox_reg_weights": [10.0, 10.0, 5.0, 5.0],
+        "cls_agnostic_bbox_reg": False,
+        "pooler_resolution": 14,
+        "pooler_sampling_ratio": 0,
+        "res5halve": False,
+        "smooth_l1_beta": 0.0,
+    },
+    "max_detections": 100,
+    "min_detections": 10,
+}
+
+
+def read_like_mmf(features_dir, name, max_features=100):
+    from mmf.datasets.databases.readers.feature_readers import FeatureReader
+
+    reader = FeatureReader(str(features_dir), depth_first=False, max_features=max_features)
+    return reader.read(name + ".npy")
+
+
+def test_write_features_atomic_and_done_marker(tmp_path):
+    rng = np.random.default_rng(0)
+    feats, info = synthetic_features(rng, num_boxes=100)
+    assert not is_done(tmp_path, "123")
+    write_features(tmp_path, "123", feats, info)
+    assert is_done(tmp_path, "123")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["123.npy", "123_info.npy"]
+    assert np.load(tmp_path / "123.npy").shape == (100, 2048)
+    loaded = np.load(tmp_path / "123_info.npy", allow_pickle=True).item()
+    assert loaded["bbox"].shape == (100, 4) and loaded["num_boxes"] == 100
+
+
+@pytest.mark.mmf
+def test_mmf_reader_loads_written_features(mmf_installed, tmp_path):
+    rng = np.random.default_rng(1)
+    write_features(tmp_path, "77", *synthetic_features(rng, num_boxes=60))
+    feats, info = read_like_mmf(tmp_path, "77")
+    assert tuple(feats.shape) == (100, 2048)  # padded to max_features
+    assert info["bbox"].shape == (60, 4) and int(info["max_features"]) == 60
+
+
+@pytest.fixture
+def converted_mmh(tmp_path):
+    from PIL import Image
+
+    src = make_tree(tmp_path / "MMHS150K")
+    rng = np.random.default_rng(2)
+    for i, path in enumerate(sorted((src / "img_resized").iterdir())[:3]):
+        pixels = rng.integers(0, 255, size=(80 + 10 * i, 120, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(path, format="JPEG")
+    data_dir = tmp_path / "mmf_data"
+    convert_mmh(src, data_dir, show_progress=False)
+    return src, data_dir
+
+
+@pytest.mark.mmf
+@pytest.mark.slow
+def test_frcnn_extractor_random_weights(mmf_installed, mmf_checkout, converted_mmh, tmp_path):
+    import torch
+
+    from pekit.features.frcnn import Extractor, extract_mmh, locate_mmf_src
+
+    src, data_dir = converted_mmh
+    config = tmp_path / "frcnn_config.yaml"
+    config.write_text(json.dumps(FRCNN_TEST_CONFIG))  # YAML is a superset of JSON
+    torch.manual_seed(0)
+    extractor = Extractor(locate_mmf_src(str(mmf_checkout)), config, None, "cpu", num_boxes=100)
+    # 3 real images, 5 empty (unreadable) files: the run goes on past failures
+    s = extract_mmh(extractor, data_dir, batch_size=2, limit=4, show_progress=False)
+    assert s["total"] == 8 and s["already_done"] == 0
+    features = data_dir / "datasets" / "mmh" / "defaults" / "features"
+    done = sorted(p.name[:-4] for p in features.glob("*.npy") if not p.name.endswith("_info.npy"))
+    assert len(done) == s["extracted"] >= 3
+    for name in done:
+        feats, info = read_like_mmf(features, name)
+        assert tuple(feats.shape) == (100, 2048)
+        assert info["bbox"].shape[1] == 4 and info["bbox"].shape[0] <= 100
+        # original image size, matching the boxes' pixel coordinates
+        assert info["image_width"] == 120 and info["image_height"] in (80, 90, 100)
+        assert float(info["bbox"][:, 2].max()) <= 120 + 1e-3
+        assert float(info["bbox"][:, 3].max()) <= info["image_height"] + 1e-3
+        assert info["num_boxes"] == 100
+    # resumable: finished images are skipped
+    again = extract_mmh(extractor, data_dir, batch_size=2, limit=2, show_progress=False)
+    assert again["already_done"] == s["extracted"]
+    assert not list(features.glob("*.tmp"))

@@ -1,0 +1,77 @@
+"""The pipeline's Make targets as scripts: the command lines they build, and their refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from pekit import pins
+
+REPO = pins.REPO_ROOT
+
+
+def _make(*args, env=None):
+    return subprocess.run(
+        ["make", "--no-print-directory", "-C", str(REPO), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ, **(env or {})),
+    )
+
+
+def _last_command(out):
+    """The recipe's last command, with make's line continuations joined."""
+    text = out.stdout.decode().replace("\\\n", " ")
+    return " ".join(text.strip().splitlines()[-1].split())
+
+
+def test_reproduce_passes_every_option_to_the_runner_in_the_image():
+    out = _make("-n", "reproduce-hmd", "MODELS=vilbert", "MODES=pe,fc", "SEEDS=1,2", "GPUS=2",
+                "BATCH=8", "SETTINGS=paper", "PROFILE=paper")  # fmt: skip
+    assert out.returncode == 0, out.stdout
+    cmd = _last_command(out)
+    assert cmd.startswith("docker run --rm")
+    assert "--gpus 2 " in cmd and "pekit:paper pekit reproduce --dataset hmd" in cmd
+    for flag in ('--models "vilbert"', '--modes "pe,fc"', '--seeds "1,2"', '--gpus "2"',
+                 '--batch "8"', '--settings "paper"'):  # fmt: skip
+        assert flag in cmd, cmd
+    assert "/mmf/data" in cmd and "/mmf/results" in cmd
+
+
+def test_all_gpus_for_docker_means_the_runners_default():
+    cmd = _last_command(_make("-n", "reproduce-mmh", "GPUS=all"))
+    assert "--gpus all" in cmd and '--gpus ""' in cmd and "--dataset mmh" in cmd
+
+
+def test_local_runs_use_the_test_environment():
+    out = _make("-n", "reproduce-hmd", "LOCAL=1", "MODES=pe", "DATA_DIR=/data/x")
+    cmd = _last_command(out)
+    assert cmd.startswith(".venv/bin/python -m pekit reproduce --dataset hmd")
+    assert "--data-dir /data/x" in cmd and "docker" not in cmd
+
+
+def test_data_targets_refuse_without_src():
+    out = _make("data-hmd", "SRC=")
+    assert out.returncode != 0
+    assert b"set SRC to your copy" in out.stdout
+
+
+def test_unknown_profile_is_refused():
+    out = _make("build", "PROFILE=ancient")
+    assert out.returncode != 0 and b"PROFILE must be one of: modern paper" in out.stdout
+
+
+def test_data_mmh_converts_on_the_host(tmp_path):
+    from test_data_mmh import make_tree
+
+    src = make_tree(tmp_path / "MMHS150K")
+    data = tmp_path / "data"
+    out = _make("data-mmh", f"SRC={src}", f"DATA_DIR={data}", f"CACHE_DIR={tmp_path / 'cache'}",
+                f"RESULTS_DIR={tmp_path / 'results'}", "HOST_PYTHON=python3")  # fmt: skip
+    assert out.returncode == 0, out.stdout.decode()
+    ann = data / "datasets" / "mmh" / "defaults" / "annotations"
+    rows = [json.loads(line) for line in (ann / "train.jsonl").read_text().splitlines()]
+    assert rows and all({"id", "tweet_id", "text", "label", "img"} <= set(r) for r in rows)
+    images = data / "datasets" / "mmh" / "defaults" / "images" / "img_resized"
+    assert images.is_dir() and not images.is_symlink()  # copied: usable inside the image

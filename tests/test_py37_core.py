@@ -1,0 +1,62 @@
+"""The kit's core runs on the paper profile's Python 3.7: its image patches MMF with it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pekit import pins
+
+
+
+def _find_python37():
+    """A working Python 3.7: $PEKIT_PYTHON37, python3.7 on PATH, or a pyenv-installed one."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv")))
+    candidates = [os.environ.get("PEKIT_PYTHON37"), shutil.which("python3.7")]
+    candidates += sorted(str(p) for p in pyenv.glob("versions/3.7*/bin/python3.7"))
+    for cand in filter(None, candidates):
+        try:
+            out = subprocess.run([cand, "-c", "import sys; print(sys.version_info[:2])"],
+                                 capture_output=True, timeout=30)  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if out.returncode == 0 and out.stdout.strip() == b"(3, 7)":
+            return cand
+    return None
+
+
+PY37 = _find_python37()
+pytestmark = pytest.mark.skipif(
+    PY37 is None, reason="no Python 3.7 found (set PEKIT_PYTHON37): the paper profile's Python"
+)
+
+
+def _run37(*args, cwd=None):
+    env = dict(os.environ, PYTHONPATH=str(pins.REPO_ROOT / "scripts"))
+    return subprocess.run(
+        [PY37, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+
+
+def test_every_kit_module_compiles_on_37():
+    files = sorted(str(p) for p in (pins.REPO_ROOT / "scripts" / "pekit").rglob("*.py"))
+    proc = _run37("-m", "py_compile", *files)
+    assert proc.returncode == 0, proc.stdout.decode()
+
+
+def test_patch_apply_and_revert_on_37(pristine_transformers):
+    root = str(pristine_transformers)
+    common = ["--transformers", root, "--only", "transformers", "--sets", "pe"]
+    for action, expect in (("apply", b"applied: "), ("apply", b"already applied"),
+                           ("check", b"ok: 1 patched"), ("revert", b"reverted: ")):  # fmt: skip
+        proc = _run37("-m", "pekit", "patch", action, *common)
+        assert proc.returncode == 0 and expect in proc.stdout, proc.stdout.decode()
+
+
+def test_pins_script_on_37():
+    proc = _run37(str(pins.REPO_ROOT / "scripts" / "pekit" / "pins.py"), "mmf.commit")
+    assert proc.stdout.decode().strip() == pins.get("mmf.commit")

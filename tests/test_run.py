@@ -1,0 +1,243 @@
+"""The experiment runner, driving a stand-in mmf_run (tests/mmf_log_writer.py) as a real process."""
+
+import hashlib
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+from pekit import cli, pins, run
+
+WRITER = Path(__file__).resolve().parent / "mmf_log_writer.py"
+SMALL = ["--override", "training.max_updates=3000"]
+
+
+@pytest.fixture
+def fake_mmf(tmp_path, monkeypatch):
+    calls = tmp_path / "calls.jsonl"
+    monkeypatch.setenv(run.ENV_MMF_RUN, f"{shlex.quote(sys.executable)} {shlex.quote(str(WRITER))}")
+    monkeypatch.setenv("FAKE_MMF_CALLS", str(calls))
+    monkeypatch.setenv(run.ENV_PROFILE, "modern")
+    for var in ("FAKE_MMF_EXIT", "FAKE_MMF_STOP_AT", "FAKE_MMF_KILL"):
+        monkeypatch.delenv(var, raising=False)
+
+    def read_calls():
+        if not calls.exists():
+            return []
+        return [json.loads(x) for x in calls.read_text().splitlines()]
+
+    return read_calls
+
+
+def args(tmp_path, *extra, dataset="hmd", modes="fc"):
+    return ["--dataset", dataset, "--modes", modes, "--results", str(tmp_path / "results"),
+            "--data-dir", str(tmp_path / "data"), *extra]
+
+
+def run_dir(tmp_path, mode="fc", dataset="hmd", seed=1):
+    return tmp_path / "results" / "runs" / dataset / "visual_bert" / mode / f"seed{seed}"
+
+
+def manifest(tmp_path, **kw):
+    return json.loads((run_dir(tmp_path, **kw) / "manifest.json").read_text())
+
+
+def dry_run(tmp_path, capsys, *extra, **kw):
+    assert cli.main(["run", "--dry-run", *args(tmp_path, *extra, **kw)]) == 0
+    return [shlex.split(x) for x in capsys.readouterr().out.splitlines()]
+
+
+def opts(cmd):
+    return dict(a.split("=", 1) for a in cmd if "=" in a)
+
+
+def test_dry_run_is_the_paper_command(tmp_path, capsys, fake_mmf):
+    cmds = dry_run(tmp_path, capsys, modes="fc,pe,full")
+    assert len(cmds) == 3
+    fc, pe, full = (opts(c) for c in cmds)
+    assert cmds[0][:2] == [sys.executable, str(WRITER)]
+    assert fc["config"] == "projects/visual_bert/configs/hateful_memes/from_coco.yaml"
+    assert fc["model"] == "visual_bert" and fc["datasets"] == "hateful_memes"
+    assert fc["run_type"] == "train_val"
+    assert fc["env.save_dir"] == str((run_dir(tmp_path) / "mmf").resolve())
+    assert fc["training.seed"] == "1"
+    # The paper's settings.
+    assert fc["training.batch_size"] == "16"
+    assert fc["training.max_updates"] == "22000"
+    assert fc["optimizer.type"] == "adam_w"
+    assert float(fc["optimizer.params.lr"]) == 5e-5
+    assert float(fc["optimizer.params.eps"]) == 1e-8
+    assert fc["scheduler.type"] == "warmup_linear"
+    assert fc["scheduler.params.num_warmup_steps"] == "2000"
+    assert fc["training.evaluation_interval"] == "1000"
+    assert fc["training.early_stop.criteria"] == "hateful_memes/roc_auc"
+    assert fc["training.early_stop.minimize"] == "False"
+    assert fc["training.num_workers"] == "0"
+    assert fc["training.fp16"] == "False"
+    assert fc["dataset_config.hateful_memes.annotations.val[0]"] == (
+        "hateful_memes/defaults/annotations/dev_seen.jsonl")
+    # The modes differ only in the freeze/adapter switches.
+    assert (fc["model_config.visual_bert.freeze_base"], fc["model_config.visual_bert.pe_adapter"]) \
+        == ("True", "False")
+    assert pe["model_config.visual_bert.pe_adapter"] == "True"
+    assert full["model_config.visual_bert.freeze_base"] == "False"
+    assert "checkpoint.resume" not in fc
+    # MMF would otherwise spread the run over every visible GPU.
+    assert fc["distributed.world_size"] == "1"
+
+
+def test_dry_run_options(tmp_path, capsys, fake_mmf):
+    (cmd,) = dry_run(tmp_path, capsys, "--gpus", "4", "--batch", "8", "--seeds", "7",
+                     "--models", "vilbert")
+    o = opts(cmd)
+    assert o["distributed.world_size"] == "4"
+    assert o["training.batch_size"] == "8"
+    assert o["training.seed"] == "7" and o["env.save_dir"].endswith("vilbert/fc/seed7/mmf")
+    assert o["config"] == "projects/vilbert/configs/hateful_memes/from_cc.yaml"
+    seeds = dry_run(tmp_path, capsys, "--seeds", "1,2,3")
+    assert [opts(c)["training.seed"] for c in seeds] == ["1", "2", "3"]
+
+
+def test_empty_make_variables_mean_defaults(tmp_path, capsys, fake_mmf):
+    cmds = dry_run(tmp_path, capsys, "--models", "", "--seeds", "", "--gpus", "", "--batch", "",
+                   "--settings", "", modes="")
+    assert [opts(c)["model_config.visual_bert.pe_adapter"] for c in cmds] == \
+        ["False", "True", "False"]
+
+
+def test_bad_choices_are_usage_errors(tmp_path, capsys, fake_mmf):
+    assert cli.main(["run", "--dry-run", *args(tmp_path, "--settings", "fast")]) == 2
+    assert "fast" in capsys.readouterr().err
+    assert cli.main(["run", "--dry-run", *args(tmp_path, modes="fc,lora")]) == 2
+    assert "lora" in capsys.readouterr().err
+
+
+def test_run_writes_manifest_and_tests(tmp_path, capsys, fake_mmf):
+    (expected,) = dry_run(tmp_path, capsys, *SMALL)
+    assert cli.main(["run", *args(tmp_path, *SMALL)]) == 0
+    m = manifest(tmp_path)
+    assert m["status"] == "finished" and m["exit_status"] == 0
+    assert m["run"] == {"dataset": "hmd", "model": "visual_bert", "mode": "fc", "seed": 1,
+                        "settings": "paper", "batch_size": 16, "gpus": 1}
+    assert m["command"] == expected
+    assert m["kit"]["version"] and "git_revision" in m["kit"]
+    assert m["profile"] == "modern"
+    assert m["mmf"]["commit"] == pins.get("mmf.commit")
+    patches = pins.REPO_ROOT / "patches" / "manifest.json"
+    if patches.exists():
+        assert m["patches"]["sha256"] == hashlib.sha256(patches.read_bytes()).hexdigest()
+    env = m["environment"]
+    assert {"python", "torch", "transformers"} <= set(env) or "error" in env
+    cfg = run_dir(tmp_path) / "mmf" / "config.yaml"
+    assert m["config"] == {"path": "mmf/config.yaml",
+                           "sha256": hashlib.sha256(cfg.read_bytes()).hexdigest()}
+    assert m["start"] <= m["end"]
+    assert len(m["attempts"]) == 1 and m["attempts"][0]["resume"] is False
+    # MMF's output is kept, colour codes and all.
+    assert "\x1b[32m" in (run_dir(tmp_path) / "train.log").read_text()
+    # The best checkpoint was scored on both labelled HMD test splits.
+    assert set(m["test"]) == {"test_seen", "test_unseen"}
+    for split, t in m["test"].items():
+        assert t["status"] == "finished"
+        assert t["metrics"]["roc_auc"] == 0.70
+        o = opts(t["command"])
+        assert o["run_type"] == "test"
+        best = run_dir(tmp_path) / "mmf" / "best.ckpt"
+        assert o["checkpoint.resume_file"] == str(best.resolve())
+        assert o["checkpoint.resume_pretrained"] == "False"
+        assert o["dataset_config.hateful_memes.annotations.test[0]"].endswith(f"/{split}.jsonl")
+
+
+def test_finished_run_is_not_rerun(tmp_path, capsys, fake_mmf):
+    assert cli.main(["run", *args(tmp_path, *SMALL)]) == 0
+    n = len(fake_mmf())
+    assert n == 3  # train + two test splits
+    assert cli.main(["run", *args(tmp_path, *SMALL)]) == 0
+    assert len(fake_mmf()) == n
+    assert "not rerun" in capsys.readouterr().err
+
+
+def test_failed_run_is_marked_then_resumed(tmp_path, capsys, fake_mmf, monkeypatch):
+    monkeypatch.setenv("FAKE_MMF_EXIT", "3")
+    monkeypatch.setenv("FAKE_MMF_STOP_AT", "1500")
+    assert cli.main(["run", *args(tmp_path, *SMALL)]) == 1
+    m = manifest(tmp_path)
+    assert m["status"] == "failed" and m["exit_status"] == 3
+    assert m["test"] == {}  # a failed run is not tested
+    assert "failed" in capsys.readouterr().err
+    monkeypatch.delenv("FAKE_MMF_EXIT")
+    monkeypatch.delenv("FAKE_MMF_STOP_AT")
+    (cmd,) = dry_run(tmp_path, capsys, *SMALL)
+    assert opts(cmd)["checkpoint.resume"] == "True"
+    assert cli.main(["run", *args(tmp_path, *SMALL)]) == 0
+    m = manifest(tmp_path)
+    assert m["status"] == "finished"
+    assert [a["resume"] for a in m["attempts"]] == [False, True]
+    assert [a["exit_status"] for a in m["attempts"]] == [3, 0]
+
+
+def test_killed_run_is_interrupted_and_resumes_from_checkpoint(tmp_path, fake_mmf, monkeypatch):
+    from pekit import logs
+
+    monkeypatch.setenv("FAKE_MMF_STOP_AT", "1500")
+    monkeypatch.setenv("FAKE_MMF_KILL", "1")
+    assert cli.main(["run", *args(tmp_path, *SMALL, "--no-test")]) == 1
+    assert manifest(tmp_path)["status"] == "interrupted"
+    monkeypatch.delenv("FAKE_MMF_STOP_AT")
+    monkeypatch.delenv("FAKE_MMF_KILL")
+    assert cli.main(["run", *args(tmp_path, *SMALL, "--no-test")]) == 0
+    train_calls = [c for c in fake_mmf() if "run_type=train_val" in c]
+    assert "checkpoint.resume=True" not in train_calls[0]
+    assert "checkpoint.resume=True" in train_calls[1]
+    parsed = logs.parse_file(run_dir(tmp_path) / "train.log")
+    assert [v["update"] for v in parsed["val"]] == [1000, 2000, 3000]
+    assert parsed["attempts"] == 2
+
+
+def test_runner_that_died_leaves_a_resumable_run(tmp_path, fake_mmf):
+    entry = run.entries_from_args(cli.build_parser().parse_args(["run", *args(tmp_path)]))[0]
+    entry.dir.mkdir(parents=True)
+    # What a runner killed with SIGKILL leaves behind: status running, its pid gone.
+    (entry.dir / "manifest.json").write_text(json.dumps(
+        {"run": entry.describe(), "status": "running", "pid": 2 ** 22 + 12345,
+         "host": __import__("socket").gethostname(), "attempts": [], "test": {}}))
+    assert run.state(entry) == "interrupted"
+    assert "checkpoint.resume=True" in run.train_command(entry, resume=True)
+
+
+def test_unlabelled_test_split_is_skipped(tmp_path, fake_mmf):
+    annotations = tmp_path / "data" / "datasets" / "hateful_memes" / "defaults" / "annotations"
+    annotations.mkdir(parents=True)
+    (annotations / "test_unseen.jsonl").write_text('{"id": 1, "img": "img/1.png", "text": "a"}\n')
+    assert cli.main(["run", *args(tmp_path, *SMALL)]) == 0
+    tests = manifest(tmp_path)["test"]
+    assert tests["test_unseen"]["status"] == "skipped"
+    assert tests["test_seen"]["status"] == "finished"
+
+
+def test_mmh_config_is_the_kits_plugin_config(tmp_path, capsys, fake_mmf):
+    from pekit.data.paths import plugin_dir
+
+    expected = plugin_dir() / "configs" / "projects" / "mmh" / "visual_bert" / "from_coco.yaml"
+    if not expected.is_file():
+        pytest.skip(f"the MMH plugin config is not in this checkout: {expected}")
+    (cmd,) = dry_run(tmp_path, capsys, dataset="mmh")
+    assert opts(cmd)["config"] == str(expected)
+    assert opts(cmd)["env.user_dir"] == str(plugin_dir())
+
+
+def test_mmh_uses_the_plugin(tmp_path, capsys, fake_mmf, monkeypatch):
+    plugin = tmp_path / "plugin"
+    config = plugin / "configs" / "projects" / "mmh" / "visual_bert" / "from_coco.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text("includes: []\n")
+    monkeypatch.setattr(run, "_plugin_dir", lambda: plugin)
+    (cmd,) = dry_run(tmp_path, capsys, dataset="mmh")
+    o = opts(cmd)
+    assert o["env.user_dir"] == str(plugin)
+    assert o["datasets"] == "mmh"
+    assert o["config"] == str(config)
+    assert o["training.early_stop.criteria"] == "mmh/roc_auc"
+    assert not any(k.startswith("dataset_config.mmh.annotations") for k in o)
