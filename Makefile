@@ -45,8 +45,9 @@ prepare: venv ## install MMF if a checkout is found, and apply the kit's patches
 	fi; \
 	$(PEKIT) patch apply $$only
 
-lint: venv ## ruff over the kit and its tests
-	$(VENV)/bin/ruff check scripts tests
+lint: venv ## ruff (lint and format check) over the kit, its tests and docker helpers
+	$(VENV)/bin/ruff check scripts tests docker
+	$(VENV)/bin/ruff format --check scripts tests docker
 
 test: prepare lint ## the test suite (MMF tests run when MMF is found)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -99,7 +100,7 @@ report: $(if $(LOCAL),venv,profile-check docker-check volumes) ## tables + plots
 	$(PEKIT_IN) report --results $(if $(LOCAL),$(RESULTS_DIR),/mmf/results) $(REPORT_ARGS)
 
 smoke: prepare ## the whole pipeline on CPU in minutes (synthetic HMD + MMH, needs MMF)
-	$(VENV)/bin/pytest -m smoke tests/test_smoke.py
+	$(VENV)/bin/pytest -rs -m smoke tests/test_smoke.py
 
 bench: $(IN_DEPS) ## training, loader and extraction throughput, paper vs fast settings (BENCH_ARGS=...)
 	$(PEKIT_IN) bench $(BENCH_ARGS)

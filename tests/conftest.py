@@ -83,3 +83,20 @@ def sha_tree(root: Path):
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+@pytest.fixture
+def second_write_fails(monkeypatch):
+    """Make the second atomic file write raise (a full disk); returns the list of paths written."""
+    from pekit import atomic
+
+    real, calls = atomic.write_bytes, []
+
+    def flaky(path, data, mode=None):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(path, data, mode=mode)
+
+    monkeypatch.setattr(atomic, "write_bytes", flaky)
+    return calls

@@ -49,8 +49,12 @@ def default_curve(update, max_updates):
     """A plausible validation curve: AUROC rises then flattens."""
     x = update / max_updates
     auc = 0.55 + 0.2 * (1 - math.exp(-4 * x))
-    return {"loss": 0.69 - 0.1 * x, "accuracy": 0.5 + 0.15 * x, "binary_f1": 0.3 + 0.3 * x,
-            "roc_auc": auc}
+    return {
+        "loss": 0.69 - 0.1 * x,
+        "accuracy": 0.5 + 0.15 * x,
+        "binary_f1": 0.3 + 0.3 * x,
+        "roc_auc": auc,
+    }
 
 
 def training_log(
@@ -75,8 +79,13 @@ def training_log(
     log = out.append
     log(line("mmf_cli.run", "Torch version: 1.9.0+cu111", colour))
     log(line("mmf.trainers.mmf_trainer", "===== Model =====", colour))
-    log(line("mmf.utils.general",
-             f"Total Parameters: {total_params}. Trained Parameters: {trained_params}", colour))
+    log(
+        line(
+            "mmf.utils.general",
+            f"Total Parameters: {total_params}. Trained Parameters: {trained_params}",
+            colour,
+        )
+    )
     log(line("mmf.trainers.core.training_loop", "Starting training...", colour))
     best_value, best_update = -math.inf, 0
     elapsed = clock_ms + 3000
@@ -105,8 +114,13 @@ def training_log(
             }
             log(line("mmf.trainers.callbacks.logistics", summary(info), colour))
         if update % eval_interval == 0:
-            log(line("mmf.trainers.core.training_loop",
-                     "Evaluation time. Running on full validation set...", colour))
+            log(
+                line(
+                    "mmf.trainers.core.training_loop",
+                    "Evaluation time. Running on full validation set...",
+                    colour,
+                )
+            )
             m = curve(update, max_updates)
             if m["roc_auc"] > best_value:
                 best_value, best_update = m["roc_auc"], update
@@ -128,8 +142,7 @@ def training_log(
             }
             log(line("mmf.trainers.callbacks.logistics", summary(info), colour))
     if stop_at is None and finish:
-        log(line("mmf.trainers.core.training_loop", "Stepping into final validation check",
-                 colour))
+        log(line("mmf.trainers.core.training_loop", "Stepping into final validation check", colour))
         log(line("mmf.trainers.mmf_trainer", "Starting inference on val set", colour))
         m = curve(best_update, max_updates)
         info = {
@@ -141,8 +154,13 @@ def training_log(
             f"val/{dataset}/roc_auc": f"{m['roc_auc']:.4f}",
         }
         log(line("mmf.trainers.callbacks.logistics", summary(info), colour))
-        log(line("mmf.trainers.callbacks.logistics", f"Finished run in {timer(elapsed + 25000)}",
-                 colour))
+        log(
+            line(
+                "mmf.trainers.callbacks.logistics",
+                f"Finished run in {timer(elapsed + 25000)}",
+                colour,
+            )
+        )
     return "".join(out)
 
 
@@ -156,9 +174,11 @@ def mmf_test_log(dataset="hateful_memes", metrics=None, colour=True):
         f"test/{dataset}/binary_f1": f"{m['binary_f1']:.4f}",
         f"test/{dataset}/roc_auc": f"{m['roc_auc']:.4f}",
     }
-    return (line("mmf.trainers.mmf_trainer", "Starting inference on test set", colour)
-            + line("mmf.trainers.callbacks.logistics", summary(info), colour)
-            + line("mmf.trainers.callbacks.logistics", "Finished run in 31s 200ms", colour))
+    return (
+        line("mmf.trainers.mmf_trainer", "Starting inference on test set", colour)
+        + line("mmf.trainers.callbacks.logistics", summary(info), colour)
+        + line("mmf.trainers.callbacks.logistics", "Finished run in 31s 200ms", colour)
+    )
 
 
 def _fake_mmf_run(argv):
@@ -182,14 +202,20 @@ def _fake_mmf_run(argv):
         with open(current) as f:
             start = int(f.read())
     stop = os.environ.get("FAKE_MMF_STOP_AT")
-    trained = 2004626 if opts.get(f"model_config.{opts.get('model')}.pe_adapter") == "True" \
-        else 593666
-    sys.stdout.write(training_log(
-        dataset, max_updates=max_updates,
-        log_interval=int(opts.get("training.log_interval", 100)),
-        eval_interval=int(opts.get("training.evaluation_interval", 1000)),
-        start=start, stop_at=int(stop) if stop else None, trained_params=trained,
-    ))
+    trained = (
+        2004626 if opts.get(f"model_config.{opts.get('model')}.pe_adapter") == "True" else 593666
+    )
+    sys.stdout.write(
+        training_log(
+            dataset,
+            max_updates=max_updates,
+            log_interval=int(opts.get("training.log_interval", 100)),
+            eval_interval=int(opts.get("training.evaluation_interval", 1000)),
+            start=start,
+            stop_at=int(stop) if stop else None,
+            trained_params=trained,
+        )
+    )
     sys.stdout.flush()
     every = int(opts.get("training.checkpoint_interval", 1000))
     with open(current, "w") as f:

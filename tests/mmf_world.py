@@ -5,6 +5,7 @@
 ``<id>_info.npy``, and the ``.built.json`` markers that stop MMF from downloading) and a
 tiny BERT vocabulary. ``run_overrides`` gives the ``key=value`` options that keep a run
 offline and short; the models stay full size, so parameter counts are the real ones.
+``runner_overrides`` gives the ``--override`` values for ``pekit run`` in the world.
 ``run_env`` is the environment for the ``mmf_run`` subprocess.
 """
 
@@ -14,7 +15,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -30,8 +31,16 @@ NUM_BOXES = 100  # ViLBERT breaks with fewer regions than max_features (100)
 FEATURE_DIM = 2048
 NUM_CLASSES = 1601  # Visual Genome classes of MMF's Detectron feature extractor
 
-SPLIT_FILES = {"train": "train.jsonl", "dev": "dev_unseen.jsonl", "test": "test_unseen.jsonl"}
-SPLIT_SIZES = {"train": 16, "dev": 8, "test": 8}
+# MMF's defaults read dev_unseen and test_unseen; the kit's runner validates on dev_seen (as the
+# paper did) and scores the best checkpoint on test_seen and test_unseen.
+SPLIT_FILES = {
+    "train": "train.jsonl",
+    "dev": "dev_unseen.jsonl",
+    "test": "test_unseen.jsonl",
+    "dev_seen": "dev_seen.jsonl",
+    "test_seen": "test_seen.jsonl",
+}
+SPLIT_SIZES = {"train": 16, "dev": 8, "test": 8, "dev_seen": 8, "test_seen": 8}
 FEATURES = DATASET + "/defaults/features"  # relative to MMF's dataset_config data_dir
 SPLITS = ("train", "val", "test")  # MMF's names in dataset_config
 
@@ -68,18 +77,32 @@ class World(NamedTuple):
         return self.data_dir / "datasets" / DATASET / "defaults"
 
 
-def build_world(root: Path, seed: int = 0, sizes: Optional[Dict[str, int]] = None) -> World:
-    """Create the dataset and the vocabulary under ``root``."""
+def build_world(
+    root: Path,
+    seed: int = 0,
+    sizes: Optional[Dict[str, int]] = None,
+    unlabelled: Sequence[str] = (),
+) -> World:
+    """Create the dataset and the vocabulary under ``root``.
+
+    ``sizes`` replaces some of SPLIT_SIZES; the splits in ``unlabelled`` (keys of SPLIT_FILES)
+    are written without labels, as the unlabelled test releases are.
+    """
     world = World(root=Path(root), vocab_dir=Path(root) / "vocab")
     rng = np.random.RandomState(seed)
-    write_dataset(world.dataset_dir, rng, sizes or SPLIT_SIZES)
+    write_dataset(world.dataset_dir, rng, dict(SPLIT_SIZES, **(sizes or {})), unlabelled)
     write_vocab(world.vocab_dir)
     for folder in (world.root / "cache", world.save_dir):
         folder.mkdir(parents=True, exist_ok=True)
     return world
 
 
-def write_dataset(dataset_dir: Path, rng: np.random.RandomState, sizes: Dict[str, int]) -> None:
+def write_dataset(
+    dataset_dir: Path,
+    rng: np.random.RandomState,
+    sizes: Dict[str, int],
+    unlabelled: Sequence[str] = (),
+) -> None:
     annotations = dataset_dir / "annotations"
     features = dataset_dir / "features"
     annotations.mkdir(parents=True, exist_ok=True)
@@ -93,6 +116,8 @@ def write_dataset(dataset_dir: Path, rng: np.random.RandomState, sizes: Dict[str
             text = " ".join(rng.choice(WORDS, size=rng.randint(4, 12)))
             # Alternating labels give every split both classes, which roc_auc needs.
             item = {"id": item_id, "img": f"img/{item_id}.png", "label": index % 2, "text": text}
+            if split in unlabelled:
+                del item["label"]
             lines.append(json.dumps(item))
             write_features(features, item_id, rng)
         (annotations / file_name).write_text("\n".join(lines) + "\n")
@@ -178,6 +203,23 @@ def run_overrides(
         # detached HEAD of a checkout at the pinned commit.
         "checkpoint.save_git_details=False",
     ]
+
+
+def runner_overrides(world: World, model: str, dataset: str = DATASET) -> List[str]:
+    """The ``--override`` values that keep a ``pekit run`` of ``model`` on ``dataset`` offline.
+
+    The runner sets the rest (config, mode, training settings, data and save dirs); these give the
+    random-init model, the world's cache and vocabulary, and, for hateful_memes, its features.
+    """
+    runner_sets = ("env.data_dir=", "env.save_dir=")
+    offline = [
+        o for o in models.offline_overrides(model, world.root) if not o.startswith(runner_sets)
+    ]
+    text = f"dataset_config.{dataset}.processors.text_processor.params."
+    out = offline + [f"{text}tokenizer_config.type={world.vocab_dir}", f"{text}max_seq_length=32"]
+    if dataset == DATASET:
+        out += [f"dataset_config.{DATASET}.features.{split}={FEATURES}" for split in SPLITS]
+    return out + ["training.tensorboard=False"]
 
 
 def run_command(world: World, model: str, mode: str, **kwargs) -> List[str]:

@@ -51,8 +51,13 @@ class TinyModel(nn.Module):
 
 def mmf_checkpoint(model, path, **extra):
     config = {"model": "visual_bert", "checkpoint": {"resume_zoo": "visual_bert.pretrained.coco"}}
-    ckpt = {"model": model.state_dict(), "optimizer": {}, "num_updates": 19000,
-            "best_update": 19000, "config": config}
+    ckpt = {
+        "model": model.state_dict(),
+        "optimizer": {},
+        "num_updates": 19000,
+        "best_update": 19000,
+        "config": config,
+    }
     ckpt.update(extra)
     torch.save(ckpt, str(path))
 
@@ -96,8 +101,10 @@ def test_export_then_load_reproduces_predictions(trained, tmp_path):
     assert on_disk["parameters"] == sum(pe.state_dict()[n].numel() for n in expected)
     assert on_disk["base"]["checkpoint"]["path"] == str(base_path)
     assert len(on_disk["base"]["checkpoint"]["sha256"]) == 64
-    assert on_disk["base"]["config"] == {"model": "visual_bert",
-                                         "resume_zoo": "visual_bert.pretrained.coco"}
+    assert on_disk["base"]["config"] == {
+        "model": "visual_bert",
+        "resume_zoo": "visual_bert.pretrained.coco",
+    }
     assert on_disk["run"] == {"mode": "pe", "seed": 1}
     saved = torch.load(str(out / "adapters.pth"))["model"]
     assert sorted(saved) == expected
@@ -144,8 +151,20 @@ def test_cli_export_and_load(trained, tmp_path, capsys):
     pe, run, base_path = trained
     assert cli.main(["adapters", "export", str(run), "--out", str(tmp_path / "a")]) == 0
     assert "parameters" in capsys.readouterr().err
-    assert cli.main(["adapters", "load", str(tmp_path / "a"), "--base", str(base_path),
-                     "--out", str(tmp_path / "full.ckpt")]) == 0
+    assert (
+        cli.main(
+            [
+                "adapters",
+                "load",
+                str(tmp_path / "a"),
+                "--base",
+                str(base_path),
+                "--out",
+                str(tmp_path / "full.ckpt"),
+            ]
+        )
+        == 0
+    )
     state = torch.load(str(tmp_path / "full.ckpt"))["model"]
     assert all(torch.equal(state[k], v) for k, v in pe.state_dict().items())
     assert cli.main(["adapters", "export", str(tmp_path / "missing")]) == 1

@@ -126,10 +126,19 @@ def _facts(base, archive_sha=None):
                 "marker_version": None,
                 "transformers_model": "toy-bert",
                 "files": [
-                    {"url": base + "/weights.bin", "file_name": "pytorch_model.bin",
-                     "sha256": _sha(WEIGHTS), "size": len(WEIGHTS), "extract": False},  # fmt: skip
-                    {"url": base + "/vocab.txt", "file_name": "vocab.txt",
-                     "sha256": _sha(VOCAB), "extract": False},  # fmt: skip
+                    {
+                        "url": base + "/weights.bin",
+                        "file_name": "pytorch_model.bin",
+                        "sha256": _sha(WEIGHTS),
+                        "size": len(WEIGHTS),
+                        "extract": False,
+                    },  # fmt: skip
+                    {
+                        "url": base + "/vocab.txt",
+                        "file_name": "vocab.txt",
+                        "sha256": _sha(VOCAB),
+                        "extract": False,
+                    },  # fmt: skip
                 ],
             },
             {
@@ -137,8 +146,14 @@ def _facts(base, archive_sha=None):
                 "used_by": ["mmh"],
                 "dest": "models/toy-unverified",
                 "marker_version": None,
-                "files": [{"url": base + "/vocab.txt", "file_name": "vocab.txt",
-                           "sha256": None, "extract": False}],  # fmt: skip
+                "files": [
+                    {
+                        "url": base + "/vocab.txt",
+                        "file_name": "vocab.txt",
+                        "sha256": None,
+                        "extract": False,
+                    }
+                ],  # fmt: skip
             },
         ],
     }

@@ -29,7 +29,9 @@ def make_hmd(folder, missing_image=None, mutate=None):
                 row = mutate(split, row)
             lines.append(json.dumps(row))
             if row.get("img") != missing_image:
-                (folder / "img" / f"{next_id:05d}.png").write_bytes(b"\x89PNG" + bytes(next_id % 251))
+                (folder / "img" / f"{next_id:05d}.png").write_bytes(
+                    b"\x89PNG" + bytes(next_id % 251)
+                )
         (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
     (folder / "README.md").write_text("synthetic\n")
     return folder
@@ -146,7 +148,9 @@ def test_password_zip(tmp_path):
     folder = make_hmd(tmp_path / "copy" / "data")
     zip_path = tmp_path / "challenge.zip"
     subprocess.run(
-        ["zip", "-q", "-r", "-P", "secret", str(zip_path), "data"], cwd=tmp_path / "copy", check=True
+        ["zip", "-q", "-r", "-P", "secret", str(zip_path), "data"],
+        cwd=tmp_path / "copy",
+        check=True,
     )
     with pytest.raises(HMDInputError, match="unzip failed"):
         layout_hmd(zip_path, tmp_path / "mmf", password="wrong", expect_counts="none")

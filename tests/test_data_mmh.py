@@ -22,7 +22,16 @@ TWEETS = [
     ("1114679353714016262", [2, 2, 0], "sexist two", "x"),
     ("1114679353714016263", [0, 0, 0], "nothing here", None),
 ]
-SPLIT_OF = {0: "train", 1: "train", 2: "train", 3: "train", 4: "val", 5: "val", 6: "test", 7: "test"}
+SPLIT_OF = {
+    0: "train",
+    1: "train",
+    2: "train",
+    3: "train",
+    4: "val",
+    5: "val",
+    6: "test",
+    7: "test",
+}
 
 
 def make_tree(root, tweets=TWEETS, split_of=SPLIT_OF, skip_images=()):
@@ -203,7 +212,9 @@ def test_refuses_repeated_split_id(src, data_dir):
     assert_refused(src, data_dir, str(val), "repeats line 1")
 
 
-@pytest.mark.parametrize("labels", [[0, 7, 0], [0, "1", 0], [0, 1], None, [0, 1.0, 0], [True, 0, 0]])
+@pytest.mark.parametrize(
+    "labels", [[0, 7, 0], [0, "1", 0], [0, 1], None, [0, 1.0, 0], [True, 0, 0]]
+)
 def test_refuses_unknown_labels(tmp_path, labels):
     tweets = list(TWEETS)
     tid = tweets[2][0]

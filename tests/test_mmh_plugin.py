@@ -7,15 +7,16 @@ import sys
 import textwrap
 from pathlib import Path
 
+import mmh_world as mmh_data
 import pytest
-from test_data_mmh import make_tree
 
 from pekit.data import plugin_dir
-from pekit.data.mmh import convert_mmh
 
 PLUGIN = plugin_dir()
 WORDPIECES = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(
-    set("just a normal day one says racist some ocr two say hate all three with spaces only".split())
+    set(
+        "just a normal day one says racist some ocr two say hate all three with spaces only".split()
+    )
 )
 
 
@@ -47,17 +48,8 @@ def tiny_tokenizer(folder):
 
 def mmh_world(tmp_path):
     """Converted synthetic MMH with synthetic 100x2048 features, as MMF's reader loads them."""
-    np = pytest.importorskip("numpy")
-    from pekit.features.files import synthetic_features, write_features
-
-    src = make_tree(tmp_path / "MMHS150K")
-    data_dir = tmp_path / "mmf_data"
-    convert_mmh(src, data_dir, show_progress=False)
-    features = data_dir / "datasets" / "mmh" / "defaults" / "features"
-    rng = np.random.default_rng(0)
-    for image in (src / "img_resized").iterdir():
-        write_features(features, image.stem, *synthetic_features(rng))
-    return data_dir
+    pytest.importorskip("numpy")
+    return mmh_data.build_data(tmp_path)
 
 
 BUILD_SCRIPT = textwrap.dedent(

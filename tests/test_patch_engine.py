@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import sha_tree
-from pekit import atomic, pins
+from pekit import pins
 from pekit.errors import PekitError
 from pekit.patching import engine, manifest, unidiff
 
@@ -107,22 +107,12 @@ def test_missing_file_is_refused(world):
     assert sha_tree(root) == before
 
 
-def test_failure_on_second_file_rolls_back_the_first(world, monkeypatch):
+def test_failure_on_second_file_rolls_back_the_first(world, second_write_fails):
     root, entries = world
     before = sha_tree(root)
-    real = atomic.write_bytes
-    calls = []
-
-    def flaky(path, data, mode=None):
-        calls.append(path)
-        if len(calls) == 2:
-            raise OSError(28, "No space left on device")
-        return real(path, data, mode=mode)
-
-    monkeypatch.setattr(atomic, "write_bytes", flaky)
     with pytest.raises(PekitError, match="all files restored"):
         engine.apply(entries, {"transformers": root})
-    assert len(calls) >= 3  # first file written, second failed, first restored
+    assert len(second_write_fails) >= 3  # first file written, second failed, first restored
     assert sha_tree(root) == before
     assert not [p for p in root.rglob("*.tmp")]
 

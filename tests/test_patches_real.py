@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import sha_tree
 
-from pekit import atomic, pins
+from conftest import sha_tree
+from pekit import pins
 from pekit.errors import PekitError
 from pekit.patching import engine, manifest, targets
 
@@ -75,20 +75,10 @@ def test_modified_modeling_bert_refused(pristine_transformers):
     assert sha_tree(pristine_transformers) == before
 
 
-def test_failure_on_second_file_rolls_back_the_first(pristine_transformers, monkeypatch):
+def test_failure_on_second_file_rolls_back_the_first(pristine_transformers, second_write_fails):
     entries = _entries("transformers")
-    if len(entries) < 2:
-        pytest.skip("needs two transformers patches (compat + pe)")
+    assert len(entries) >= 2, "expected a compat and a pe patch of transformers"
     before = sha_tree(pristine_transformers)
-    real, calls = atomic.write_bytes, []
-
-    def flaky(path, data, mode=None):
-        calls.append(path)
-        if len(calls) == 2:
-            raise OSError(5, "Input/output error")
-        return real(path, data, mode=mode)
-
-    monkeypatch.setattr(atomic, "write_bytes", flaky)
     with pytest.raises(PekitError, match="all files restored"):
         engine.apply(entries, {"transformers": pristine_transformers})
     assert sha_tree(pristine_transformers) == before

@@ -12,7 +12,6 @@ import pytest
 from pekit import pins
 
 
-
 def _find_python37():
     """A working Python 3.7: $PEKIT_PYTHON37, python3.7 on PATH, or a pyenv-installed one."""
     pyenv = Path(os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv")))

@@ -24,10 +24,18 @@ def curve_for(row, shift=0.0):
 
     def curve(update, max_updates):
         if update == row["best_update"]:
-            return {"loss": 0.6, "accuracy": row["accuracy"], "binary_f1": row["binary_f1"],
-                    "roc_auc": row["roc_auc"] + shift}
-        return {"loss": 0.65, "accuracy": 0.5, "binary_f1": 0.1,
-                "roc_auc": row["roc_auc"] + shift - 0.02 - update / 1e7}
+            return {
+                "loss": 0.6,
+                "accuracy": row["accuracy"],
+                "binary_f1": row["binary_f1"],
+                "roc_auc": row["roc_auc"] + shift,
+            }
+        return {
+            "loss": 0.65,
+            "accuracy": 0.5,
+            "binary_f1": 0.1,
+            "roc_auc": row["roc_auc"] + shift - 0.02 - update / 1e7,
+        }
 
     return curve
 
@@ -38,14 +46,30 @@ def write_run(results, dataset, mode, seed=1, status="finished", shift=0.0, test
     folder = results / "runs" / dataset / "visual_bert" / mode / f"seed{seed}"
     folder.mkdir(parents=True)
     name = "hateful_memes" if dataset == "hmd" else "mmh"
-    (folder / "train.log").write_text(training_log(
-        name, max_updates=22000, log_interval=500, curve=curve_for(ref, shift),
-        total_params=counts["total"], trained_params=counts["trained"],
-        finish=status == "finished"))
+    (folder / "train.log").write_text(
+        training_log(
+            name,
+            max_updates=22000,
+            log_interval=500,
+            curve=curve_for(ref, shift),
+            total_params=counts["total"],
+            trained_params=counts["trained"],
+            finish=status == "finished",
+        )
+    )
     manifest = {
-        "run": {"dataset": dataset, "model": "visual_bert", "mode": mode, "seed": seed,
-                "settings": "paper", "batch_size": 16, "gpus": 1},
-        "status": status, "log": "train.log", "exit_status": 0 if status == "finished" else 1,
+        "run": {
+            "dataset": dataset,
+            "model": "visual_bert",
+            "mode": mode,
+            "seed": seed,
+            "settings": "paper",
+            "batch_size": 16,
+            "gpus": 1,
+        },
+        "status": status,
+        "log": "train.log",
+        "exit_status": 0 if status == "finished" else 1,
         "test": test or {},
     }
     (folder / "manifest.json").write_text(json.dumps(manifest))
@@ -76,14 +100,18 @@ def test_table2_renders_the_papers_numbers(paper_results):
         assert row["pass"] is True
     md = report.render_markdown(rep)
     assert "<= 0.02" in md
-    assert "| HMD | VisualBERT | PE | 1 | 0.7281 | 0.7281 | +0.0000 | 0.6320 | 0.6320 | 0.5354 " \
-           "| 0.5354 | 19000 | 19,000 | pass |" in md
+    assert (
+        "| HMD | VisualBERT | PE | 1 | 0.7281 | 0.7281 | +0.0000 | 0.6320 | 0.6320 | 0.5354 "
+        "| 0.5354 | 19000 | 19,000 | pass |" in md
+    )
     assert "| MMH | VisualBERT | Full-FT | 1 | 0.7244 | 0.7244 |" in md
 
 
 def test_table1_matches_paper_counts(paper_results):
-    rows = {(r["model"], r["mode"]): r for r in report.build_report(paper_results,
-                                                                     plots=False)["table1"]}
+    rows = {
+        (r["model"], r["mode"]): r
+        for r in report.build_report(paper_results, plots=False)["table1"]
+    }
     pe = rows[("visual_bert", "pe")]
     assert pe["match"] is True
     assert pe["ours"]["pe"] == pe["paper"]["pe"] == 1410960
@@ -99,8 +127,10 @@ def test_failed_and_interrupted_runs_are_excluded(paper_results):
     rep = report.build_report(paper_results, plots=False)
     row = next(r for r in rep["table2"] if (r["dataset"], r["mode"]) == ("hmd", "pe"))
     assert row["n"] == 1 and row["roc_auc"]["mean"] == pytest.approx(0.7281)
-    assert {(r["mode"], r["status"]) for r in rep["excluded"]} == {("pe", "failed"),
-                                                                   ("fc", "interrupted")}
+    assert {(r["mode"], r["status"]) for r in rep["excluded"]} == {
+        ("pe", "failed"),
+        ("fc", "interrupted"),
+    }
     assert "not finished" in report.render_markdown(rep)
 
 
@@ -120,13 +150,21 @@ def test_several_seeds_give_mean_std_and_fail_outside_tolerance(paper_results):
 def test_test_split_metrics_are_reported(tmp_path):
     results = tmp_path / "results"
     metrics = {"roc_auc": 0.71, "accuracy": 0.66, "binary_f1": 0.55, "loss": 0.6}
-    write_run(results, "hmd", "pe", test={
-        "test_seen": {"status": "finished", "metrics": metrics},
-        "test_unseen": {"status": "failed"}})
+    write_run(
+        results,
+        "hmd",
+        "pe",
+        test={
+            "test_seen": {"status": "finished", "metrics": metrics},
+            "test_unseen": {"status": "failed"},
+        },
+    )
     rep = report.build_report(results, plots=False)
     assert [(r["split"], r["roc_auc"]["mean"]) for r in rep["test"]] == [("test_seen", 0.71)]
-    assert "| HMD | VisualBERT | PE | test_seen | 1 | 0.7100 | 0.6600 | 0.5500 |" in \
-        report.render_markdown(rep)
+    assert (
+        "| HMD | VisualBERT | PE | test_seen | 1 | 0.7100 | 0.6600 | 0.5500 |"
+        in report.render_markdown(rep)
+    )
 
 
 def test_plots_have_one_line_per_mode_and_paper_dashed(paper_results, tmp_path):
@@ -134,8 +172,12 @@ def test_plots_have_one_line_per_mode_and_paper_dashed(paper_results, tmp_path):
     paper_log.write_text(training_log(max_updates=22000, log_interval=500))
     rep = report.build_report(paper_results, paper_logs={("hmd", "pe"): str(paper_log)})
     plots = {(p["dataset"], p["kind"]): p for p in rep["plots"]}
-    assert set(plots) == {("hmd", "val_auroc"), ("hmd", "loss"), ("mmh", "val_auroc"),
-                          ("mmh", "loss")}
+    assert set(plots) == {
+        ("hmd", "val_auroc"),
+        ("hmd", "loss"),
+        ("mmh", "val_auroc"),
+        ("mmh", "loss"),
+    }
     for (dataset, kind), plot in plots.items():
         assert plot["file"].endswith(f"{dataset}_visual_bert_{kind}.png")
         with open(plot["file"], "rb") as f:
@@ -151,8 +193,20 @@ def test_plots_have_one_line_per_mode_and_paper_dashed(paper_results, tmp_path):
 def test_cli_writes_report_files(paper_results, tmp_path, capsys):
     paper_log = tmp_path / "p.log"
     paper_log.write_text(training_log(max_updates=22000, log_interval=500))
-    assert cli.main(["report", "--results", str(paper_results), "--tolerance", "0.01",
-                     "--paper-log", f"hmd:fc={paper_log}"]) == 0
+    assert (
+        cli.main(
+            [
+                "report",
+                "--results",
+                str(paper_results),
+                "--tolerance",
+                "0.01",
+                "--paper-log",
+                f"hmd:fc={paper_log}",
+            ]
+        )
+        == 0
+    )
     data = json.loads((paper_results / "report.json").read_text())
     assert data["tolerance"] == 0.01
     assert all(r["pass"] for r in data["table2"])

@@ -32,8 +32,17 @@ def fake_mmf(tmp_path, monkeypatch):
 
 
 def args(tmp_path, *extra, dataset="hmd", modes="fc"):
-    return ["--dataset", dataset, "--modes", modes, "--results", str(tmp_path / "results"),
-            "--data-dir", str(tmp_path / "data"), *extra]
+    return [
+        "--dataset",
+        dataset,
+        "--modes",
+        modes,
+        "--results",
+        str(tmp_path / "results"),
+        "--data-dir",
+        str(tmp_path / "data"),
+        *extra,
+    ]
 
 
 def run_dir(tmp_path, mode="fc", dataset="hmd", seed=1):
@@ -77,10 +86,13 @@ def test_dry_run_is_the_paper_command(tmp_path, capsys, fake_mmf):
     assert fc["training.num_workers"] == "0"
     assert fc["training.fp16"] == "False"
     assert fc["dataset_config.hateful_memes.annotations.val[0]"] == (
-        "hateful_memes/defaults/annotations/dev_seen.jsonl")
+        "hateful_memes/defaults/annotations/dev_seen.jsonl"
+    )
     # The modes differ only in the freeze/adapter switches.
-    assert (fc["model_config.visual_bert.freeze_base"], fc["model_config.visual_bert.pe_adapter"]) \
-        == ("True", "False")
+    assert (
+        fc["model_config.visual_bert.freeze_base"],
+        fc["model_config.visual_bert.pe_adapter"],
+    ) == ("True", "False")
     assert pe["model_config.visual_bert.pe_adapter"] == "True"
     assert full["model_config.visual_bert.freeze_base"] == "False"
     assert "checkpoint.resume" not in fc
@@ -89,8 +101,9 @@ def test_dry_run_is_the_paper_command(tmp_path, capsys, fake_mmf):
 
 
 def test_dry_run_options(tmp_path, capsys, fake_mmf):
-    (cmd,) = dry_run(tmp_path, capsys, "--gpus", "4", "--batch", "8", "--seeds", "7",
-                     "--models", "vilbert")
+    (cmd,) = dry_run(
+        tmp_path, capsys, "--gpus", "4", "--batch", "8", "--seeds", "7", "--models", "vilbert"
+    )
     o = opts(cmd)
     assert o["distributed.world_size"] == "4"
     assert o["training.batch_size"] == "8"
@@ -101,15 +114,31 @@ def test_dry_run_options(tmp_path, capsys, fake_mmf):
 
 
 def test_empty_make_variables_mean_defaults(tmp_path, capsys, fake_mmf):
-    cmds = dry_run(tmp_path, capsys, "--models", "", "--seeds", "", "--gpus", "", "--batch", "",
-                   "--settings", "", modes="")
-    assert [opts(c)["model_config.visual_bert.pe_adapter"] for c in cmds] == \
-        ["False", "True", "False"]
+    cmds = dry_run(
+        tmp_path,
+        capsys,
+        "--models",
+        "",
+        "--seeds",
+        "",
+        "--gpus",
+        "",
+        "--batch",
+        "",
+        "--settings",
+        "",
+        modes="",
+    )
+    assert [opts(c)["model_config.visual_bert.pe_adapter"] for c in cmds] == [
+        "False",
+        "True",
+        "False",
+    ]
 
 
 def test_bad_choices_are_usage_errors(tmp_path, capsys, fake_mmf):
-    assert cli.main(["run", "--dry-run", *args(tmp_path, "--settings", "fast")]) == 2
-    assert "fast" in capsys.readouterr().err
+    assert cli.main(["run", "--dry-run", *args(tmp_path, "--settings", "turbo")]) == 2
+    assert "turbo" in capsys.readouterr().err
     assert cli.main(["run", "--dry-run", *args(tmp_path, modes="fc,lora")]) == 2
     assert "lora" in capsys.readouterr().err
 
@@ -119,8 +148,15 @@ def test_run_writes_manifest_and_tests(tmp_path, capsys, fake_mmf):
     assert cli.main(["run", *args(tmp_path, *SMALL)]) == 0
     m = manifest(tmp_path)
     assert m["status"] == "finished" and m["exit_status"] == 0
-    assert m["run"] == {"dataset": "hmd", "model": "visual_bert", "mode": "fc", "seed": 1,
-                        "settings": "paper", "batch_size": 16, "gpus": 1}
+    assert m["run"] == {
+        "dataset": "hmd",
+        "model": "visual_bert",
+        "mode": "fc",
+        "seed": 1,
+        "settings": "paper",
+        "batch_size": 16,
+        "gpus": 1,
+    }
     assert m["command"] == expected
     assert m["kit"]["version"] and "git_revision" in m["kit"]
     assert m["profile"] == "modern"
@@ -131,8 +167,10 @@ def test_run_writes_manifest_and_tests(tmp_path, capsys, fake_mmf):
     env = m["environment"]
     assert {"python", "torch", "transformers"} <= set(env) or "error" in env
     cfg = run_dir(tmp_path) / "mmf" / "config.yaml"
-    assert m["config"] == {"path": "mmf/config.yaml",
-                           "sha256": hashlib.sha256(cfg.read_bytes()).hexdigest()}
+    assert m["config"] == {
+        "path": "mmf/config.yaml",
+        "sha256": hashlib.sha256(cfg.read_bytes()).hexdigest(),
+    }
     assert m["start"] <= m["end"]
     assert len(m["attempts"]) == 1 and m["attempts"][0]["resume"] is False
     # MMF's output is kept, colour codes and all.
@@ -200,9 +238,18 @@ def test_runner_that_died_leaves_a_resumable_run(tmp_path, fake_mmf):
     entry = run.entries_from_args(cli.build_parser().parse_args(["run", *args(tmp_path)]))[0]
     entry.dir.mkdir(parents=True)
     # What a runner killed with SIGKILL leaves behind: status running, its pid gone.
-    (entry.dir / "manifest.json").write_text(json.dumps(
-        {"run": entry.describe(), "status": "running", "pid": 2 ** 22 + 12345,
-         "host": __import__("socket").gethostname(), "attempts": [], "test": {}}))
+    (entry.dir / "manifest.json").write_text(
+        json.dumps(
+            {
+                "run": entry.describe(),
+                "status": "running",
+                "pid": 2**22 + 12345,
+                "host": __import__("socket").gethostname(),
+                "attempts": [],
+                "test": {},
+            }
+        )
+    )
     assert run.state(entry) == "interrupted"
     assert "checkpoint.resume=True" in run.train_command(entry, resume=True)
 

@@ -85,8 +85,10 @@ def state_dict_of(ckpt, path):
     if isinstance(ckpt, dict) and isinstance(ckpt.get("model"), dict):
         ckpt = ckpt["model"]
     if not isinstance(ckpt, dict) or not all(hasattr(v, "shape") for v in ckpt.values()):
-        raise PekitError(f"{path}: expected an MMF checkpoint ({{'model': state_dict}}) or a "
-                         "state dict of tensors")
+        raise PekitError(
+            f"{path}: expected an MMF checkpoint ({{'model': state_dict}}) or a "
+            "state dict of tensors"
+        )
     return ckpt
 
 
@@ -128,8 +130,9 @@ def export(source, out_dir=None, base=None, heads=HEADS):
     state = state_dict_of(raw, checkpoint)
     trained = [n for n in state if is_trained(n, heads)]
     if not any(ADAPTER.search(n) for n in trained):
-        raise PekitError(f"{checkpoint}: no adapter parameters (names with 'Adapt'); "
-                         "is this a PE run?")
+        raise PekitError(
+            f"{checkpoint}: no adapter parameters (names with 'Adapt'); is this a PE run?"
+        )
     frozen = [n for n in state if n not in set(trained)]
     if out_dir is None:
         # Beside the run's manifest (RUN/adapters), else beside the checkpoint.
@@ -146,15 +149,18 @@ def export(source, out_dir=None, base=None, heads=HEADS):
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "run": _run_info(checkpoint),
         "source_checkpoint": {"path": str(checkpoint), "sha256": _sha256_file(checkpoint)},
-        "weights": {"file": WEIGHTS, "sha256": _sha256_file(out_dir / WEIGHTS),
-                    "bytes": (out_dir / WEIGHTS).stat().st_size},
+        "weights": {
+            "file": WEIGHTS,
+            "sha256": _sha256_file(out_dir / WEIGHTS),
+            "bytes": (out_dir / WEIGHTS).stat().st_size,
+        },
         "parameters": sum(int(weights[n].numel()) for n in trained),
         "tensors": len(trained),
         "adapter_parameters": sum(int(weights[n].numel()) for n in trained if ADAPTER.search(n)),
         "keys": sorted(trained),
         "base": {
             "description": "the frozen pre-trained weights: every tensor of the model except "
-                           "the ones in this file",
+            "the ones in this file",
             "tensors": len(frozen),
             "parameters": sum(int(state[n].numel()) for n in frozen),
             "digest": tensors_digest(state, frozen),
@@ -194,8 +200,10 @@ def read_export(adapters):
     except (OSError, ValueError) as e:
         raise PekitError(f"{folder / MANIFEST}: cannot read adapter manifest: {e}") from None
     if manifest.get("format") != FORMAT:
-        raise PekitError(f"{folder / MANIFEST}: field 'format' is {manifest.get('format')!r}, "
-                         f"expected {FORMAT!r}")
+        raise PekitError(
+            f"{folder / MANIFEST}: field 'format' is {manifest.get('format')!r}, "
+            f"expected {FORMAT!r}"
+        )
     weights_path = folder / manifest["weights"]["file"]
     if _sha256_file(weights_path) != manifest["weights"]["sha256"]:
         raise PekitError(f"{weights_path}: sha256 differs from {folder / MANIFEST}")
@@ -256,9 +264,11 @@ def _export(args):
     import sys
 
     manifest = export(args.run, out_dir=args.out, base=args.base)
-    print(f"wrote {manifest['dir']}: {manifest['parameters']:,} parameters in "
-          f"{manifest['tensors']} tensors ({manifest['weights']['bytes'] / 1e6:.1f} MB)",
-          file=sys.stderr)
+    print(
+        f"wrote {manifest['dir']}: {manifest['parameters']:,} parameters in "
+        f"{manifest['tensors']} tensors ({manifest['weights']['bytes'] / 1e6:.1f} MB)",
+        file=sys.stderr,
+    )
     return 0
 
 

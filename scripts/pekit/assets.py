@@ -52,7 +52,9 @@ def load_facts(path=None):
         for j, f in enumerate(asset["files"]):
             for key in ("url", "file_name", "sha256"):
                 if key not in f:
-                    raise PekitError(f"{path}: assets[{i}] ({asset['name']}) files[{j}] has no '{key}'")
+                    raise PekitError(
+                        f"{path}: assets[{i}] ({asset['name']}) files[{j}] has no '{key}'"
+                    )
     return facts
 
 
@@ -92,7 +94,11 @@ def default_data_dir(cache_dir=None):
 
 def default_transformers_cache():
     """Where transformers 4.10 caches hub files: $TRANSFORMERS_CACHE, else $HF_HOME/transformers."""
-    for var in ("TRANSFORMERS_CACHE", "PYTORCH_TRANSFORMERS_CACHE", "PYTORCH_PRETRAINED_BERT_CACHE"):
+    for var in (
+        "TRANSFORMERS_CACHE",
+        "PYTORCH_TRANSFORMERS_CACHE",
+        "PYTORCH_PRETRAINED_BERT_CACHE",
+    ):
         if os.environ.get(var):
             return Path(os.environ[var])
     hf_home = os.environ.get("HF_HOME") or os.path.join(
@@ -466,8 +472,16 @@ def fetch(names=None, data_dir=None, cache_dir=None, transformers_cache=None, fa
                             "dest": str(data_dir / asset["dest"]), "files": {}})  # fmt: skip
             continue
         results.append(
-            fetch_asset(asset, data_dir, facts, cache_dirs, allow_unverified, mirror,
-                        keep_archives, progress)  # fmt: skip
+            fetch_asset(
+                asset,
+                data_dir,
+                facts,
+                cache_dirs,
+                allow_unverified,
+                mirror,
+                keep_archives,
+                progress,
+            )  # fmt: skip
         )
     return results
 

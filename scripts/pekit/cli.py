@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "pekit.logs",
     "pekit.report",
     "pekit.adapters",
+    "pekit.bench",
 ]
 
 

@@ -15,6 +15,8 @@ save_dir/train.log):
 - after training, the restored best checkpoint is evaluated again (`on_test_end`, no val_time) and
   a test run writes the same line with `test/` keys; then `Finished run in <time>`.
 - `Total Parameters: X. Trained Parameters: Y` (utils/general.py `print_model_parameters`).
+- `Current num updates: N` after MMF loaded a checkpoint (utils/checkpoint.py): a resumed attempt,
+  or the checkpoint a test run scores.
 A resumed run repeats updates after its last checkpoint: the last line for an update wins.
 """
 
@@ -28,6 +30,7 @@ import statistics
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 PARAMS = re.compile(r"Total Parameters: (\d+)\. Trained Parameters: (\d+)")
 FINISHED = re.compile(r"Finished run in (.+?)\s*$")
+LOADED = re.compile(r"Current num updates: (\d+)")
 DURATION = re.compile(r"(\d+)(ms|h|m|s)")
 # Where a summary starts: its progress field, or (a test run has no max_updates, so no progress)
 # its first metric.
@@ -100,6 +103,7 @@ def parse_lines(lines, source=None):
     finished_in = None
     peak_mem = None
     ups = []
+    loaded = []
     for raw in lines:
         line = ANSI.sub("", raw.rstrip("\n"))
         m = PARAMS.search(line)
@@ -110,6 +114,10 @@ def parse_lines(lines, source=None):
                 segments.append(seg_time)
                 seg_time, seg_started = 0.0, False
             continue
+        m = LOADED.search(line)
+        if m:
+            loaded.append(int(m.group(1)))
+            continue
         m = FINISHED.search(line)
         if m:
             finished_in = duration_seconds(m.group(1))
@@ -117,7 +125,7 @@ def parse_lines(lines, source=None):
         m = SUMMARY.search(line)
         if not m:
             continue
-        fields = parse_fields(line[m.start():])
+        fields = parse_fields(line[m.start() :])
         update, total = _progress(fields)
         if total is not None:
             max_updates = total
@@ -173,6 +181,7 @@ def parse_lines(lines, source=None):
         "attempts": len(segments),
         "finished": finished_in is not None,
         "parameters": params,
+        "loaded_updates": loaded,
         "train": [train[u] for u in sorted(train)],
         "val": val_curve,
         "criterion": criterion or (f"{dataset}/roc_auc" if dataset else None),
@@ -213,8 +222,9 @@ def register(subparsers):
         description="Print one JSON object per MMF log: validation and train curves, best "
         "validation metrics, parameter counts, updates per second, peak memory, wall time.",
     )
-    p.add_argument("logs", nargs="+", metavar="LOG",
-                   help="MMF log file (stdout capture or train.log)")
+    p.add_argument(
+        "logs", nargs="+", metavar="LOG", help="MMF log file (stdout capture or train.log)"
+    )
     p.add_argument("--compact", action="store_true", help="one line per log (JSON Lines)")
     p.set_defaults(func=_main)
 

@@ -117,14 +117,19 @@ def table1(runs, reference=None):
             counts = table.get((model, mode))
             base = (table.get((model, "fc")) or table.get((model, "full")) or {}).get("total")
             pe = (pe_of if mode == "pe" else 0) if counts else None
-            row[who] = None if counts is None else {
-                "total": counts["total"],
-                "trained": counts["trained"],
-                "pe": pe,
-                "increase_pct": (100.0 * pe / base) if (pe is not None and base) else None,
-            }
+            row[who] = (
+                None
+                if counts is None
+                else {
+                    "total": counts["total"],
+                    "trained": counts["trained"],
+                    "pe": pe,
+                    "increase_pct": (100.0 * pe / base) if (pe is not None and base) else None,
+                }
+            )
         row["match"] = (
-            None if not (row["ours"] and row["paper"])
+            None
+            if not (row["ours"] and row["paper"])
             else row["ours"]["total"] == row["paper"]["total"]
             and row["ours"]["trained"] == row["paper"]["trained"]
         )
@@ -150,8 +155,13 @@ def table2(runs, tolerance=DEFAULT_TOLERANCE, reference=None):
     groups = _groups(runs, ("dataset", "model", "mode"))
     for key in sorted(set(groups) | set(ref), key=_mode_sort):
         group = groups.get(key, [])
-        row = {"dataset": key[0], "model": key[1], "mode": key[2], "n": len(group),
-               "seeds": sorted(r["seed"] for r in group)}
+        row = {
+            "dataset": key[0],
+            "model": key[1],
+            "mode": key[2],
+            "n": len(group),
+            "seeds": sorted(r["seed"] for r in group),
+        }
         bests = [r["log"].get("best") or {} for r in group]
         paper = ref.get(key)
         for metric in METRICS:
@@ -159,7 +169,8 @@ def table2(runs, tolerance=DEFAULT_TOLERANCE, reference=None):
             stat["paper"] = paper.get(metric) if paper else None
             stat["diff"] = (
                 stat["mean"] - stat["paper"]
-                if stat["mean"] is not None and stat["paper"] is not None else None
+                if stat["mean"] is not None and stat["paper"] is not None
+                else None
             )
             row[metric] = stat
         row["best_update"] = _stats([b.get("update") for b in bests])
@@ -227,8 +238,14 @@ def plot_specs(runs, paper_logs=None):
                     xs, ys = _mean_curve([p[curve_key] for p in parsed], field)
                     if xs:
                         spec[panel].append(
-                            {"mode": mode, "source": source, "label": label, "style": style,
-                             "x": xs, "y": ys}
+                            {
+                                "mode": mode,
+                                "source": source,
+                                "label": label,
+                                "style": style,
+                                "x": xs,
+                                "y": ys,
+                            }
                         )
         specs[(dataset, model)] = spec
     return specs
@@ -257,17 +274,25 @@ def render_plots(specs, out_dir):
             drawn = []
             for ax, (panel, ylabel) in zip(axes[0], parts):
                 for line in spec[panel]:
-                    ax.plot(line["x"], line["y"], linestyle=line["style"], label=line["label"],
-                            marker="o" if panel != "train_loss" else None, markersize=3)
+                    ax.plot(
+                        line["x"],
+                        line["y"],
+                        linestyle=line["style"],
+                        label=line["label"],
+                        marker="o" if panel != "train_loss" else None,
+                        markersize=3,
+                    )
                 ax.set_xlabel("updates")
                 ax.set_ylabel(ylabel)
                 ax.grid(True, alpha=0.3)
                 if spec[panel]:
                     ax.legend()
-                drawn.append({
-                    "panel": panel,
-                    "lines": [(ln.get_label(), ln.get_linestyle()) for ln in ax.get_lines()],
-                })
+                drawn.append(
+                    {
+                        "panel": panel,
+                        "lines": [(ln.get_label(), ln.get_linestyle()) for ln in ax.get_lines()],
+                    }
+                )
             fig.suptitle(title)
             fig.tight_layout()
             path = out_dir / f"{dataset}_{model}_{kind}.png"
@@ -275,8 +300,15 @@ def render_plots(specs, out_dir):
             fig.savefig(str(tmp), dpi=110)
             plt.close(fig)
             tmp.replace(path)
-            written.append({"file": str(path), "dataset": dataset, "model": model, "kind": kind,
-                            "panels": drawn})
+            written.append(
+                {
+                    "file": str(path),
+                    "dataset": dataset,
+                    "model": model,
+                    "kind": kind,
+                    "panels": drawn,
+                }
+            )
     return written
 
 
@@ -312,10 +344,13 @@ def _fmt_pct(value):
 def render_markdown(report):
     tol = report["tolerance"]
     out = ["# Results against the paper", ""]
-    out += ["## Table I: parameters", "",
-            "| model | mode | total (ours) | total (paper) | trained (ours) | trained (paper) "
-            "| PE (ours) | PE (paper) | increase (ours) | increase (paper) | match |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    out += [
+        "## Table I: parameters",
+        "",
+        "| model | mode | total (ours) | total (paper) | trained (ours) | trained (paper) "
+        "| PE (ours) | PE (paper) | increase (ours) | increase (paper) | match |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for r in report["table1"]:
         o, p = r["ours"] or {}, r["paper"] or {}
         match = {True: "yes", False: "**no**", None: "–"}[r["match"]]
@@ -326,12 +361,17 @@ def render_markdown(report):
             f"| {_fmt_int(o.get('pe'))} | {_fmt_int(p.get('pe'))} "
             f"| {_fmt_pct(o.get('increase_pct'))} | {_fmt_pct(p.get('increase_pct'))} | {match} |"
         )
-    out += ["", "## Table II: best validation metrics", "",
-            f"Pass/fail: |our mean AUROC - paper's AUROC| <= {tol:g}. With several seeds: "
-            "mean ± standard deviation over n seeds.", "",
-            "| dataset | model | mode | n | AUROC | paper | diff | accuracy | paper | F1 | paper "
-            "| best update | paper | pass |",
-            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    out += [
+        "",
+        "## Table II: best validation metrics",
+        "",
+        f"Pass/fail: |our mean AUROC - paper's AUROC| <= {tol:g}. With several seeds: "
+        "mean ± standard deviation over n seeds.",
+        "",
+        "| dataset | model | mode | n | AUROC | paper | diff | accuracy | paper | F1 | paper "
+        "| best update | paper | pass |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for r in report["table2"]:
         verdict = {True: "pass", False: "**FAIL**", None: "–"}[r["pass"]]
         bu = r["best_update"]
@@ -345,9 +385,13 @@ def render_markdown(report):
             f"| {_fmt_stat(bu, 0)} | {_fmt_int(bu['paper'])} | {verdict} |"
         )
     if report["test"]:
-        out += ["", "## Test splits (best checkpoint)", "",
-                "| dataset | model | mode | split | n | AUROC | accuracy | F1 |",
-                "|---|---|---|---|---:|---:|---:|---:|"]
+        out += [
+            "",
+            "## Test splits (best checkpoint)",
+            "",
+            "| dataset | model | mode | split | n | AUROC | accuracy | F1 |",
+            "|---|---|---|---|---:|---:|---:|---:|",
+        ]
         for r in report["test"]:
             out.append(
                 f"| {DATASET_LABELS.get(r['dataset'], r['dataset'])} | {model_label(r['model'])} "
@@ -355,9 +399,13 @@ def render_markdown(report):
                 f"| {_fmt_stat(r['roc_auc'])} | {_fmt_stat(r['accuracy'])} "
                 f"| {_fmt_stat(r['binary_f1'])} |"
             )
-    out += ["", "## Runs", "",
-            "| dataset | model | mode | seed | updates | ups | peak memory (MB) | wall time (h) |",
-            "|---|---|---|---:|---:|---:|---:|---:|"]
+    out += [
+        "",
+        "## Runs",
+        "",
+        "| dataset | model | mode | seed | updates | ups | peak memory (MB) | wall time (h) |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
     for r in report["runs"]:
         wall = r["wall_time_s"]
         out.append(
@@ -393,11 +441,18 @@ def build_report(results, tolerance=DEFAULT_TOLERANCE, paper_logs=None, plots=Tr
         "test": test_table(runs),
         "runs": [
             {
-                "dataset": r["dataset"], "model": r["model"], "mode": r["mode"], "seed": r["seed"],
-                "dir": r["dir"], "parameters": r["log"]["parameters"],
-                "best": r["log"]["best"], "last_update": r["log"]["last_update"],
-                "ups": r["log"]["ups"], "peak_memory_mb": r["log"]["peak_memory_mb"],
-                "wall_time_s": r["log"]["wall_time_s"], "test": r["test"],
+                "dataset": r["dataset"],
+                "model": r["model"],
+                "mode": r["mode"],
+                "seed": r["seed"],
+                "dir": r["dir"],
+                "parameters": r["log"]["parameters"],
+                "best": r["log"]["best"],
+                "last_update": r["log"]["last_update"],
+                "ups": r["log"]["ups"],
+                "peak_memory_mb": r["log"]["peak_memory_mb"],
+                "wall_time_s": r["log"]["wall_time_s"],
+                "test": r["test"],
             }
             for r in runs
         ],
@@ -407,9 +462,14 @@ def build_report(results, tolerance=DEFAULT_TOLERANCE, paper_logs=None, plots=Tr
     }
     specs = plot_specs(runs, parsed_paper)
     report["curves"] = [
-        {"dataset": d, "model": m, "panel": panel,
-         "lines": [{k: v for k, v in ln.items() if k not in ("x", "y")} for ln in lines]}
-        for (d, m), spec in sorted(specs.items()) for panel, lines in spec.items()
+        {
+            "dataset": d,
+            "model": m,
+            "panel": panel,
+            "lines": [{k: v for k, v in ln.items() if k not in ("x", "y")} for ln in lines],
+        }
+        for (d, m), spec in sorted(specs.items())
+        for panel, lines in spec.items()
     ]
     if plots:
         report["plots"] = render_plots(specs, Path(results) / "plots")
@@ -453,10 +513,19 @@ def register(subparsers):
         "from every finished run under RESULTS/runs.",
     )
     p.add_argument("--results", default="results", help="results folder (default: results)")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
-                   help=f"AUROC pass/fail tolerance (default: {DEFAULT_TOLERANCE})")
-    p.add_argument("--paper-log", action="append", default=[], metavar="DATASET:MODE=LOG",
-                   help="the paper's MMF log for a run, drawn dashed in the plots (repeatable)")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        help=f"AUROC pass/fail tolerance (default: {DEFAULT_TOLERANCE})",
+    )
+    p.add_argument(
+        "--paper-log",
+        action="append",
+        default=[],
+        metavar="DATASET:MODE=LOG",
+        help="the paper's MMF log for a run, drawn dashed in the plots (repeatable)",
+    )
     p.set_defaults(func=_main)
 
 

@@ -44,6 +44,10 @@ ENV_PROFILE = "PEKIT_PROFILE"
 
 FINISHED, FAILED, INTERRUPTED, RUNNING = "finished", "failed", "interrupted", "running"
 
+# MMF stores git details of its own checkout in every checkpoint; GitPython raises on the
+# detached HEAD of a checkout at the pinned commit. The manifest records the commit instead.
+NO_GIT_DETAILS = "checkpoint.save_git_details=False"
+
 
 def _facts(name):
     with open(pins.FACTS_DIR / name, encoding="utf-8") as f:
@@ -72,8 +76,20 @@ def _sha256(path):
 class Entry:
     """One point of the experiment matrix and the folder that holds it."""
 
-    def __init__(self, results, dataset, model, mode, seed, settings_name="paper", batch=None,
-                 gpus=1, data_dir=None, extra=(), config=None):
+    def __init__(
+        self,
+        results,
+        dataset,
+        model,
+        mode,
+        seed,
+        settings_name="paper",
+        batch=None,
+        gpus=1,
+        data_dir=None,
+        extra=(),
+        config=None,
+    ):
         if dataset not in DATASETS:
             raise UsageError(f"unknown dataset '{dataset}' (expected one of {', '.join(DATASETS)})")
         if model not in MODELS:
@@ -185,26 +201,32 @@ def dataset_overrides(entry):
     return out
 
 
-def train_command(entry, resume=False):
-    """The exact mmf_run command line for training `entry`."""
+def _base_command(entry, run_type, save_dir):
+    """What training and testing `entry` share: config, model, dataset, settings, mode."""
     name = dataset_facts(entry.dataset)["mmf_dataset"]
     cmd = mmf_run_command() + [
         f"config={experiment_config(entry)}",
         f"model={entry.model}",
         f"datasets={name}",
-        "run_type=train_val",
-        f"env.save_dir={entry.save_dir}",
+        f"run_type={run_type}",
+        f"env.save_dir={save_dir}",
         f"training.seed={entry.seed}",
     ]
     cmd += settings.overrides(entry.settings, name, batch_size=entry.batch)
     cmd += mode_overrides(entry.model, entry.mode)
-    cmd += dataset_overrides(entry)
+    return cmd + dataset_overrides(entry)
+
+
+def train_command(entry, resume=False):
+    """The exact mmf_run command line for training `entry`."""
+    cmd = _base_command(entry, "train_val", entry.save_dir)
     # Every checkpoint_interval MMF also keeps models/model_<update>.ckpt (~450 MB each);
     # best.ckpt and current.ckpt are all that resuming and testing need.
     cmd.append("checkpoint.max_to_keep=1")
     # MMF's default world size is every visible GPU; with N > 1 it spawns one process per GPU
     # itself (mmf_cli/run.py). batch_size stays the global batch.
     cmd.append(f"distributed.world_size={entry.gpus}")
+    cmd.append(NO_GIT_DETAILS)
     if resume:
         cmd.append("checkpoint.resume=True")
     return cmd + entry.extra
@@ -213,17 +235,7 @@ def train_command(entry, resume=False):
 def test_command(entry, split):
     """mmf_run evaluating the best checkpoint on test split `split`."""
     name = dataset_facts(entry.dataset)["mmf_dataset"]
-    cmd = mmf_run_command() + [
-        f"config={experiment_config(entry)}",
-        f"model={entry.model}",
-        f"datasets={name}",
-        "run_type=test",
-        f"env.save_dir={entry.dir / 'test' / split}",
-        f"training.seed={entry.seed}",
-    ]
-    cmd += settings.overrides(entry.settings, name, batch_size=entry.batch)
-    cmd += mode_overrides(entry.model, entry.mode)
-    cmd += dataset_overrides(entry)
+    cmd = _base_command(entry, "test", entry.dir / "test" / split)
     if entry.dataset == "hmd":
         cmd.append(
             f"dataset_config.{name}.annotations.test[0]={name}/defaults/annotations/{split}.jsonl"
@@ -234,6 +246,7 @@ def test_command(entry, split):
         "checkpoint.resume_pretrained=False",
     ]
     cmd.append(f"distributed.world_size={entry.gpus}")
+    cmd.append(NO_GIT_DETAILS)
     return cmd + entry.extra
 
 
@@ -281,8 +294,11 @@ def environment(python=None):
     python = python or os.environ.get("PEKIT_MMF_PYTHON") or sys.executable
     try:
         out = subprocess.run(
-            [python, "-c", _PROBE], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            timeout=300, check=True,
+            [python, "-c", _PROBE],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            timeout=300,
+            check=True,
         ).stdout
         return json.loads(out.decode("utf-8").strip().splitlines()[-1])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError) as e:
@@ -291,14 +307,26 @@ def environment(python=None):
 
 def kit_revision():
     try:
-        rev = subprocess.run(
-            ["git", "-C", str(pins.REPO_ROOT), "rev-parse", "HEAD"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True,
-        ).stdout.decode().strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(pins.REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True,
-        ).stdout.decode().strip()
+        rev = (
+            subprocess.run(
+                ["git", "-C", str(pins.REPO_ROOT), "rev-parse", "HEAD"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                check=True,
+            )
+            .stdout.decode()
+            .strip()
+        )
+        dirty = (
+            subprocess.run(
+                ["git", "-C", str(pins.REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                check=True,
+            )
+            .stdout.decode()
+            .strip()
+        )
         return {"git_revision": rev, "git_dirty": bool(dirty)}
     except (OSError, subprocess.CalledProcessError):
         return {"git_revision": None, "git_dirty": None}
@@ -397,6 +425,8 @@ def run_entry(entry, force=False, test=True, probe=True, echo=None):
         manifest, current = None, "new"
     entry.dir.mkdir(parents=True, exist_ok=True)
     if current != FINISHED:
+        settings.check_data(entry.settings, dataset_facts(entry.dataset)["mmf_dataset"],
+                            entry.data_dir)  # fmt: skip
         resume = current in (FAILED, INTERRUPTED)
         cmd = train_command(entry, resume=resume)
         if echo:
@@ -407,9 +437,15 @@ def run_entry(entry, force=False, test=True, probe=True, echo=None):
         attempt = {"start": _now(), "resume": resume, "command": cmd}
         manifest["attempts"].append(attempt)
         manifest.update(
-            status=RUNNING, command=cmd, start=manifest.get("start") or attempt["start"],
-            end=None, exit_status=None, pid=os.getpid(), host=socket.gethostname(),
-            log=LOG, save_dir=SAVE_DIR,
+            status=RUNNING,
+            command=cmd,
+            start=manifest.get("start") or attempt["start"],
+            end=None,
+            exit_status=None,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            log=LOG,
+            save_dir=SAVE_DIR,
         )
         write_json(entry.manifest_path, manifest)
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -426,6 +462,7 @@ def run_entry(entry, force=False, test=True, probe=True, echo=None):
         status = FINISHED if code == 0 else (INTERRUPTED if code < 0 else FAILED)
         manifest.update(status=status, end=attempt["end"], exit_status=code)
         manifest["config"] = _config_record(entry)
+        manifest["resolved_config"] = _resolved_config(entry)
         write_json(entry.manifest_path, manifest)
         if status != FINISHED:
             return manifest
@@ -439,6 +476,14 @@ def _config_record(entry):
     if not path.is_file():
         return None
     return {"path": f"{SAVE_DIR}/config.yaml", "sha256": _sha256(path)}
+
+
+def _resolved_config(entry):
+    """MMF's config.yaml as text: every option the run used, interpolations resolved."""
+    try:
+        return (entry.save_dir / "config.yaml").read_text(encoding="utf-8")
+    except OSError:
+        return None
 
 
 def run_tests(entry, manifest, echo=None):
@@ -457,22 +502,32 @@ def run_tests(entry, manifest, echo=None):
             echo(f"{entry.key}: testing on {split}")
         cmd = test_command(entry, split)
         log = entry.dir / "test" / f"{split}.log"
-        record = {"start": _now(), "command": cmd, "log": f"test/{split}.log"}
+        record = {
+            "start": _now(),
+            "command": cmd,
+            "log": f"test/{split}.log",
+            "checkpoint": f"{SAVE_DIR}/best.ckpt",
+        }
         code = _execute(cmd, log, f"test {split}")
         record.update(end=_now(), exit_status=code, status=FINISHED if code == 0 else FAILED)
         if code == 0:
             parsed = parse_file(log)
             record["metrics"] = parsed["test"]
+            # The update MMF restored: the best checkpoint's, as the training log names it.
+            loaded = parsed.get("loaded_updates") or [None]
+            record["checkpoint_update"] = loaded[-1]
         tests[split] = record
         write_json(entry.manifest_path, manifest)
     return tests
 
 
-def matrix(results, dataset, models, modes, seeds, settings_name, batch, gpus, data_dir, extra,
-           config=None):
+def matrix(
+    results, dataset, models, modes, seeds, settings_name, batch, gpus, data_dir, extra, config=None
+):
     return [
-        Entry(results, dataset, model, mode, seed, settings_name, batch, gpus, data_dir, extra,
-              config)
+        Entry(
+            results, dataset, model, mode, seed, settings_name, batch, gpus, data_dir, extra, config
+        )
         for model in models
         for mode in modes
         for seed in seeds
@@ -515,14 +570,25 @@ def add_matrix_arguments(p):
     p.add_argument("--seeds", default="", help="comma-separated integers (default: 1)")
     p.add_argument("--gpus", default="", help="GPUs on this node, MMF's own distributed training")
     p.add_argument("--batch", default="", help="global batch size (default: the settings' one)")
-    p.add_argument("--settings", default="",
-                   help=f"training settings: {', '.join(settings.names())} (default: paper)")
+    p.add_argument(
+        "--settings",
+        default="",
+        help=f"training settings: {', '.join(settings.names())} (default: paper)",
+    )
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--data-dir", default=None, help="MMF env.data_dir (default: MMF's own)")
-    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra MMF override, appended last (repeatable)")
-    p.add_argument("--config", default=None,
-                   help="MMF config instead of the paper's project config (e.g. for offline tests)")
+    p.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra MMF override, appended last (repeatable)",
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        help="MMF config instead of the paper's project config (e.g. for offline tests)",
+    )
 
 
 def entries_from_args(args):
@@ -538,11 +604,17 @@ def entries_from_args(args):
     except ValueError:
         raise UsageError(f"--gpus must be an integer, got '{args.gpus}'") from None
     return matrix(
-        args.results, args.dataset,
+        args.results,
+        args.dataset,
         _list(args.models, MODELS, DEFAULT_MODELS, "model"),
         _list(args.modes, MODES, MODES, "mode"),
-        seeds, args.settings or settings.DEFAULT, args.batch or None, gpus,
-        args.data_dir, args.override, args.config,
+        seeds,
+        args.settings or settings.DEFAULT,
+        args.batch or None,
+        gpus,
+        args.data_dir,
+        args.override,
+        args.config,
     )
 
 
@@ -568,8 +640,13 @@ def register(subparsers):
     add_matrix_arguments(r)
     r.add_argument("--no-test", action="store_true", help="skip the test-split evaluation")
     r.add_argument("--tolerance", type=float, default=None, help="AUROC tolerance for the report")
-    r.add_argument("--paper-log", action="append", default=[], metavar="DATASET:MODE=LOG",
-                   help="the paper's MMF log for a run, drawn dashed in the plots (repeatable)")
+    r.add_argument(
+        "--paper-log",
+        action="append",
+        default=[],
+        metavar="DATASET:MODE=LOG",
+        help="the paper's MMF log for a run, drawn dashed in the plots (repeatable)",
+    )
     r.set_defaults(func=_reproduce)
 
 

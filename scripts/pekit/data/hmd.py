@@ -16,8 +16,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from ..errors import PekitError, UsageError
 from .. import atomic
+from ..errors import PekitError, UsageError
 from .facts import dataset_facts
 from .paths import dataset_dir
 from .progress import progress as progress_bar

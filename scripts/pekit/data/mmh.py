@@ -18,8 +18,8 @@ import os
 import re
 from pathlib import Path
 
-from ..errors import PekitError
 from .. import atomic
+from ..errors import PekitError
 from .facts import dataset_facts
 from .paths import dataset_dir
 from .progress import progress as progress_bar

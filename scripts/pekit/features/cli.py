@@ -1,4 +1,4 @@
-"""`pekit features mmh`: region features for the converted MMH dataset."""
+"""`pekit features mmh|lmdb`: region features for the converted MMH dataset, and their LMDB."""
 
 import sys
 
@@ -23,6 +23,17 @@ def register(subparsers):
     mmh.add_argument("--device", help="torch device (default: cuda if available)")
     mmh.add_argument("--limit", type=int, help="extract at most this many images this run")
     mmh.set_defaults(func=run_mmh)
+    lmdb = sub.add_parser(
+        "lmdb",
+        help="pack a features folder into one LMDB that MMF reads (faster loading)",
+        description="Write <features>.lmdb beside a folder of <name>.npy + <name>_info.npy in "
+        "the layout of MMF's LMDBFeatureReader. Default: the converted MMH dataset's features.",
+    )
+    lmdb.add_argument("--src", help="features folder (default: mmh/defaults/features)")
+    lmdb.add_argument("--out", help="LMDB path ending .lmdb (default: <src>.lmdb)")
+    lmdb.add_argument("--data-dir", help="MMF data dir (default: $MMF_DATA_DIR, else MMF's)")
+    lmdb.add_argument("--force", action="store_true", help="rebuild an existing LMDB")
+    lmdb.set_defaults(func=run_lmdb)
 
 
 FRCNN_ASSET = "frcnn-vg-finetuned"
@@ -59,3 +70,20 @@ def run_mmh(args):
     for name, why in s["failed"][:20]:
         print(f"  failed {name}: {why}", file=sys.stderr)
     return 1 if s["failed"] else 0
+
+
+def run_lmdb(args):
+    from pathlib import Path
+
+    from ..data.paths import dataset_dir
+    from . import lmdb
+
+    src = Path(args.src) if args.src else dataset_dir("mmh", args.data_dir) / "features"
+
+    def show(done, total):
+        print(f"\rlmdb: {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    s = lmdb.convert(src, args.out, force=args.force, progress=show)
+    print(file=sys.stderr)
+    print(f"wrote {s['out']}: {s['count']} feature records")
+    return 0

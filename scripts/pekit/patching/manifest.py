@@ -17,7 +17,7 @@ from ..errors import PekitError
 from . import unidiff
 
 TARGETS = ("transformers", "mmf")
-SETS = ("compat", "pe")  # application order
+SETS = ("compat", "pe", "fast")  # application order
 
 
 def patches_dir():

@@ -1,0 +1,131 @@
+"""Data loading alone: an MMH-shaped feature store read by MMF's own readers through a DataLoader.
+
+The store holds `items` synthetic images of 100 boxes x 2048 with their _info.npy, written as
+`pekit features mmh` writes them, plus the LMDB `pekit features lmdb` makes of it. Each sample is
+read by MMF's FeaturesDatabase (the reader MMF's hateful_memes and mmh datasets use; an LMDB path
+picks MMF's LMDBFeatureReader) and assembled and collated as MMF's dataset and BatchCollator do;
+texts are pre-tokenised, so tokenisation (well under a millisecond a sample) is not counted.
+A store written just before it is read sits in the page cache: these figures are reading from
+memory unless the store is larger than RAM or is a real one on disk (`--features`).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .batch import FEATURE_DIM, NUM_BOXES, SEQ_LEN, bbox_processor, make_sample, text_fields
+
+
+def write_store(folder, items, seed=0):
+    """<folder>/features/<n>.npy (+ _info.npy) for n in 1..items; returns the folder and names."""
+    import numpy as np
+
+    from ..features.files import is_done, synthetic_features, write_features
+
+    features = Path(folder) / "features"
+    rng = np.random.default_rng(seed)
+    names = [str(i + 1) for i in range(items)]
+    for name in names:
+        if not is_done(features, name):
+            write_features(features, name, *synthetic_features(rng, NUM_BOXES, FEATURE_DIM))
+    return features, names
+
+
+def write_lmdb(features):
+    from ..features import lmdb
+
+    out = lmdb.default_lmdb_path(features)
+    if not out.exists():
+        lmdb.convert(features, out)
+    return out
+
+
+def store_names(features, limit):
+    """Names of the first `limit` feature files of an existing folder."""
+    from ..features.lmdb import feature_names
+
+    return feature_names(features)[:limit]
+
+
+class StoreDataset:
+    """MMF's hateful_memes features dataset over a store: MMF's FeaturesDatabase reads each item."""
+
+    def __init__(self, path, names, model="visual_bert", seq_len=SEQ_LEN, seed=0):
+        import numpy as np
+        from mmf.datasets.databases.features_database import FeaturesDatabase
+        from omegaconf import OmegaConf
+
+        config = OmegaConf.create(
+            {
+                "max_features": NUM_BOXES,
+                "depth_first": False,
+                "fast_read": False,
+                "return_features_info": True,
+            }
+        )
+        self.db = FeaturesDatabase(config, str(path), annotation_db=None)
+        self.names = list(names)
+        rng = np.random.default_rng(seed)
+        self.texts = [text_fields(rng, seq_len) for _ in self.names]
+        self.bbox = bbox_processor(model)
+        self.dataset_name, self.dataset_type = "hateful_memes", "train"
+
+    def __len__(self):
+        return len(self.names)
+
+    def __getitem__(self, i):
+        # HatefulMemesFeaturesDataset: feature_path "<img basename>.npy", read via features_db
+        features = self.db.from_path(self.names[i] + ".npy")
+        return make_sample(
+            i,
+            self.texts[i],
+            features["image_feature_0"],
+            features["image_info_0"],
+            i % 2,
+            self.bbox,
+        )
+
+
+def data_loader(dataset, batch_size, num_workers, pin_memory, seed=0):
+    """A DataLoader as MMF's build_dataloader_and_sampler makes it (shuffled, MMF's collator)."""
+    import torch
+    from mmf.common.batch_collator import BatchCollator
+
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        generator=generator,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        # MMF a34bc2d: persistent whenever there are workers
+        persistent_workers=num_workers > 0,
+        collate_fn=BatchCollator(dataset.dataset_name, dataset.dataset_type),
+    )
+
+
+def measure(path, names, fmt, batch_size, num_workers, pin_memory, model="visual_bert"):
+    """samples/s over one pass of the store, after the first batch (worker start-up)."""
+    dataset = StoreDataset(path, names, model=model)
+    loader = data_loader(dataset, batch_size, num_workers, pin_memory)
+    it = iter(loader)
+    first = next(it)
+    count = 0
+    start = time.perf_counter()
+    for batch in it:
+        count += batch.get_batch_size()
+    seconds = time.perf_counter() - start
+    del it, loader
+    return {
+        "format": fmt,
+        "num_workers": num_workers,
+        "pin_memory": pin_memory,
+        "batch_size": batch_size,
+        "items": len(names),
+        "samples_timed": count,
+        "samples_per_s": count / seconds if seconds > 0 and count else None,
+        "first_batch_keys": sorted(first.keys()),
+    }

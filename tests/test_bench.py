@@ -1,0 +1,156 @@
+"""`pekit bench` runs and gives a well-formed result. Figures are never judged here: it is a
+benchmark, and these runs are far too short (one update, batch 1) to mean anything."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from pekit import cli
+from pekit.bench import report
+
+SECTIONS = "loader,train,pipeline"
+
+
+def bench_args(tmp_path, **kw):
+    args = dict(
+        models="visual_bert", modes="fc", pipeline_models="visual_bert", pipeline_modes=None,
+        datasets="mmh", only=SECTIONS, device="cpu", batch=1, updates=1, warmup=0,
+        loader_items=4, extract_images=2, extract_batch=1, features=None, frcnn_dir=None,
+        data_dir=None, mmf_src=None, workdir=str(tmp_path / "work"),
+        out=str(tmp_path / "out" / "bench.json"),
+    )  # fmt: skip
+    args.update(kw)
+    return argparse.Namespace(**args)
+
+
+def fake_result(device="cuda"):
+    """A result as run_bench returns it, with round figures."""
+    pipe = []
+    for dataset, paper_ups, fast_ups in (("hmd", 5.0, 12.0), ("mmh", 1.6, 11.0)):
+        for settings, ups in (("paper", paper_ups), ("fast", fast_ups)):
+            pipe.append({"model": "visual_bert", "mode": "fc", "dataset": dataset,
+                         "settings": settings, "updates_per_s": ups})  # fmt: skip
+    train = [
+        {"model": "visual_bert", "mode": mode, "settings": s, "seconds_per_update": t,
+         "updates_per_s": 1 / t, "samples_per_s": 16 / t, "peak_memory_mb": 1000.0}
+        for mode, s, t in (("fc", "fast", 0.05), ("pe", "fast", 0.055), ("fc", "paper", 0.2),
+                           ("pe", "paper", 0.21))
+    ]  # fmt: skip
+    result = {
+        "device": {"type": device, "name": "Test GPU", "torch": "2", "cuda": "12", "cpu_count": 8},
+        "memory_kind": "max_memory_allocated",
+        "params": {
+            "batch_size": 16,
+            "updates": 20,
+            "warmup": 3,
+            "seq_len": 128,
+            "num_boxes": 100,
+            "feature_dim": 2048,
+            "scaled_down": None,
+        },  # fmt: skip
+        "settings": {"paper": {"note": "fp32"}, "fast": {"note": "bf16, TF32"}},
+        "train": train,
+        "loader": [
+            {
+                "format": "npy",
+                "num_workers": 0,
+                "pin_memory": False,
+                "items": 64,
+                "batch_size": 16,
+                "samples_per_s": 40.0,
+            },
+            {
+                "format": "lmdb",
+                "num_workers": 4,
+                "pin_memory": True,
+                "items": 64,
+                "batch_size": 16,
+                "samples_per_s": 400.0,
+            },
+        ],  # fmt: skip
+        "pipeline": pipe,
+    }
+    result["ratios"] = report.ratios(result)
+    return result
+
+
+def test_ratios_and_table_beside_the_paper():
+    result = fake_result()
+    r = result["ratios"]
+    assert r["fast_over_paper_hmd"] == pytest.approx(2.4)
+    assert r["fast_over_paper_mmh"] == pytest.approx(11.0 / 1.6)
+    assert r["mmh_over_hmd_fast"] == pytest.approx(11.0 / 12.0)
+    assert r["pe_over_fc_step_fast"] == pytest.approx(1.1)
+    text = report.markdown(result)
+    # the paper's V100 anchors, read from the facts, beside ours
+    assert "| MMH FC | VisualBERT | 1.64 | 691 | 1.60 | 11.00 | 6.88x |" in text
+    assert "| HMD FC | VisualBERT | ~5.00 | 1,039 | 5.00 | 12.00 | 2.40x |" in text
+    assert "| lmdb | 4 | yes | 400.0 | 10.00x |" in text
+    assert "| fast / paper updates/s on MMH | 6.88 | >= 5.0 |" in text
+    assert "(CPU)" in report.markdown(fake_result("cpu"))
+
+
+def test_paper_anchors_are_facts():
+    runs = report.paper_runs()
+    assert sorted(runs) == [(d, m) for d in ("hmd", "mmh") for m in ("fc", "full", "pe")]
+    hours = sum(r["wall_time_s"] for r in runs.values()) / 3600
+    assert hours == pytest.approx(22.6, abs=0.05)  # the paper's 22.6 V100-hours
+
+
+def test_bad_sections_are_usage_errors(tmp_path, capsys):
+    assert cli.main(["bench", "--only", "train,nap", "--out", str(tmp_path / "b.json")]) == 2
+    assert "--only" in capsys.readouterr().err
+
+
+@pytest.mark.mmf
+@pytest.mark.slow
+def test_bench_runs_on_cpu(mmf_installed, tmp_path):
+    from pekit.bench.cli import run_bench, write_outputs
+
+    result = run_bench(bench_args(tmp_path))
+    assert result["device"]["type"] == "cpu" and result["device"]["name"]
+    assert result["params"]["batch_size"] == 1
+    assert [(r["settings"], r["precision"]) for r in result["train"]] == [
+        ("paper", "fp32"),
+        ("fast", "bf16"),
+    ]
+    for row in result["train"]:
+        assert row["updates_per_s"] > 0 and row["peak_memory_mb"] > 0 and row["finite_losses"]
+    loaders = {(r["format"], r["num_workers"]) for r in result["loader"]}
+    assert {("npy", 0), ("lmdb", 0)} <= loaders and len(loaders) in (2, 4)
+    for row in result["loader"]:
+        assert row["samples_per_s"] > 0
+        # MMF's reader output, collated by MMF's BatchCollator
+        assert {"image_feature_0", "image_info_0", "input_ids", "targets"} <= set(
+            row["first_batch_keys"]
+        )
+    pipe = {(r["dataset"], r["settings"]): r for r in result["pipeline"]}
+    assert sorted(pipe) == [("mmh", "fast"), ("mmh", "paper")]
+    assert (
+        pipe[("mmh", "paper")]["features"] == "npy" and pipe[("mmh", "fast")]["features"] == "lmdb"
+    )
+    assert set(result["ratios"]) >= {"fast_over_paper_mmh", "pe_over_fc_step_fast"}
+    out, md, text = write_outputs(result, tmp_path / "out" / "bench.json")
+    assert json.loads(out.read_text())["kind"] == "pekit-bench"
+    assert md.read_text() == text and "| MMH FC | VisualBERT | 1.64 | 691 |" in text
+    assert sorted(p.name for p in out.parent.iterdir()) == ["bench.json", "bench.md"]
+
+
+@pytest.mark.mmf
+@pytest.mark.slow
+def test_bench_extraction(mmf_installed, mmf_checkout, tmp_path):
+    from test_features import FRCNN_TEST_CONFIG
+
+    from pekit.bench.cli import run_bench
+
+    frcnn = tmp_path / "frcnn"
+    frcnn.mkdir()
+    (frcnn / "config.yaml").write_text(json.dumps(FRCNN_TEST_CONFIG))
+    args = bench_args(tmp_path, only="extract", frcnn_dir=str(frcnn), mmf_src=str(mmf_checkout))
+    ex = run_bench(args)["extract"]
+    assert ex["weights"] == "random init" and ex["images_timed"] == 1 and ex["images_per_s"] > 0
+    missing = run_bench(bench_args(tmp_path, only="extract", frcnn_dir=str(tmp_path)))["extract"]
+    assert "config.yaml" in missing["skipped"]

@@ -1,0 +1,519 @@
+"""`make smoke`: the whole pipeline on CPU, end to end, with the real MMF and full-size models.
+
+One module-scoped pipeline drives the `pekit` command line as a user would, offline, on the
+synthetic worlds of mmf_world (Hateful Memes) and mmh_world (MMHS150K), with the `smoke` training
+settings (4 updates, validation and checkpoint every 2):
+
+- HMD PE is stopped after its first validation and checkpoint (SIGTERM to its process group),
+  then the same command resumes it from current.ckpt and finishes it;
+- HMD FC and Full-FT train and are scored on test_seen (the world's test_unseen has no labels,
+  so the runner skips it);
+- an HMD FC run with a second seed fails inside MMF (an early-stopping criterion no metric
+  provides) after it has logged parameters and losses;
+- MMH PE trains and is scored on MMH's test split; MMH FC trains with --no-test (the test step
+  is covered by the other four runs). MMH Full-FT is left out: it adds a minute and nothing
+  that HMD Full-FT does not already cover;
+- `pekit report` writes the tables and plots; `pekit adapters` exports PE's adapters and loads
+  them onto a base.
+The tests then check what each stage wrote. Checkpoints (~0.45-1.3 GB each) are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mmh_world
+import pytest
+
+import mmf_world
+from pekit import adapters, logs, models, pins, report, run
+from pekit.data import plugin_dir
+
+pytestmark = [pytest.mark.mmf, pytest.mark.slow, pytest.mark.smoke]
+
+MODEL = "visual_bert"
+MODES = ("fc", "pe", "full")
+# The modes run per dataset (see the module docstring).
+RUN_MODES = {"hmd": MODES, "mmh": ("fc", "pe")}
+MAX_UPDATES = 4  # the smoke settings
+# Hang guards only.
+HANG_TIMEOUT_S = 1200
+INTERRUPT_WAIT_S = 600
+# MMF's summary of the first validation; the checkpoints of update 2 are on disk by then.
+FIRST_VALIDATION = re.compile(f"progress: 2/{MAX_UPDATES}, val/")
+FAILING = "training.early_stop.criteria=hateful_memes/no_such_metric"
+
+
+class Smoke:
+    """The worlds, the results folder and what each stage of the pipeline returned."""
+
+    def __init__(self, root):
+        self.root = root
+        self.world = mmf_world.build_world(root / "world", unlabelled=("test",))
+        self.mmh_data = mmh_world.build_data(root / "mmh")
+        self.results = root / "results"
+        env = mmf_world.run_env(self.world)
+        env[run.ENV_MMF_RUN] = f"{sys.executable} -m mmf_cli.run"
+        env.pop(run.ENV_PROFILE, None)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        self.env = env
+        self.outputs = {}
+        self.timings = {}
+
+    def run_args(self, dataset, modes, *extra, seeds="1"):
+        if dataset == "hmd":
+            config, data_dir = mmf_world.CONFIGS[MODEL], self.world.data_dir
+            offline = mmf_world.runner_overrides(self.world, MODEL)
+        else:
+            config = plugin_dir() / "configs" / "projects" / "mmh" / MODEL / "defaults.yaml"
+            data_dir = self.mmh_data
+            offline = mmf_world.runner_overrides(self.world, MODEL, dataset="mmh")
+        argv = ["run", "--dataset", dataset, "--models", MODEL, "--modes", modes,
+                "--seeds", seeds, "--settings", "smoke", "--results", str(self.results),
+                "--data-dir", str(data_dir), "--config", str(config)]  # fmt: skip
+        for item in offline + list(extra):
+            argv += ["--override", item]
+        return argv
+
+    def command(self, argv):
+        return [sys.executable, "-m", "pekit", *argv]
+
+    def pekit(self, name, argv):
+        """Run `pekit ARGV`; returns (exit status, output) and records both under `name`."""
+        start = time.monotonic()
+        proc = subprocess.run(
+            self.command(argv),
+            env=self.env,
+            cwd=str(self.root),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=HANG_TIMEOUT_S,
+        )
+        self.timings[name] = time.monotonic() - start
+        out = proc.stdout.decode("utf-8", "replace")
+        self.outputs[name] = (proc.returncode, out)
+        return proc.returncode, out
+
+    def run_dir(self, dataset, mode, seed=1):
+        return self.results / "runs" / dataset / MODEL / mode / f"seed{seed}"
+
+    def manifest(self, dataset, mode, seed=1):
+        return json.loads((self.run_dir(dataset, mode, seed) / run.MANIFEST).read_text())
+
+    def interrupt_after_first_validation(self, argv):
+        """Start `pekit ARGV`, stop its process group once update 2 is validated and saved."""
+        log = self.run_dir("hmd", "pe") / run.LOG
+        start = time.monotonic()
+        with open(self.root / "interrupted.out", "wb") as out:
+            proc = subprocess.Popen(
+                self.command(argv),
+                env=self.env,
+                cwd=str(self.root),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                while not (
+                    log.is_file() and FIRST_VALIDATION.search(log.read_text("utf-8", "replace"))
+                ):
+                    if proc.poll() is not None:
+                        pytest.fail(
+                            f"pekit run ended ({proc.returncode}) before update 2 was validated"
+                        )
+                    if time.monotonic() - start > INTERRUPT_WAIT_S:
+                        pytest.fail(
+                            f"no validation at update 2 in {log} after {INTERRUPT_WAIT_S} s"
+                        )
+                    time.sleep(0.2)
+                # What a scheduler's preemption does: SIGTERM to the runner and MMF alike.
+                os.killpg(proc.pid, signal.SIGTERM)
+                code = proc.wait(timeout=120)
+            finally:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+        self.timings["hmd pe interrupted"] = time.monotonic() - start
+        return code
+
+
+def _pipeline(smoke):
+    hmd_pe = smoke.run_args("hmd", "pe")
+    smoke.interrupted_exit = smoke.interrupt_after_first_validation(hmd_pe)
+    smoke.interrupted_manifest = smoke.manifest("hmd", "pe")
+    smoke.interrupted_log = (smoke.run_dir("hmd", "pe") / run.LOG).read_text("utf-8", "replace")
+    smoke.pekit("hmd pe resumed", hmd_pe)
+    smoke.pekit("hmd fc,full", smoke.run_args("hmd", "fc,full"))
+    smoke.pekit("hmd fc failing", smoke.run_args("hmd", "fc", FAILING, seeds="2"))
+    smoke.pekit("mmh pe", smoke.run_args("mmh", "pe"))
+    smoke.pekit("mmh fc", smoke.run_args("mmh", "fc") + ["--no-test"])
+    smoke.pekit("report", ["report", "--results", str(smoke.results)])
+
+
+@pytest.fixture(scope="module")
+def smoke(mmf_installed, tmp_path_factory):
+    root = tmp_path_factory.mktemp("smoke")
+    smoke = Smoke(root)
+    try:
+        _pipeline(smoke)
+        yield smoke
+    finally:
+        print("\nsmoke timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in smoke.timings.items()))
+        # Each run leaves 1-3 GB of checkpoints; the logs and manifests stay for a look.
+        for path in list(root.rglob("*.ckpt")) + list(root.rglob("*.pth")):
+            path.unlink()
+
+
+def expect_ok(smoke, name):
+    code, out = smoke.outputs[name]
+    assert code == 0, f"pekit {name} exited {code}:\n{out[-6000:]}"
+
+
+def table1_reference():
+    return {(r["model"], r["mode"]): r for r in models.table1_rows()}
+
+
+FINISHED_RUNS = [(d, m) for d, modes in RUN_MODES.items() for m in modes]
+
+
+# --- runner and manifests -------------------------------------------------------------------
+
+
+def test_runs_finish_with_complete_manifests(smoke):
+    for name in ("hmd pe resumed", "hmd fc,full", "mmh pe", "mmh fc", "report"):
+        expect_ok(smoke, name)
+    env = json.loads(
+        subprocess.check_output(
+            [
+                sys.executable,
+                "-c",
+                "import json, torch, transformers; print(json.dumps("
+                "[torch.__version__, transformers.__version__, torch.version.cuda]))",
+            ]  # fmt: skip
+        )
+    )
+    patches = (pins.REPO_ROOT / "patches" / "manifest.json").read_bytes()
+    for dataset, mode in FINISHED_RUNS:
+        m = smoke.manifest(dataset, mode)
+        where = f"{dataset}/{mode}"
+        assert m["status"] == "finished" and m["exit_status"] == 0, where
+        assert m["run"] == {"dataset": dataset, "model": MODEL, "mode": mode, "seed": 1,
+                            "settings": "smoke", "batch_size": 4, "gpus": 1}, where  # fmt: skip
+        assert m["kit"]["version"] and "git_revision" in m["kit"], where
+        assert m["profile"] == "local"
+        assert m["patches"]["sha256"] == hashlib.sha256(patches).hexdigest()
+        assert m["mmf"]["commit"] == pins.get("mmf.commit")
+        e = m["environment"]
+        assert [e["torch"], e["transformers"], e["cuda"]] == env, where
+        assert e["transformers"] == pins.get("transformers.version")
+        assert "gpu" in e
+        assert m["start"] <= m["end"] and m["attempts"][-1]["end"] == m["end"]
+        assert m["command"] == m["attempts"][-1]["command"]
+        assert "checkpoint.save_git_details=False" in m["command"]
+        cfg = smoke.run_dir(dataset, mode) / "mmf" / "config.yaml"
+        assert m["config"]["sha256"] == hashlib.sha256(cfg.read_bytes()).hexdigest()
+        # The full resolved config, as MMF ran it.
+        resolved = m["resolved_config"]
+        assert resolved == cfg.read_text()
+        _, freeze, pe = models.MODES[mode]
+        assert f"  max_updates: {MAX_UPDATES}\n" in resolved
+        assert f"    freeze_base: {str(freeze).lower()}\n" in resolved, where
+        assert f"    pe_adapter: {str(pe).lower()}\n" in resolved, where
+        assert "${" not in resolved
+        assert len(m["attempts"]) == (2 if (dataset, mode) == ("hmd", "pe") else 1), where
+
+
+def test_finished_runs_are_not_rerun(smoke):
+    # The resumed PE run was finished when `hmd fc,full` ran; that call trained only FC, Full-FT.
+    _, out = smoke.outputs["hmd fc,full"]
+    assert "hmd/visual_bert/fc/seed1: training" in out
+    assert "hmd/visual_bert/full/seed1: training" in out
+    code, out = smoke.pekit("hmd pe again", smoke.run_args("hmd", "pe"))
+    assert code == 0, out[-4000:]
+    assert "finished already, not rerun" in out
+    assert len(smoke.manifest("hmd", "pe")["attempts"]) == 2
+
+
+def test_test_split_scored_on_best_checkpoint(smoke):
+    scored = {("hmd", m): ["test_seen"] for m in MODES}
+    scored[("mmh", "pe")] = ["test"]
+    for (dataset, mode), splits in scored.items():
+        m = smoke.manifest(dataset, mode)
+        parsed = logs.parse_file(smoke.run_dir(dataset, mode) / run.LOG)
+        best = parsed["best"]["update"]
+        for split in splits:
+            t = m["test"][split]
+            where = f"{dataset}/{mode}/{split}"
+            assert t["status"] == "finished" and t["exit_status"] == 0, where
+            opts = dict(a.split("=", 1) for a in t["command"] if "=" in a)
+            assert opts["run_type"] == "test"
+            best_ckpt = smoke.run_dir(dataset, mode) / "mmf" / "best.ckpt"
+            assert opts["checkpoint.resume_file"] == str(best_ckpt)
+            # MMF restored the best validation update of the training run.
+            assert t["checkpoint_update"] == best, where
+            assert set(t["metrics"]) >= {"roc_auc", "accuracy", "binary_f1"}, where
+            assert all(0.0 <= t["metrics"][k] <= 1.0 for k in ("roc_auc", "accuracy", "binary_f1"))
+    # HMD's test_unseen has no labels in this world: skipped, not failed.
+    for mode in MODES:
+        assert smoke.manifest("hmd", mode)["test"]["test_unseen"]["status"] == "skipped"
+    assert smoke.manifest("mmh", "fc")["test"] == {}
+
+
+# --- resume -----------------------------------------------------------------------------------
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(smoke):
+    first = smoke.interrupted_manifest
+    assert first["status"] == "interrupted", smoke.interrupted_log[-4000:]
+    assert first["attempts"][0]["resume"] is False and first["test"] == {}
+    assert smoke.interrupted_exit != 0
+    expect_ok(smoke, "hmd pe resumed")
+    m = smoke.manifest("hmd", "pe")
+    assert [a["resume"] for a in m["attempts"]] == [False, True]
+    assert [a["exit_status"] for a in m["attempts"]] == [None, 0]
+    assert "checkpoint.resume=True" in m["attempts"][1]["command"]
+    assert "checkpoint.resume=True" not in m["attempts"][0]["command"]
+    text = (smoke.run_dir("hmd", "pe") / run.LOG).read_text("utf-8", "replace")
+    assert text.startswith(smoke.interrupted_log)  # attempts are appended
+    second = text[len(smoke.interrupted_log) :]
+    # The second attempt loaded update 2 and trained only the updates after it.
+    loaded = second.index("Current num updates: 2")
+    assert loaded < second.index(f"progress: 3/{MAX_UPDATES}, train/")
+    assert f"progress: 1/{MAX_UPDATES}, train/" not in second
+    assert f"progress: 2/{MAX_UPDATES}, train/" not in second
+    parsed = logs.parse_file(smoke.run_dir("hmd", "pe") / run.LOG)
+    assert parsed["attempts"] == 2 and parsed["finished"]
+    assert [e["update"] for e in parsed["train"]] == [1, 2, 3, 4]
+    assert [e["update"] for e in parsed["val"]] == [2, 4]
+
+
+def test_failed_run_is_recorded_and_not_tested(smoke):
+    code, out = smoke.outputs["hmd fc failing"]
+    assert code == 1, out[-4000:]
+    m = smoke.manifest("hmd", "fc", seed=2)
+    assert m["status"] == "failed" and m["exit_status"] not in (0, None)
+    assert m["test"] == {}
+    log = (smoke.run_dir("hmd", "fc", seed=2) / run.LOG).read_text("utf-8", "replace")
+    assert "Criteria used for early stopping" in log
+    # It trained before failing: had it been reported, it would count in the tables.
+    parsed = logs.parse_file(smoke.run_dir("hmd", "fc", seed=2) / run.LOG)
+    assert parsed["parameters"] and parsed["train"]
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+
+def test_logs_command_reads_the_mmf_logs(smoke):
+    paths = [str(smoke.run_dir(d, m) / run.LOG) for d, m in FINISHED_RUNS]
+    code, out = smoke.pekit("logs", ["logs", "--compact", *paths])
+    assert code == 0, out[-4000:]
+    parsed = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [p["log"] for p in parsed] == paths
+    counts = table1_reference()
+    for (dataset, mode), p in zip(FINISHED_RUNS, parsed):
+        where = f"{dataset}/{mode}"
+        assert p["dataset"] == {"hmd": "hateful_memes", "mmh": "mmh"}[dataset]
+        ref = counts[(MODEL, mode)]
+        assert p["parameters"] == {"total": ref["total"], "trained": ref["trained"]}, where
+        assert p["max_updates"] == MAX_UPDATES and p["last_update"] == MAX_UPDATES
+        assert [e["update"] for e in p["val"]] == [2, 4], where
+        assert all({"loss", "accuracy", "binary_f1", "roc_auc"} <= set(e) for e in p["val"])
+        assert [e["update"] for e in p["train"]] == [1, 2, 3, 4], where
+        assert p["best"]["update"] in (2, 4) and "roc_auc" in p["best"]
+        assert p["finished"] and p["wall_time_s"] > 0 and p["ups"] > 0
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def written(smoke):
+    expect_ok(smoke, "report")
+    results = smoke.results
+    return json.loads((results / "report.json").read_text()), (results / "report.md").read_text()
+
+
+def test_table1_rows_equal_the_papers_counts(smoke, written):
+    rep, md = written
+    ref = report.paper_reference()["table1"]
+    rows = {(r["model"], r["mode"]): r for r in rep["table1"]}
+    for mode in MODES:
+        row = rows[(MODEL, mode)]
+        paper = table1_reference()[(MODEL, mode)]
+        assert row["match"] is True, row
+        assert row["ours"]["total"] == paper["total"]
+        assert row["ours"]["trained"] == paper["trained"]
+        assert row["ours"] == row["paper"], row
+    assert rows[(MODEL, "pe")]["ours"]["pe"] == ref["adapters_only"][MODEL]
+    assert rows[(MODEL, "fc")]["ours"]["pe"] == 0
+    # Only VisualBERT ran: ViLBERT's rows hold the paper's numbers alone.
+    assert all(rows[("vilbert", m)]["ours"] is None for m in MODES)
+    for count in ("112,044,290", "113,455,250", "593,666", "2,004,626", "1,410,960"):
+        assert count in md
+
+
+def test_table2_reports_each_finished_run_against_the_paper(smoke, written):
+    rep, md = written
+    reference = report.table2_reference()
+    rows = {(r["dataset"], r["mode"]): r for r in rep["table2"] if r["model"] == MODEL}
+    assert set(rows) == {(d, m) for d in ("hmd", "mmh") for m in MODES}
+    for dataset, mode in FINISHED_RUNS:
+        row = rows[(dataset, mode)]
+        where = f"{dataset}/{mode}"
+        # One seed each: the failed second FC seed is not counted.
+        assert row["n"] == 1 and row["seeds"] == [1], where
+        best = logs.parse_file(smoke.run_dir(dataset, mode) / run.LOG)["best"]
+        paper = reference[(dataset, MODEL, mode)]
+        for metric in ("roc_auc", "accuracy", "binary_f1"):
+            assert row[metric]["mean"] == best[metric], where
+            assert row[metric]["paper"] == paper[metric], where
+            assert row[metric]["diff"] == pytest.approx(best[metric] - paper[metric])
+        assert row["best_update"]["mean"] == best["update"]
+        assert row["pass"] is (abs(best["roc_auc"] - paper["roc_auc"]) <= rep["tolerance"])
+    # A mode that did not run keeps the paper's row, with nothing of ours.
+    assert rows[("mmh", "full")]["n"] == 0 and rows[("mmh", "full")]["pass"] is None
+    assert rows[("mmh", "full")]["roc_auc"]["paper"] == reference[("mmh", MODEL, "full")]["roc_auc"]
+    assert rep["tolerance"] == report.DEFAULT_TOLERANCE
+    assert f"<= {report.DEFAULT_TOLERANCE:g}" in md
+
+
+def test_failed_run_is_excluded_from_the_report(smoke, written):
+    rep, md = written
+    assert [(r["dataset"], r["mode"], r["seed"], r["status"]) for r in rep["excluded"]] == [
+        ("hmd", "fc", 2, "failed")
+    ]
+    assert sorted((r["dataset"], r["mode"], r["seed"]) for r in rep["runs"]) == sorted(
+        (d, m, 1) for d, m in FINISHED_RUNS
+    )
+    assert "Not reported (not finished)" in md and "seed2: failed" in md
+
+
+def test_test_split_metrics_in_the_report(smoke, written):
+    rep, md = written
+    got = {(r["dataset"], r["mode"], r["split"]): r for r in rep["test"]}
+    assert set(got) == {("hmd", m, "test_seen") for m in MODES} | {("mmh", "pe", "test")}
+    for (dataset, mode, split), row in got.items():
+        metrics = smoke.manifest(dataset, mode)["test"][split]["metrics"]
+        for metric in ("roc_auc", "accuracy", "binary_f1"):
+            assert row[metric]["mean"] == metrics[metric] and row[metric]["n"] == 1
+    assert "## Test splits (best checkpoint)" in md
+
+
+def test_plots_have_one_line_per_mode(smoke, written):
+    rep, md = written
+    import matplotlib.image
+
+    plots = {(p["dataset"], p["kind"]): p for p in rep["plots"]}
+    assert set(plots) == {(d, k) for d in ("hmd", "mmh") for k in ("val_auroc", "loss")}
+    for (dataset, kind), plot in plots.items():
+        panels = {p["panel"]: p["lines"] for p in plot["panels"]}
+        expected = ["auroc"] if kind == "val_auroc" else ["train_loss", "val_loss"]
+        assert sorted(panels) == sorted(expected)
+        labels = [models.MODES[m][0] for m in RUN_MODES[dataset]]
+        for panel, lines in panels.items():
+            # Ours only (no paper logs given): solid lines, one per mode that ran.
+            assert lines == [[label, "-"] for label in labels], (dataset, panel)
+        path = Path(plot["file"])
+        assert path.parent == smoke.results / "plots"
+        image = matplotlib.image.imread(str(path))
+        assert image.ndim == 3 and image.shape[0] > 100 and image.std() > 0
+        assert f"(plots/{path.name})" in md
+    # The curves themselves: each mode's validation points at updates 2 and 4 (the resumed PE
+    # run included, no update counted twice), its training loss at every update.
+    runs, _ = report.collect_runs(smoke.results)
+    for (dataset, _model), spec in report.plot_specs(runs).items():
+        assert [ln["mode"] for ln in spec["auroc"]] == list(RUN_MODES[dataset])
+        assert all(ln["x"] == [2, 4] for ln in spec["auroc"] + spec["val_loss"]), dataset
+        assert all(ln["x"] == [1, 2, 3, 4] for ln in spec["train_loss"]), dataset
+
+
+# --- adapter-only checkpoints ---------------------------------------------------------------
+
+
+def _inputs(torch, batch=3, tokens=12, boxes=100):
+    g = torch.Generator().manual_seed(0)
+    return {
+        "input_ids": torch.randint(5, 35, (batch, tokens), generator=g),
+        "input_mask": torch.ones(batch, tokens, dtype=torch.long),
+        "attention_mask": torch.ones(batch, tokens + boxes, dtype=torch.long),
+        "token_type_ids": torch.zeros(batch, tokens, dtype=torch.long),
+        "visual_embeddings": torch.rand(batch, boxes, 2048, generator=g),
+        "visual_embeddings_type": torch.zeros(batch, boxes, dtype=torch.long),
+    }
+
+
+def test_adapters_export_and_load_reproduce_pe_predictions(smoke, tmp_path):
+    torch = pytest.importorskip("torch")
+    pe_run = smoke.run_dir("hmd", "pe")
+    out = tmp_path / "adapters"
+    code, text = smoke.pekit(
+        "adapters export", ["adapters", "export", str(pe_run), "--out", str(out)]
+    )
+    assert code == 0, text[-4000:]
+    manifest = json.loads((out / adapters.MANIFEST).read_text())
+    pe_trained = table1_reference()[(MODEL, "pe")]["trained"]
+    assert manifest["parameters"] == pe_trained == 2004626
+    assert (
+        manifest["adapter_parameters"] == report.paper_reference()["table1"]["adapters_only"][MODEL]
+    )
+    assert manifest["run"]["mode"] == "pe"
+    weights = torch.load(str(out / adapters.WEIGHTS), map_location="cpu")["model"]
+    assert sorted(weights) == manifest["keys"]
+    assert sum(t.numel() for t in weights.values()) == pe_trained
+    # Exactly what PE trains: the parameters MMF's PE model leaves trainable.
+    model = models.build_mmf_model(MODEL, "pe", tmp_path / "mmf")
+    trainable = sorted(n for n, p in model.named_parameters() if p.requires_grad)
+    assert manifest["keys"] == trainable
+    assert all(adapters.ADAPTER.search(k) or ".classifier." in k for k in trainable)
+
+    pe_state = adapters.load_state_dict(pe_run / "mmf" / "best.ckpt")
+    # The base: the same frozen weights, every exported tensor replaced.
+    g = torch.Generator().manual_seed(1)
+    base_state = {
+        n: (torch.randn(t.shape, generator=g) * 0.5 if n in weights else t)
+        for n, t in pe_state.items()
+    }
+    base = tmp_path / "base.ckpt"
+    torch.save({"model": base_state}, str(base))
+    loaded = tmp_path / "loaded.ckpt"
+    code, text = smoke.pekit(
+        "adapters load",
+        ["adapters", "load", str(out), "--base", str(base), "--out", str(loaded)],
+    )
+    assert code == 0, text[-4000:]
+
+    model.eval()
+    inputs = _inputs(torch)
+
+    def predict(state):
+        model.load_state_dict(state, strict=True)
+        with torch.no_grad():
+            return model.model(**inputs)["scores"]
+
+    expected = predict(pe_state)
+    assert not torch.allclose(predict(base_state), expected)  # the base alone predicts otherwise
+    assert torch.equal(predict(adapters.load_state_dict(loaded)), expected)
+
+    # Another base (FC's frozen weights) is refused, not silently combined.
+    code, text = smoke.pekit(
+        "adapters load onto fc",
+        [
+            "adapters",
+            "load",
+            str(out),
+            "--base",
+            str(smoke.run_dir("hmd", "fc") / "mmf" / "best.ckpt"),
+            "--out",
+            str(tmp_path / "wrong.ckpt"),
+        ],  # fmt: skip
+    )
+    assert code == 1 and "same base checkpoint" in text, text[-2000:]
+    assert not (tmp_path / "wrong.ckpt").exists()
