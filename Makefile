@@ -65,8 +65,9 @@ SETTINGS ?=
 SRC ?=
 REPORT_ARGS ?=
 BENCH_ARGS ?=
-# docker's `--gpus all` exposes every GPU; the runner then trains on one unless GPUS is a count.
-RUN_GPUS = $(if $(filter all,$(GPUS)),,$(GPUS))
+# GPUS is docker's `--gpus` (all, a count, "device=0,1"); the runner trains on GPUS GPUs when it is
+# a count, else on one.
+RUN_GPUS = $(shell echo '$(GPUS)' | grep -xE '[0-9]+')
 PEKIT_IN = $(if $(LOCAL),$(PEKIT),$(IN_IMAGE) pekit)
 IN_DEPS = $(if $(LOCAL),prepare,profile-check gpu-check volumes)
 DATA_ARG = $(if $(LOCAL),--data-dir $(DATA_DIR))

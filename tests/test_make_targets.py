@@ -39,9 +39,11 @@ def test_reproduce_passes_every_option_to_the_runner_in_the_image():
     assert "/mmf/data" in cmd and "/mmf/results" in cmd
 
 
-def test_all_gpus_for_docker_means_the_runners_default():
+def test_gpus_that_are_not_a_count_mean_the_runners_default():
     cmd = _last_command(_make("-n", "reproduce-mmh", "GPUS=all"))
     assert "--gpus all" in cmd and '--gpus ""' in cmd and "--dataset mmh" in cmd
+    cmd = _last_command(_make("-n", "reproduce-mmh", "GPUS=device=1"))
+    assert "--gpus device=1" in cmd and '--gpus ""' in cmd
 
 
 def test_local_runs_use_the_test_environment():

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import sha_tree
 from pekit import pins
+from pekit.digests import sha256_bytes
 from pekit.errors import PekitError
 from pekit.patching import engine, manifest, unidiff
 
@@ -90,7 +91,7 @@ def test_one_changed_byte_is_refused_naming_file_and_hashes(world):
         engine.apply(entries, {"transformers": root})
     msg = str(err.value)
     entry_b = next(e for e in entries if e.path.endswith("b.py"))
-    found = manifest.sha256_bytes(b.read_bytes())
+    found = sha256_bytes(b.read_bytes())
     assert f"{b}: sha256 {found} is neither pristine {entry_b.sha256_before}" in msg
     assert "nothing written" in msg
     assert sha_tree(root) == before

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 from .atomic import write_bytes, write_json
+from .digests import sha256_file
 from .errors import PekitError
 
 FORMAT = "pekit-adapters/1"
@@ -40,14 +41,6 @@ def _torch():
             "adapter checkpoints need torch; run this in the kit's environment"
         ) from None
     return torch
-
-
-def _sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def tensors_digest(state_dict, names):
@@ -148,10 +141,10 @@ def export(source, out_dir=None, base=None, heads=HEADS):
         "format": FORMAT,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "run": _run_info(checkpoint),
-        "source_checkpoint": {"path": str(checkpoint), "sha256": _sha256_file(checkpoint)},
+        "source_checkpoint": {"path": str(checkpoint), "sha256": sha256_file(checkpoint)},
         "weights": {
             "file": WEIGHTS,
-            "sha256": _sha256_file(out_dir / WEIGHTS),
+            "sha256": sha256_file(out_dir / WEIGHTS),
             "bytes": (out_dir / WEIGHTS).stat().st_size,
         },
         "parameters": sum(int(weights[n].numel()) for n in trained),
@@ -179,7 +172,7 @@ def _base_record(base):
     base = Path(base)
     if not base.is_file():
         raise PekitError(f"base checkpoint {base}: no such file")
-    return {"path": str(base), "sha256": _sha256_file(base)}
+    return {"path": str(base), "sha256": sha256_file(base)}
 
 
 def _base_config(ckpt):
@@ -205,7 +198,7 @@ def read_export(adapters):
             f"expected {FORMAT!r}"
         )
     weights_path = folder / manifest["weights"]["file"]
-    if _sha256_file(weights_path) != manifest["weights"]["sha256"]:
+    if sha256_file(weights_path) != manifest["weights"]["sha256"]:
         raise PekitError(f"{weights_path}: sha256 differs from {folder / MANIFEST}")
     weights = load_state_dict(weights_path)
     return manifest, weights

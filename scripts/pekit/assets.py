@@ -24,6 +24,7 @@ import zipfile
 from pathlib import Path
 
 from . import atomic
+from .digests import sha256_file
 from .errors import PekitError, UsageError
 from .pins import FACTS_DIR
 
@@ -123,14 +124,6 @@ def record_path(asset, data_dir):
 
 def is_verified(asset):
     return all(f["sha256"] for f in asset["files"])
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(str(path), "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _read_json(path):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import hashlib
 import json
 import os
 import shlex
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from . import __version__, pins, settings
 from .atomic import write_json
+from .digests import sha256_file
 from .errors import PekitError, UsageError
 
 DATASETS = ("hmd", "mmh")
@@ -63,14 +63,6 @@ def dataset_facts(dataset):
 
 def _now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class Entry:
@@ -340,7 +332,7 @@ def provenance(probe=True):
         "profile": os.environ.get(ENV_PROFILE, "local"),
         "patches": {
             "manifest": "patches/manifest.json",
-            "sha256": _sha256(patches) if patches.is_file() else None,
+            "sha256": sha256_file(patches) if patches.is_file() else None,
         },
         "mmf": {"commit": mmf["commit"], "version": mmf.get("version")},
         "environment": dict(environment()) if probe else {},
@@ -475,7 +467,7 @@ def _config_record(entry):
     path = entry.save_dir / "config.yaml"
     if not path.is_file():
         return None
-    return {"path": f"{SAVE_DIR}/config.yaml", "sha256": _sha256(path)}
+    return {"path": f"{SAVE_DIR}/config.yaml", "sha256": sha256_file(path)}
 
 
 def _resolved_config(entry):

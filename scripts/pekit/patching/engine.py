@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import List, NamedTuple, Optional
 
 from .. import atomic
+from ..digests import sha256_bytes
 from ..errors import PekitError
 from . import unidiff
-from .manifest import Entry, sha256_bytes
+from .manifest import Entry
 from .targets import check_version
 
 PRISTINE, PATCHED, MODIFIED, MISSING = "pristine", "patched", "modified", "missing"

@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import List, NamedTuple
 
 from .. import atomic, pins
+from ..digests import sha256_bytes
 from ..errors import PekitError
 from . import unidiff
 
@@ -22,10 +22,6 @@ SETS = ("compat", "pe", "fast")  # application order
 
 def patches_dir():
     return Path(os.environ.get("PEKIT_PATCHES_DIR", str(pins.REPO_ROOT / "patches")))
-
-
-def sha256_bytes(data):
-    return hashlib.sha256(data).hexdigest()
 
 
 def target_dirname(target, pin_data=None):
