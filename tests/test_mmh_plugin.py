@@ -93,21 +93,26 @@ BUILD_SCRIPT = textwrap.dedent(
 )
 
 
+def _run_ok(cmd, env, cwd):
+    """Run `cmd` with this interpreter's import path; assert it exits 0 and return its output."""
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    proc = subprocess.run(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=str(cwd), timeout=900
+    )
+    log = proc.stdout.decode("utf-8", "replace")
+    assert proc.returncode == 0, log[-6000:]
+    return log
+
+
 @pytest.mark.mmf
 def test_mmf_builds_mmh_from_plugin(mmf_installed, tmp_path):
     data_dir = mmh_world(tmp_path)
     tokenizer = tiny_tokenizer(tmp_path / "tokenizer")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    proc = subprocess.run(
+    log = _run_ok(
         [sys.executable, "-c", BUILD_SCRIPT, str(PLUGIN), str(data_dir), str(tokenizer)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=str(tmp_path),
-        timeout=600,
+        dict(os.environ),
+        tmp_path,
     )
-    log = proc.stdout.decode("utf-8", "replace")
-    assert proc.returncode == 0, log[-4000:]
     result = json.loads(next(ln for ln in log.splitlines() if ln.startswith("RESULT "))[7:])
     assert result["builder"].endswith("builder.MMHBuilder")
     assert result["num_final_outputs"] == 2
@@ -167,17 +172,8 @@ def test_mmf_run_visual_bert_pe_on_mmh(mmf_installed, tmp_path):
     mmf_world.write_vocab(world.vocab_dir)
     for folder in (world.root / "cache", world.save_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    env = mmf_world.run_env(world)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    proc = subprocess.run(
-        mmh_run_command(world.root, data_dir, world.vocab_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=str(tmp_path),
-        timeout=900,
+    log = _run_ok(
+        mmh_run_command(world.root, data_dir, world.vocab_dir), mmf_world.run_env(world), tmp_path
     )
-    log = proc.stdout.decode("utf-8", "replace")
-    assert proc.returncode == 0, log[-6000:]
     assert "val/mmh/roc_auc" in log, log[-3000:]
     assert "val/mmh/accuracy" in log and "val/mmh/binary_f1" in log
