@@ -25,17 +25,9 @@ case "$(basename "$1")" in
         done
         if [ "$has_user_dir" = no ]; then
             # The plugin's folder, asked of the installed kit (no MMF import needed).
-            if plugin=$("${PEKIT_PYTHON:-python}" -c '
-import importlib, sys
-for module in ("pekit.data.paths", "pekit.data", "pekit.mmf_plugin"):
-    try:
-        print(importlib.import_module(module).plugin_dir())
-        break
-    except (ImportError, AttributeError):
-        pass
-else:
-    sys.exit(1)
-') && [ -n "$plugin" ]; then
+            if plugin=$("${PEKIT_PYTHON:-python}" -c \
+                    'from pekit.data import plugin_dir; print(plugin_dir())') \
+                && [ -n "$plugin" ]; then
                 set -- "$@" "env.user_dir=$plugin"
             else
                 echo "pekit-entrypoint: the kit's MMF plugin was not found; running $1 without" \
