@@ -513,27 +513,37 @@ def register(subparsers):
         "from every finished run under RESULTS/runs.",
     )
     p.add_argument("--results", default="results", help="results folder (default: results)")
-    p.add_argument(
+    add_report_options(p)
+    p.set_defaults(func=_main)
+
+
+def add_report_options(parser):
+    """The report's options, shared by `pekit report` and `pekit reproduce`."""
+    parser.add_argument(
         "--tolerance",
         type=float,
         default=DEFAULT_TOLERANCE,
         help=f"AUROC pass/fail tolerance (default: {DEFAULT_TOLERANCE})",
     )
-    p.add_argument(
+    parser.add_argument(
         "--paper-log",
         action="append",
         default=[],
         metavar="DATASET:MODE=LOG",
         help="the paper's MMF log for a run, drawn dashed in the plots (repeatable)",
     )
-    p.set_defaults(func=_main)
+
+
+def write_report_from_args(args):
+    """Check the report options in `args`, write the report; returns the paths written."""
+    if args.tolerance < 0:
+        raise UsageError(f"--tolerance must be >= 0, got {args.tolerance}")
+    return write_report(args.results, args.tolerance, parse_paper_log_args(args.paper_log))
 
 
 def _main(args):
     import sys
 
-    if args.tolerance < 0:
-        raise UsageError(f"--tolerance must be >= 0, got {args.tolerance}")
-    for path in write_report(args.results, args.tolerance, parse_paper_log_args(args.paper_log)):
+    for path in write_report_from_args(args):
         print(f"wrote {path}", file=sys.stderr)
     return 0

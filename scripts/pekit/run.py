@@ -23,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import __version__, pins, settings
+from . import __version__, pins, report, settings
 from .atomic import write_json
 from .digests import sha256_file
 from .errors import PekitError, UsageError
@@ -631,14 +631,7 @@ def register(subparsers):
     )
     add_matrix_arguments(r)
     r.add_argument("--no-test", action="store_true", help="skip the test-split evaluation")
-    r.add_argument("--tolerance", type=float, default=None, help="AUROC tolerance for the report")
-    r.add_argument(
-        "--paper-log",
-        action="append",
-        default=[],
-        metavar="DATASET:MODE=LOG",
-        help="the paper's MMF log for a run, drawn dashed in the plots (repeatable)",
-    )
+    report.add_report_options(r)
     r.set_defaults(func=_reproduce)
 
 
@@ -658,12 +651,7 @@ def _main(args):
 
 
 def _reproduce(args):
-    from . import report
-
     statuses = run_matrix(entries_from_args(args), test=not args.no_test, echo=_echo)
-    kwargs = {} if args.tolerance is None else {"tolerance": args.tolerance}
-    paper_logs = report.parse_paper_log_args(args.paper_log)
-    written = report.write_report(args.results, paper_logs=paper_logs, **kwargs)
-    for path in written:
+    for path in report.write_report_from_args(args):
         _echo(f"wrote {path}")
     return 0 if all(s == FINISHED for s in statuses.values()) else 1
