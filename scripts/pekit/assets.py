@@ -24,6 +24,7 @@ import zipfile
 from pathlib import Path
 
 from . import atomic
+from .data.paths import mmf_cache_dir, mmf_data_dir
 from .digests import sha256_file
 from .errors import PekitError, UsageError
 from .pins import FACTS_DIR
@@ -74,23 +75,6 @@ def select(facts, names=None):
             raise UsageError(f"unknown asset '{name}' (known: {known}; or a use: hmd, mmh)")
         chosen.extend(a for a in hits if a not in chosen)
     return chosen
-
-
-def default_cache_dir():
-    """MMF's cache dir: $MMF_CACHE_DIR, else torch's home + /mmf (mmf resolve_cache_dir)."""
-    if os.environ.get("MMF_CACHE_DIR"):
-        return Path(os.environ["MMF_CACHE_DIR"])
-    torch_home = os.environ.get("TORCH_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torch"
-    )
-    return Path(torch_home) / "mmf"
-
-
-def default_data_dir(cache_dir=None):
-    """MMF's data dir: $MMF_DATA_DIR, else <cache dir>/data (mmf resolve_dir)."""
-    if os.environ.get("MMF_DATA_DIR"):
-        return Path(os.environ["MMF_DATA_DIR"])
-    return Path(cache_dir or default_cache_dir()) / "data"
 
 
 def default_transformers_cache():
@@ -444,8 +428,8 @@ def fetch(names=None, data_dir=None, cache_dir=None, transformers_cache=None, fa
     """Fetch the named assets (default: all). Unverified assets are skipped unless named or
     allowed; a named unverified asset without --allow-unverified is a refusal."""
     facts = facts or load_facts()
-    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    data_dir = Path(data_dir) if data_dir else default_data_dir(cache_dir)
+    cache_dir = Path(cache_dir) if cache_dir else mmf_cache_dir()
+    data_dir = mmf_data_dir(data_dir, cache_dir)
     transformers_cache = (
         Path(transformers_cache) if transformers_cache else default_transformers_cache()
     )
@@ -568,8 +552,8 @@ def _common(p):
 
 def _cmd_list(args):
     facts = load_facts()
-    cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
-    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir(cache_dir)
+    cache_dir = Path(args.cache_dir) if args.cache_dir else mmf_cache_dir()
+    data_dir = mmf_data_dir(args.data_dir, cache_dir)
     for asset in facts["assets"]:
         verified = "" if is_verified(asset) else " (no recorded sha256)"
         print(f"{state(asset, data_dir):13} {asset['name']:32} {asset['dest']}{verified}")

@@ -9,18 +9,21 @@ def mmf_cache_dir():
     if os.environ.get("MMF_CACHE_DIR"):
         return Path(os.environ["MMF_CACHE_DIR"]).expanduser()
     torch_home = os.environ.get("TORCH_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch"
+        os.environ.get("XDG_CACHE_HOME") or "~/.cache", "torch"
     )
     return Path(torch_home).expanduser() / "mmf"
 
 
-def mmf_data_dir(explicit=None):
-    """MMF's env.data_dir: an explicit folder, else $MMF_DATA_DIR, else <cache_dir>/data."""
+def mmf_data_dir(explicit=None, cache_dir=None):
+    """MMF's env.data_dir: an explicit folder, else $MMF_DATA_DIR, else <cache_dir>/data.
+
+    `cache_dir` stands for MMF's cache dir when the caller was given one.
+    """
     if explicit:
         return Path(explicit).expanduser().resolve()
     if os.environ.get("MMF_DATA_DIR"):
         return Path(os.environ["MMF_DATA_DIR"]).expanduser().resolve()
-    return (mmf_cache_dir() / "data").resolve()
+    return (Path(cache_dir or mmf_cache_dir()).expanduser() / "data").resolve()
 
 
 def dataset_dir(name, data_dir=None):
