@@ -28,6 +28,7 @@ from .data.paths import mmf_cache_dir, mmf_data_dir
 from .digests import sha256_file
 from .errors import PekitError, UsageError
 from .pins import FACTS_DIR
+from .progress import progress
 
 ASSETS_FILE = FACTS_DIR / "assets.json"
 MMF_MARKER = ".built.json"
@@ -468,22 +469,14 @@ def fetch(names=None, data_dir=None, cache_dir=None, transformers_cache=None, fa
 
 
 class _Bar:
-    """A byte progress bar on stderr: tqdm when importable, else a percentage line."""
+    """One byte progress bar per file, started once the file's size is known."""
 
     def __init__(self, stream):
         self.stream = stream
         self.bar = None
 
     def start(self, label, done, total):
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            tqdm = None
-        if tqdm is not None:
-            self.bar = tqdm(total=total, initial=done, desc=label, unit="B", unit_scale=True,
-                            unit_divisor=1024, file=self.stream, mininterval=0.5)  # fmt: skip
-        else:
-            self.bar = _TextBar(self.stream, label, done, total)
+        self.bar = progress(total, label, unit="B", initial=done, stream=self.stream)
 
     def update(self, n):
         if self.bar is not None:
@@ -493,25 +486,6 @@ class _Bar:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-
-class _TextBar:
-    def __init__(self, stream, label, done, total):
-        self.stream, self.label, self.done, self.total = stream, label, done, total
-        self.shown = -1
-
-    def update(self, n):
-        self.done += n
-        if self.total:
-            pct = int(100 * self.done / self.total)
-            if pct // 5 != self.shown // 5:
-                self.shown = pct
-                self.stream.write(f"\r{self.label}: {pct}% of {self.total} bytes")
-                self.stream.flush()
-
-    def close(self):
-        self.stream.write(f"\r{self.label}: {self.done} bytes\n")
-        self.stream.flush()
 
 
 def register(subparsers):

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from .. import atomic
 from ..errors import PekitError, UsageError
+from ..progress import progress as progress_bar
 from .facts import dataset_facts
 from .paths import dataset_dir
-from .progress import progress as progress_bar
 
 EXPECT_COUNTS = ("strict", "none")
 

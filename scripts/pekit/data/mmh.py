@@ -20,9 +20,9 @@ from pathlib import Path
 
 from .. import atomic
 from ..errors import PekitError
+from ..progress import progress as progress_bar
 from .facts import dataset_facts
 from .paths import dataset_dir
-from .progress import progress as progress_bar
 
 SPLITS = ("train", "val", "test")
 # t.co is Twitter's link shortener: every link and attached media in a tweet shows up as one.

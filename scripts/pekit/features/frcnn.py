@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 
 from ..data.paths import dataset_dir
-from ..data.progress import progress as progress_bar
 from ..errors import PekitError
+from ..progress import progress as progress_bar
 from .files import is_done, write_features
 
 FRCNN_PACKAGE = "tools.scripts.features.frcnn"
