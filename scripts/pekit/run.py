@@ -25,6 +25,7 @@ from pathlib import Path
 
 from . import __version__, pins, report, settings
 from .atomic import write_json
+from .data.facts import dataset_facts
 from .digests import sha256_file
 from .errors import PekitError, UsageError
 
@@ -47,18 +48,6 @@ FINISHED, FAILED, INTERRUPTED, RUNNING = "finished", "failed", "interrupted", "r
 # MMF stores git details of its own checkout in every checkpoint; GitPython raises on the
 # detached HEAD of a checkout at the pinned commit. The manifest records the commit instead.
 NO_GIT_DETAILS = "checkpoint.save_git_details=False"
-
-
-def _facts(name):
-    with open(pins.FACTS_DIR / name, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def dataset_facts(dataset):
-    facts = _facts("datasets.json")
-    if dataset not in facts:
-        raise UsageError(f"unknown dataset '{dataset}' (expected one of {', '.join(DATASETS)})")
-    return facts[dataset]
 
 
 def _now():

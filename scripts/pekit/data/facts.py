@@ -1,11 +1,16 @@
 """Dataset facts (split sizes, label codes, file names) read from facts/datasets.json."""
 
 import json
-from pathlib import Path
 
-DATASETS_FILE = Path(__file__).resolve().parent.parent / "facts" / "datasets.json"
+from ..errors import UsageError
+from ..pins import FACTS_DIR
+
+DATASETS_FILE = FACTS_DIR / "datasets.json"
 
 
 def dataset_facts(name):
     with open(DATASETS_FILE, encoding="utf-8") as f:
-        return json.load(f)[name]
+        facts = json.load(f)
+    if name not in facts:
+        raise UsageError(f"unknown dataset '{name}' (expected one of {', '.join(sorted(facts))})")
+    return facts[name]
