@@ -71,6 +71,8 @@ RUN_GPUS = $(shell echo '$(GPUS)' | grep -xE '[0-9]+')
 PEKIT_IN = $(if $(LOCAL),$(PEKIT),$(IN_IMAGE) pekit)
 IN_DEPS = $(if $(LOCAL),prepare,profile-check gpu-check volumes)
 DATA_ARG = $(if $(LOCAL),--data-dir $(DATA_DIR))
+# In the image RESULTS_DIR is mounted at /mmf/results, the working dir's results/.
+RESULTS_IN = $(if $(LOCAL),$(RESULTS_DIR),/mmf/results)
 HOST_PEKIT = PYTHONPATH=$(CURDIR)/scripts $(HOST_PYTHON) -m pekit
 
 .PHONY: data-hmd data-mmh features-mmh reproduce-hmd reproduce-mmh report smoke bench src-check
@@ -90,18 +92,18 @@ features-mmh: $(IN_DEPS) ## MMH region features with MMF's Faster R-CNN (GPU; re
 
 reproduce-hmd: $(IN_DEPS) ## the paper's HMD runs (MODELS MODES SEEDS GPUS BATCH SETTINGS), then the report
 	$(PEKIT_IN) reproduce --dataset hmd --models "$(MODELS)" --modes "$(MODES)" --seeds "$(SEEDS)" \
-	  --gpus "$(RUN_GPUS)" --batch "$(BATCH)" --settings "$(SETTINGS)" $(DATA_ARG)
+	  --gpus "$(RUN_GPUS)" --batch "$(BATCH)" --settings "$(SETTINGS)" --results $(RESULTS_IN) $(DATA_ARG)
 
 reproduce-mmh: $(IN_DEPS) ## the paper's MMH runs (same options), then the report
 	$(PEKIT_IN) reproduce --dataset mmh --models "$(MODELS)" --modes "$(MODES)" --seeds "$(SEEDS)" \
-	  --gpus "$(RUN_GPUS)" --batch "$(BATCH)" --settings "$(SETTINGS)" $(DATA_ARG)
+	  --gpus "$(RUN_GPUS)" --batch "$(BATCH)" --settings "$(SETTINGS)" --results $(RESULTS_IN) $(DATA_ARG)
 
 report: GPUS :=
 report: $(if $(LOCAL),venv,profile-check docker-check volumes) ## tables + plots from the runs in results/ (REPORT_ARGS="--paper-log hmd:pe=LOG")
-	$(PEKIT_IN) report --results $(if $(LOCAL),$(RESULTS_DIR),/mmf/results) $(REPORT_ARGS)
+	$(PEKIT_IN) report --results $(RESULTS_IN) $(REPORT_ARGS)
 
 smoke: prepare ## the whole pipeline on CPU in minutes (synthetic HMD + MMH, needs MMF)
 	$(VENV)/bin/pytest -rs -m smoke tests/test_smoke.py
 
 bench: $(IN_DEPS) ## training, loader and extraction throughput, paper vs fast settings (BENCH_ARGS=...)
-	$(PEKIT_IN) bench $(BENCH_ARGS)
+	$(PEKIT_IN) bench --out $(RESULTS_IN)/bench/bench.json $(BENCH_ARGS)

@@ -121,7 +121,7 @@ def _facts(base, archive_sha=None):
             },
             {
                 "name": "toy-bert",
-                "used_by": ["hmd"],
+                "used_by": ["hmd", "mmh"],
                 "dest": "hf/toy-bert",
                 "marker_version": None,
                 "transformers_model": "toy-bert",
@@ -259,6 +259,18 @@ def test_unverified_asset_is_refused_when_named_and_fetched_when_allowed(server,
     (result,) = _fetch(server, tmp_path, ["toy-unverified"], allow_unverified=True)
     assert result["status"] == "fetched"
     assert result["files"]["vocab.txt"] == {"sha256": _sha(VOCAB), "verified": False}
+
+
+def test_group_with_an_unverified_asset_is_refused_before_any_download(server, tmp_path):
+    with pytest.raises(PekitError) as err:
+        _fetch(server, tmp_path, ["mmh"])
+    assert "toy-unverified (vocab.txt)" in str(err.value)
+    assert "--allow-unverified" in str(err.value)
+    assert server.requests == [] and not (tmp_path / "data").exists()
+    fetched = {
+        r["name"]: r["status"] for r in _fetch(server, tmp_path, ["mmh"], allow_unverified=True)
+    }
+    assert fetched == {"toy-bert": "fetched", "toy-unverified": "fetched"}
 
 
 def test_unknown_asset_name_is_a_usage_error(server, tmp_path):

@@ -53,6 +53,15 @@ def test_local_runs_use_the_test_environment():
     assert "--data-dir /data/x" in cmd and "docker" not in cmd
 
 
+def test_every_results_writer_honours_results_dir():
+    for target, flag in (("reproduce-mmh", "--results"), ("report", "--results"),
+                         ("bench", "--out")):  # fmt: skip
+        local = _last_command(_make("-n", target, "LOCAL=1", "RESULTS_DIR=/r/x"))
+        assert f"{flag} /r/x" in local, local
+        image = _last_command(_make("-n", target, "RESULTS_DIR=/r/x"))
+        assert "-v /r/x:/mmf/results" in image and f"{flag} /mmf/results" in image, image
+
+
 def test_data_targets_refuse_without_src():
     out = _make("data-hmd", "SRC=")
     assert out.returncode != 0

@@ -426,8 +426,8 @@ def fetch_asset(asset, data_dir, facts, cache_dirs=(), allow_unverified=False, m
 
 def fetch(names=None, data_dir=None, cache_dir=None, transformers_cache=None, facts=None,
           allow_unverified=False, mirror=None, keep_archives=False, progress=None):  # fmt: skip
-    """Fetch the named assets (default: all). Unverified assets are skipped unless named or
-    allowed; a named unverified asset without --allow-unverified is a refusal."""
+    """Fetch the named assets or groups (default: all). Unverified assets are skipped when none
+    is named; naming one, alone or in a group, without --allow-unverified is a refusal."""
     facts = facts or load_facts()
     cache_dir = Path(cache_dir) if cache_dir else mmf_cache_dir()
     data_dir = mmf_data_dir(data_dir, cache_dir)
@@ -436,16 +436,21 @@ def fetch(names=None, data_dir=None, cache_dir=None, transformers_cache=None, fa
     )
     cache_dirs = [transformers_cache, cache_dir / facts["transformers_cache"]["mmf_cache_subdir"]]
     chosen = select(facts, names)
+    unverified = [a for a in chosen if not is_verified(a)]
+    if names and unverified and not allow_unverified:
+        # Refused before anything is downloaded, so a group is fetched whole or not at all.
+        unknown = "; ".join(
+            f"{a['name']} ({', '.join(f['file_name'] for f in a['files'] if not f['sha256'])})"
+            for a in unverified
+        )
+        raise PekitError(
+            f"no recorded sha256 in {ASSETS_FILE.name} for {unknown}; pass "
+            "--allow-unverified to download anyway and print the hash, or name only the "
+            "verified assets (`pekit assets list`)"
+        )
     results = []
     for asset in chosen:
         if not is_verified(asset) and not allow_unverified:
-            if names:
-                unknown = ", ".join(f["file_name"] for f in asset["files"] if not f["sha256"])
-                raise PekitError(
-                    f"asset {asset['name']}: no recorded sha256 for {unknown} in "
-                    f"{ASSETS_FILE.name}; pass --allow-unverified to download it anyway and "
-                    "print its hash"
-                )
             results.append({"name": asset["name"], "status": "skipped-unverified",
                             "dest": str(data_dir / asset["dest"]), "files": {}})  # fmt: skip
             continue

@@ -44,7 +44,7 @@ def find_model(frcnn_dir=None, data_dir=None):
         return (
             None,
             None,
-            f"no FRCNN config.yaml in {folder} (`pekit assets fetch mmh`, or --frcnn-dir)",
+            f"no FRCNN config.yaml in {folder} (`pekit assets fetch frcnn-vg-finetuned --allow-unverified`, or --frcnn-dir)",
         )
     return config, (weights if weights.is_file() else None), str(folder)
 

@@ -57,7 +57,7 @@ def run_mmh(args):
     for path in (config, weights):
         if not path.is_file():
             raise PekitError(
-                f"{path} not found (fetch it with `pekit assets fetch mmh`, or pass --model-dir)"
+                f"{path} not found (fetch it with `pekit assets fetch frcnn-vg-finetuned --allow-unverified`, or pass --model-dir)"
             )
     extractor = Extractor(
         locate_mmf_src(args.mmf_src), config, weights, args.device, args.num_boxes

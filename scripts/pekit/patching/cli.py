@@ -28,8 +28,9 @@ def register(subparsers):
     p.add_argument(
         "--sets",
         default="auto",
-        help="comma-separated patch sets: pe, compat; 'auto' (default) adds compat only on a "
-        "stack newer than the paper's (Python >= 3.10 or torch >= 2)",
+        help=f"comma-separated patch sets: {', '.join(manifest.SETS)}; 'auto' (default): the "
+        "sets pins.json gives the running stack's profile, modern (Python >= 3.10 or torch >= 2) "
+        f"{_profile_sets('modern')}, else paper {_profile_sets('paper')}",
     )
     p.add_argument(
         "--only",
@@ -38,6 +39,10 @@ def register(subparsers):
         help="limit to this target (repeatable); default: every target",
     )
     p.set_defaults(func=run)
+
+
+def _profile_sets(profile):
+    return ",".join(pins.load_pins()["profiles"][profile]["patch_sets"])
 
 
 def parse_sets(text):
