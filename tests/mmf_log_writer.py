@@ -10,7 +10,8 @@ Also runnable as a stand-in `mmf_run`: `python mmf_log_writer.py key=value ...` 
 run to stdout, MMF's config.yaml and checkpoints into env.save_dir, and exits with
 $FAKE_MMF_EXIT (default 0) after $FAKE_MMF_STOP_AT updates if set ($FAKE_MMF_KILL: killed by
 SIGKILL instead). Each call's arguments are
-appended to $FAKE_MMF_CALLS (JSON lines).
+appended to $FAKE_MMF_CALLS (JSON lines), and the CUDA_VISIBLE_DEVICES it was given to
+$FAKE_MMF_DEVICES.
 """
 
 import json
@@ -187,6 +188,10 @@ def _fake_mmf_run(argv):
     if calls:
         with open(calls, "a") as f:
             f.write(json.dumps(argv) + "\n")
+    seen = os.environ.get("FAKE_MMF_DEVICES")
+    if seen:
+        with open(seen, "a") as f:
+            f.write(os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>") + "\n")
     save_dir = opts["env.save_dir"]
     os.makedirs(save_dir, exist_ok=True)
     with open(os.path.join(save_dir, "config.yaml"), "w") as f:

@@ -17,7 +17,7 @@ SECTIONS = "loader,train,pipeline"
 def bench_args(tmp_path, **kw):
     args = dict(
         models="visual_bert", modes="fc", pipeline_models="visual_bert", pipeline_modes=None,
-        datasets="mmh", only=SECTIONS, device="cpu", batch=1, updates=1, warmup=0,
+        datasets="mmh", only=SECTIONS, device="cpu", batch=1, updates=1, pipeline_updates=2, warmup=0,
         loader_items=4, extract_images=2, extract_batch=1, features=None, frcnn_dir=None,
         data_dir=None, mmf_src=None, workdir=str(tmp_path / "work"),
         out=str(tmp_path / "out" / "bench.json"),
@@ -132,6 +132,12 @@ def test_bench_runs_on_cpu(mmf_installed, tmp_path):
     assert (
         pipe[("mmh", "paper")]["features"] == "npy" and pipe[("mmh", "fast")]["features"] == "lmdb"
     )
+    assert all(r["updates_timed"] == 2 for r in pipe.values())
+    # Timing starts once the batches the workers prefetched (2 each) have been used.
+    assert [pipe[("mmh", s)]["warmup"] for s in ("paper", "fast")] == [
+        0,
+        2 * pipe[("mmh", "fast")]["num_workers"],
+    ]
     assert set(result["ratios"]) >= {"fast_over_paper_mmh", "pe_over_fc_step_fast"}
     out, md, text = write_outputs(result, tmp_path / "out" / "bench.json")
     assert json.loads(out.read_text())["kind"] == "pekit-bench"

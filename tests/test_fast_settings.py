@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
+import types
 
 import pytest
 
@@ -84,6 +86,32 @@ def test_fast_falls_back_to_mmf_fp16(gpu):
     o = opts(settings.overrides(settings.get("fast"), "mmh"))
     assert o["training.fp16"] == "True"
     assert "training.bf16" not in o and "training.tf32" not in o
+
+
+@pytest.mark.parametrize(
+    "capability, bf16", [((7, 0), False), ((7, 5), False), ((8, 0), True), ((9, 0), True)]
+)
+def test_bf16_is_chosen_on_ampere_and_newer_only(monkeypatch, capability, bf16):
+    # A stand-in torch whose is_bf16_supported() says yes everywhere, as torch's does by default
+    # (it counts emulated bf16): V100 (7.0) and T4 (7.5) must still get fp16.
+    cuda = types.SimpleNamespace(
+        is_available=lambda: True,
+        get_device_capability=lambda device=None: capability,
+        is_bf16_supported=lambda including_emulation=True: True,
+    )
+    monkeypatch.setitem(
+        sys.modules,
+        "torch",
+        types.SimpleNamespace(cuda=cuda, version=types.SimpleNamespace(hip=None)),
+    )
+    monkeypatch.delenv(settings.ENV_PRECISION, raising=False)
+    monkeypatch.setattr(settings, "mmf_has_fast_keys", lambda: True)
+    settings._cuda_capabilities.cache_clear()
+    try:
+        assert settings._cuda_capabilities() == (True, bf16)
+        assert settings.auto_precision() == ("bf16" if bf16 else "fp16")
+    finally:
+        settings._cuda_capabilities.cache_clear()
 
 
 def test_fast_is_refused_without_a_gpu(gpu, monkeypatch):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pekit import cli, pins, run
+from pekit.errors import UsageError
 
 WRITER = Path(__file__).resolve().parent / "mmf_log_writer.py"
 SMALL = ["--override", "training.max_updates=3000"]
@@ -195,6 +196,35 @@ def test_finished_run_is_not_rerun(tmp_path, capsys, fake_mmf):
     assert cli.main(["run", *args(tmp_path, *SMALL)]) == 0
     assert len(fake_mmf()) == n
     assert "not rerun" in capsys.readouterr().err
+
+
+def test_visible_devices_are_the_first_n():
+    assert run.visible_devices(1, {}) == "0"
+    assert run.visible_devices(2, {}) == "0,1"
+    assert run.visible_devices(1, {"CUDA_VISIBLE_DEVICES": "3, 5"}) == "3"
+    assert run.visible_devices(2, {"CUDA_VISIBLE_DEVICES": "GPU-a,GPU-b,GPU-c"}) == "GPU-a,GPU-b"
+    assert run.visible_devices(1, {"CUDA_VISIBLE_DEVICES": ""}) == ""  # no GPU stays no GPU
+    with pytest.raises(UsageError, match="GPUS=3, but CUDA_VISIBLE_DEVICES=3,5 makes only 2"):
+        run.visible_devices(3, {"CUDA_VISIBLE_DEVICES": "3,5"})
+
+
+def test_mmf_sees_only_the_runs_gpus(tmp_path, fake_mmf, monkeypatch):
+    # MMF with world_size 1 would otherwise wrap the model in DataParallel over every GPU.
+    seen = tmp_path / "devices.txt"
+    monkeypatch.setenv("FAKE_MMF_DEVICES", str(seen))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert cli.main(["run", *args(tmp_path, *SMALL)]) == 0
+    assert seen.read_text().splitlines() == ["2", "2", "2"]  # train, test_seen, test_unseen
+    assert manifest(tmp_path)["attempts"][0]["cuda_visible_devices"] == "2"
+    assert "CUDA_VISIBLE_DEVICES=2 " in (run_dir(tmp_path) / "train.log").read_text()
+
+
+def test_more_gpus_than_visible_is_refused_before_anything_is_written(tmp_path, capsys, fake_mmf,
+                                                                      monkeypatch):  # fmt: skip
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert cli.main(["run", "--gpus", "3", *args(tmp_path, *SMALL)]) == 2
+    assert "CUDA_VISIBLE_DEVICES=2,3 makes only 2 visible" in capsys.readouterr().err
+    assert fake_mmf() == [] and not run_dir(tmp_path).exists()
 
 
 def test_failed_run_is_marked_then_resumed(tmp_path, capsys, fake_mmf, monkeypatch):

@@ -374,13 +374,37 @@ def _on_sigterm(signum, frame):
     raise _Terminated()
 
 
-def _execute(cmd, log_path, header):
-    """Run `cmd`, appending its output to `log_path`; returns the exit code (negative: signal)."""
+def visible_devices(gpus, environ=None):
+    """CUDA_VISIBLE_DEVICES for a run on `gpus` GPUs: the first `gpus` of those visible.
+
+    With world_size 1 MMF wraps the model in DataParallel over every visible GPU (its
+    parallelize_model), which splits the batch and, in its replica threads, drops a bf16
+    autocast to fp16 without loss scaling. A run on N GPUs therefore sees exactly N.
+    """
+    environ = os.environ if environ is None else environ
+    current = environ.get("CUDA_VISIBLE_DEVICES")
+    if current is None:
+        return ",".join(str(i) for i in range(gpus))
+    devices = [d.strip() for d in current.split(",") if d.strip()]
+    if devices and len(devices) < gpus:
+        raise UsageError(
+            f"GPUS={gpus}, but CUDA_VISIBLE_DEVICES={current} makes only {len(devices)} visible"
+        )
+    return ",".join(devices[:gpus])
+
+
+def _execute(cmd, log_path, header, devices):
+    """Run `cmd` on the GPUs `devices` (CUDA_VISIBLE_DEVICES), appending its output to
+    `log_path`; returns the exit code (negative: signal)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a", encoding="utf-8") as log:
-        log.write(f"# pekit: {header} {_now()}: {' '.join(shlex.quote(c) for c in cmd)}\n")
+        log.write(
+            f"# pekit: {header} {_now()}: CUDA_VISIBLE_DEVICES={devices} "
+            f"{' '.join(shlex.quote(c) for c in cmd)}\n"
+        )
         log.flush()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        env = dict(os.environ, CUDA_VISIBLE_DEVICES=devices)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             return proc.wait()
         except BaseException:
@@ -396,6 +420,7 @@ def _execute(cmd, log_path, header):
 
 def run_entry(entry, force=False, test=True, probe=True, echo=None):
     """Train `entry` unless it finished, then evaluate its test splits; returns its manifest."""
+    devices = visible_devices(entry.gpus)
     current = state(entry)
     if current == RUNNING:
         pid = load_manifest(entry.manifest_path)["pid"]
@@ -415,7 +440,12 @@ def run_entry(entry, force=False, test=True, probe=True, echo=None):
         if manifest is None:
             manifest = dict(run=entry.describe(), attempts=[], test={})
         manifest.update(provenance(probe=probe))
-        attempt = {"start": _now(), "resume": resume, "command": cmd}
+        attempt = {
+            "start": _now(),
+            "resume": resume,
+            "command": cmd,
+            "cuda_visible_devices": devices,
+        }
         manifest["attempts"].append(attempt)
         manifest.update(
             status=RUNNING,
@@ -431,7 +461,7 @@ def run_entry(entry, force=False, test=True, probe=True, echo=None):
         write_json(entry.manifest_path, manifest)
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
         try:
-            code = _execute(cmd, entry.dir / LOG, "train")
+            code = _execute(cmd, entry.dir / LOG, "train", devices)
         except (KeyboardInterrupt, _Terminated):
             attempt.update(end=_now(), exit_status=None)
             manifest.update(status=INTERRUPTED, end=attempt["end"])
@@ -489,7 +519,7 @@ def run_tests(entry, manifest, echo=None):
             "log": f"test/{split}.log",
             "checkpoint": f"{SAVE_DIR}/best.ckpt",
         }
-        code = _execute(cmd, log, f"test {split}")
+        code = _execute(cmd, log, f"test {split}", visible_devices(entry.gpus))
         record.update(end=_now(), exit_status=code, status=FINISHED if code == 0 else FAILED)
         if code == 0:
             parsed = parse_file(log)

@@ -184,9 +184,10 @@ def _cuda_capabilities():
         ) from e
     if not torch.cuda.is_available():
         return False, False
-    # is_bf16_supported is true on Ampere and newer (compute capability >= 8.0).
-    supported = getattr(torch.cuda, "is_bf16_supported", None)
-    return True, bool(supported and supported())
+    # bf16 tensor cores start with Ampere (compute capability 8.0). torch.cuda.is_bf16_supported()
+    # is no guide: by default it also counts emulated bf16, true on a V100 or T4, where fp16
+    # with MMF's loss scaler is the fast choice.
+    return True, bool(torch.version.hip) or torch.cuda.get_device_capability(0)[0] >= 8
 
 
 @functools.lru_cache(maxsize=None)

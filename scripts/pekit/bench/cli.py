@@ -21,6 +21,9 @@ DEFAULTS = {
     # option: (GPU, CPU)
     "batch": (16, 2),
     "updates": (20, 1),
+    # Loading and updates together: long enough that the loader's prefetched batches and
+    # throughput noise are a small share.
+    "pipeline_updates": (100, 1),
     "warmup": (3, 1),
     "loader_items": (2048, 96),
     "extract_images": (33, 3),
@@ -127,7 +130,7 @@ def options_for(args, device):
         opts[name] = defaults[column] if value is None else value
         if value is None and device.type != "cuda" and defaults[1] != defaults[0]:
             scaled.append(f"{name.replace('_', ' ')} {defaults[1]} (GPU default {defaults[0]})")
-    for name in ("batch", "updates", "loader_items", "extract_batch"):
+    for name in ("batch", "updates", "pipeline_updates", "loader_items", "extract_batch"):
         if opts[name] < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     return opts, scaled
@@ -166,6 +169,7 @@ def run_bench(args, echo=None):
         "params": {
             "batch_size": opts["batch"],
             "updates": opts["updates"],
+            "pipeline_updates": opts["pipeline_updates"],
             "warmup": opts["warmup"],
             "seq_len": batch_mod.SEQ_LEN,
             "num_boxes": batch_mod.NUM_BOXES,
@@ -283,7 +287,7 @@ def _models(args, sections, model_names, modes, pipe, device, opts, stores, work
                                 stores,
                                 opts["batch"],
                                 opts["warmup"],
-                                opts["updates"],
+                                opts["pipeline_updates"],
                             )
                             result["pipeline"].append(dict(row, model=model, mode=mode))
                 del net, config

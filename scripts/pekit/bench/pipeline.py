@@ -40,11 +40,14 @@ def measure(
     how = train.step_settings(settings_name, device)
     data = loader_mod.StoreDataset(path, names, model=model)
     loader = loader_mod.data_loader(data, batch_size, workers, pin)
+    # Workers fill a buffer of prefetch_factor (torch's default 2, which MMF keeps) batches each
+    # before the first update; timing from a full buffer would flatter a loader-bound run.
+    buffered = 2 * workers
     with train.backend_flags(how):
         trainer = train.Trainer(net, config, device, how)
         batches = _batches(loader)
         try:
-            for _ in range(warmup):
+            for _ in range(warmup + buffered):
                 trainer.update(next(batches))
             train.sync(device)
             start = time.perf_counter()
@@ -65,6 +68,7 @@ def measure(
         "pin_memory": pin,
         "precision": how["precision"],
         "tf32": how["tf32"],
+        "warmup": warmup + buffered,
         "updates_timed": updates,
         "seconds_per_update": seconds,
         "updates_per_s": 1.0 / seconds,

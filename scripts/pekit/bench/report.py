@@ -92,7 +92,9 @@ def markdown(result):
         "",
         f"torch {dev.get('torch')}, CUDA {dev.get('cuda')}, {dev.get('cpu_count')} CPU cores. "
         f"Batch {p['batch_size']}, sequence length {p['seq_len']}, {p['num_boxes']} boxes x "
-        f"{p['feature_dim']}; {p['updates']} timed updates after {p['warmup']} warm-up ones. "
+        f"{p['feature_dim']}; {p['updates']} timed updates after {p['warmup']} warm-up ones "
+        f"({p.get('pipeline_updates', p['updates'])} with loading, after the warm-up and the "
+        "batches the loader workers prefetch). "
         f"Settings: paper = {result['settings']['paper']['note']}; fast = "
         f"{result['settings']['fast']['note']}.",
     ]
