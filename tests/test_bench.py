@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
 
 import pytest
 
@@ -18,7 +20,7 @@ def bench_args(tmp_path, **kw):
     args = dict(
         models="visual_bert", modes="fc", pipeline_models="visual_bert", pipeline_modes=None,
         datasets="mmh", only=SECTIONS, device="cpu", batch=1, updates=1, pipeline_updates=2, warmup=0,
-        loader_items=4, extract_images=2, extract_batch=1, features=None, frcnn_dir=None,
+        loader_items=4, loader_batch=2, extract_images=2, extract_batch=1, features=None, frcnn_dir=None,
         data_dir=None, mmf_src=None, workdir=str(tmp_path / "work"),
         out=str(tmp_path / "out" / "bench.json"),
     )  # fmt: skip
@@ -55,22 +57,22 @@ def fake_result(device="cuda"):
         "train": train,
         "loader": [
             {
-                "format": "npy",
-                "num_workers": 0,
-                "pin_memory": False,
+                "format": fmt,
+                "readahead": readahead,
+                "num_workers": n,
+                "pin_memory": n > 0,
+                "page_cache": cache,
                 "items": 64,
                 "batch_size": 16,
-                "samples_per_s": 40.0,
-            },
-            {
-                "format": "lmdb",
-                "num_workers": 4,
-                "pin_memory": True,
-                "items": 64,
-                "batch_size": 16,
-                "samples_per_s": 400.0,
-            },
-        ],  # fmt: skip
+                "samples_per_s": ups,
+            }
+            for fmt, readahead, n, cache, ups in (
+                ("npy", None, 0, "cold", 40.0),
+                ("npy", None, 0, "warm", 200.0),
+                ("lmdb", True, 4, "cold", 400.0),
+                ("lmdb", False, 4, "warm", 500.0),
+            )
+        ],
         "pipeline": pipe,
     }
     result["ratios"] = report.ratios(result)
@@ -88,7 +90,9 @@ def test_ratios_and_table_beside_the_paper():
     # the paper's V100 anchors, read from the facts, beside ours
     assert "| MMH FC | VisualBERT | 1.64 | 691 | 1.60 | 11.00 | 6.88x |" in text
     assert "| HMD FC | VisualBERT | ~5.00 | 1,039 | 5.00 | 12.00 | 2.40x |" in text
-    assert "| lmdb | 4 | yes | 400.0 | 10.00x |" in text
+    # each row against npy without workers read from the same page-cache state
+    assert "| lmdb, read-ahead | 4 | yes | cold | 400.0 | 10.00x |" in text
+    assert "| lmdb | 4 | yes | warm | 500.0 | 2.50x |" in text
     assert "| fast / paper updates/s on MMH | 6.88 | >= 5.0 |" in text
     assert "(CPU)" in report.markdown(fake_result("cpu"))
 
@@ -105,6 +109,37 @@ def test_bad_sections_are_usage_errors(tmp_path, capsys):
     assert "--only" in capsys.readouterr().err
 
 
+def _resident_bytes(files):
+    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", *map(str, files)],
+                         stdout=subprocess.PIPE, check=True).stdout  # fmt: skip
+    return sum(int(x) for x in out.split())
+
+
+@pytest.mark.skipif(
+    shutil.which("fincore") is None, reason="needs util-linux fincore to see the page cache"
+)
+def test_evict_drops_the_store_from_the_page_cache_and_leaves_the_files(tmp_path):
+    from pekit.bench import loader
+    from pekit.features import lmdb
+
+    features, names = loader.write_store(tmp_path / "store", 3)
+    lmdb_path = loader.write_lmdb(features)
+    for fmt, path in (("npy", features), ("lmdb", lmdb_path)):
+        files = loader.store_files(path, fmt, names)
+        assert files and all(f.is_file() for f in files)
+        before = {f: f.read_bytes() for f in files}  # reading brings them into the cache
+        assert _resident_bytes(files) > 0
+        assert loader.evict(path, fmt, names) is True
+        assert _resident_bytes(files) == 0
+        assert {f: f.read_bytes() for f in files} == before
+    assert lmdb_path == lmdb.default_lmdb_path(features)
+    # npy: exactly the two files of each item read
+    assert sorted(f.name for f in loader.store_files(features, "npy", names[:1])) == [
+        "1.npy",
+        "1_info.npy",
+    ]
+
+
 @pytest.mark.mmf
 @pytest.mark.slow
 def test_bench_runs_on_cpu(mmf_installed, tmp_path):
@@ -119,8 +154,12 @@ def test_bench_runs_on_cpu(mmf_installed, tmp_path):
     ]
     for row in result["train"]:
         assert row["updates_per_s"] > 0 and row["peak_memory_mb"] > 0 and row["finite_losses"]
-    loaders = {(r["format"], r["num_workers"]) for r in result["loader"]}
-    assert {("npy", 0), ("lmdb", 0)} <= loaders and len(loaders) in (2, 4)
+    loaders = [
+        (r["format"], r["readahead"], r["num_workers"], r["page_cache"]) for r in result["loader"]
+    ]
+    assert len(loaders) == len(set(loaders)) and len(loaders) in (6, 12)
+    for features in (("npy", None), ("lmdb", False), ("lmdb", True)):
+        assert {(*features, 0, "cold"), (*features, 0, "warm")} <= set(loaders)
     for row in result["loader"]:
         assert row["samples_per_s"] > 0
         # MMF's reader output, collated by MMF's BatchCollator
@@ -132,7 +171,10 @@ def test_bench_runs_on_cpu(mmf_installed, tmp_path):
     assert (
         pipe[("mmh", "paper")]["features"] == "npy" and pipe[("mmh", "fast")]["features"] == "lmdb"
     )
-    assert all(r["updates_timed"] == 2 for r in pipe.values())
+    assert all(r["updates_timed"] == 2 and r["page_cache"] == "cold" for r in pipe.values())
+    assert (
+        pipe[("mmh", "fast")]["readahead"] is True and pipe[("mmh", "paper")]["readahead"] is None
+    )
     # Timing starts once the batches the workers prefetched (2 each) have been used.
     assert [pipe[("mmh", s)]["warmup"] for s in ("paper", "fast")] == [
         0,

@@ -52,6 +52,7 @@ def test_paper_command_line_is_unchanged():
         "training.pin_memory",
         "training.bf16",
         "training.tf32",
+        "training.lmdb_readahead",
         "training.cudnn_benchmark",
     ):
         assert key not in o
@@ -63,6 +64,7 @@ def test_fast_on_a_bf16_gpu(gpu):
     o = opts(settings.overrides(settings.get("fast"), "mmh"))
     assert o["training.bf16"] == "True" and o["training.fp16"] == "False"
     assert o["training.tf32"] == "True" and o["training.cudnn_benchmark"] == "True"
+    assert o["training.lmdb_readahead"] == "True"
     assert o["training.pin_memory"] == "True" and o["training.persistent_workers"] == "True"
     assert 1 <= int(o["training.num_workers"]) <= 4
     for split in settings.MMF_SPLITS:
@@ -85,7 +87,7 @@ def test_fast_falls_back_to_mmf_fp16(gpu):
     gpu(bf16=True, patched=False)
     o = opts(settings.overrides(settings.get("fast"), "mmh"))
     assert o["training.fp16"] == "True"
-    assert "training.bf16" not in o and "training.tf32" not in o
+    assert not {"training.bf16", "training.tf32", "training.lmdb_readahead"} & set(o)
 
 
 @pytest.mark.parametrize(
@@ -191,7 +193,7 @@ def test_fast_trains_what_paper_trains(mmf_installed, world, monkeypatch):
     _, paper, paper_val = train(world, "paper", [])
     log, data, data_val = train(world, "fast-fp32", fast_additions(monkeypatch, bf16=False))
     for option in ("training.pin_memory to True", "training.persistent_workers to True",
-                   "training.tf32 to True",
+                   "training.tf32 to True", "training.lmdb_readahead to True",
                    "features.train to hateful_memes/defaults/features.lmdb"):  # fmt: skip
         assert f"Overriding option {option}" in log or f".{option}" in log, option
     assert re.search(r"Overriding option training.num_workers to [1-9]", log)

@@ -45,14 +45,21 @@ def test_layout_is_mmf_lmdb_conversion(folder, tmp_path):
 
 
 @pytest.mark.mmf
-def test_mmf_reads_lmdb_as_folder(mmf_installed, folder):
-    """MMF's FeatureReader gives identical tensors and infos from the LMDB and the folder."""
+@pytest.mark.parametrize("readahead", [False, True])
+def test_mmf_reads_lmdb_as_folder(mmf_installed, folder, readahead):
+    """MMF's FeatureReader gives identical tensors and infos from the LMDB and the folder, with
+    the reader's read-ahead as MMF's config says (training.lmdb_readahead, `fast` patches)."""
     import torch
     from mmf.datasets.databases.readers.feature_readers import FeatureReader
+
+    from pekit.bench.loader import lmdb_readahead
 
     out = features_lmdb.convert(folder)["out"]
     from_npy = FeatureReader(str(folder), depth_first=False, max_features=100)
     from_lmdb = FeatureReader(out, depth_first=False, max_features=100)
+    with lmdb_readahead(readahead):
+        from_lmdb.read(NAMES[0] + ".npy")
+    assert from_lmdb.feat_reader.env.flags()["readahead"] is readahead
     for name in NAMES:
         # how the hateful_memes/mmh datasets name features: "<img basename>.npy"
         feat_a, info_a = from_npy.read(name + ".npy")

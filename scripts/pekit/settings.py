@@ -45,8 +45,10 @@ SMOKE = dict(
 # (Ampere and newer; `fast` patches), DataLoader workers with pinned memory (persistent: MMF
 # a34bc2d keeps workers alive whenever there are any), cudnn benchmark, and region features
 # read from one LMDB (HMD's zoo features are an LMDB already; MMH's are packed by
-# `pekit features lmdb`). Workers, pinned memory and LMDB give the same batches as the paper's
-# settings; mixed precision changes rounding only (tests/test_fast_settings.py).
+# `pekit features lmdb`) with read-ahead (`fast` patches: MMF's reader turns it off, which
+# makes a store larger than memory slow to read). Workers, pinned memory and LMDB give the same
+# batches as the paper's settings; mixed precision changes rounding only
+# (tests/test_fast_settings.py).
 # MMF a34bc2d builds val/test loaders with the training batch size (and sizes its loaders by it),
 # so a larger evaluation batch would need another MMF change; it is not part of `fast`.
 FAST = dict(
@@ -58,6 +60,7 @@ FAST = dict(
     precision="auto",
     tf32=True,
     lmdb_features=True,
+    lmdb_readahead=True,
 )
 
 PROFILES = {"paper": PAPER, "smoke": SMOKE, "fast": FAST}
@@ -70,6 +73,8 @@ MMF_SPLITS = ("train", "val", "test")
 # Forces the mixed precision of `fast` (bf16 or fp16) when the runs go to another machine than
 # the one writing their command lines.
 ENV_PRECISION = "PEKIT_FAST_PRECISION"
+# The training.* switches the kit's `fast` MMF patches add (mmf/configs/defaults.yaml).
+FAST_KEYS = ("bf16", "tf32", "lmdb_readahead")
 DEFAULT = "paper"
 
 
@@ -118,7 +123,14 @@ def overrides(settings, mmf_dataset, batch_size=None):
         f"training.fp16={s['fp16']}",
         "training.wandb.enabled=False",
     ]
-    for key in ("pin_memory", "persistent_workers", "cudnn_benchmark", "bf16", "tf32"):
+    for key in (
+        "pin_memory",
+        "persistent_workers",
+        "cudnn_benchmark",
+        "bf16",
+        "tf32",
+        "lmdb_readahead",
+    ):
         if key in s:
             out.append(f"training.{key}={s[key]}")
     if s.get("lmdb_features") and mmf_dataset in LMDB_FEATURES:
@@ -150,8 +162,10 @@ def resolve(settings):
     if fast_keys:
         s["bf16"] = precision == "bf16"
     else:
-        # Without the `fast` patches MMF has no tf32 switch (torch 1.9 uses TF32 by default).
+        # Without the `fast` patches MMF has no tf32 switch (torch 1.9 uses TF32 by default)
+        # and no LMDB read-ahead switch.
         s.pop("tf32", None)
+        s.pop("lmdb_readahead", None)
     return s
 
 
@@ -192,7 +206,8 @@ def _cuda_capabilities():
 
 @functools.lru_cache(maxsize=None)
 def mmf_has_fast_keys():
-    """Whether the importable MMF declares training.bf16 and training.tf32 (the `fast` patches)."""
+    """Whether the importable MMF declares the `fast` patches' training.bf16, .tf32 and
+    .lmdb_readahead."""
     import importlib.util
 
     spec = importlib.util.find_spec("mmf")
@@ -204,7 +219,7 @@ def mmf_has_fast_keys():
             text = f.read()
     except OSError:
         return False
-    return all(re.search(rf"^\s+{key}:", text, re.M) for key in ("bf16", "tf32"))
+    return all(re.search(rf"^\s+{key}:", text, re.M) for key in FAST_KEYS)
 
 
 def check_data(settings, mmf_dataset, data_dir=None):

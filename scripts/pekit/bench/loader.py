@@ -5,12 +5,15 @@ The store holds `items` synthetic images of 100 boxes x 2048 with their _info.np
 read by MMF's FeaturesDatabase (the reader MMF's hateful_memes and mmh datasets use; an LMDB path
 picks MMF's LMDBFeatureReader) and assembled and collated as MMF's dataset and BatchCollator do;
 texts are pre-tokenised, so tokenisation (well under a millisecond a sample) is not counted.
-A store written just before it is read sits in the page cache: these figures are reading from
-memory unless the store is larger than RAM or is a real one on disk (`--features`).
+Each pass is measured twice: cold, with the files it reads dropped from the page cache first
+(`evict`), so that they come from disk as the paper's 150K-file MMH folder did, then warm, right
+after, from memory.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from pathlib import Path
 
@@ -41,11 +44,57 @@ def write_lmdb(features):
     return out
 
 
+def store_files(path, fmt, names):
+    """The files a pass over `names` of the store at `path` reads."""
+    path = Path(path)
+    if fmt == "lmdb":
+        return [p for p in (sorted(path.iterdir()) if path.is_dir() else [path]) if p.is_file()]
+    return [path / f"{name}{suffix}" for name in names for suffix in (".npy", "_info.npy")]
+
+
+def evict(path, fmt, names):
+    """Drop the store's files from the page cache; False where the OS offers no way to.
+
+    Only the cache is touched (posix_fadvise DONTNEED), never the files. Dirty pages are not
+    dropped, hence the sync first.
+    """
+    if not hasattr(os, "posix_fadvise"):
+        return False
+    os.sync()
+    for file in store_files(path, fmt, names):
+        fd = os.open(file, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+    return True
+
+
 def store_names(features, limit):
     """Names of the first `limit` feature files of an existing folder."""
     from ..features.lmdb import feature_names
 
     return feature_names(features)[:limit]
+
+
+@contextlib.contextmanager
+def lmdb_readahead(on):
+    """MMF's LMDB reader with read-ahead `on` for the readers opened inside (MMF's
+    training.lmdb_readahead from the kit's `fast` patches, which the reader takes from MMF's
+    registered config when it opens, in each loader worker)."""
+    from mmf.common.registry import registry
+    from omegaconf import OmegaConf
+
+    saved = registry.get("config", no_warning=True)
+    config = OmegaConf.create({"training": {"lmdb_readahead": bool(on)}})
+    registry.register("config", config if saved is None else OmegaConf.merge(saved, config))
+    try:
+        yield
+    finally:
+        if saved is None:
+            registry.unregister("config")
+        else:
+            registry.register("config", saved)
 
 
 class StoreDataset:
@@ -107,22 +156,39 @@ def data_loader(dataset, batch_size, num_workers, pin_memory, seed=0):
     )
 
 
-def measure(path, names, fmt, batch_size, num_workers, pin_memory, model="visual_bert"):
-    """samples/s over one pass of the store, after the first batch (worker start-up)."""
-    dataset = StoreDataset(path, names, model=model)
-    loader = data_loader(dataset, batch_size, num_workers, pin_memory)
-    it = iter(loader)
-    first = next(it)
-    count = 0
-    start = time.perf_counter()
-    for batch in it:
-        count += batch.get_batch_size()
-    seconds = time.perf_counter() - start
-    del it, loader
+def measure(
+    path,
+    names,
+    fmt,
+    batch_size,
+    num_workers,
+    pin_memory,
+    cache,
+    readahead=False,
+    model="visual_bert",
+):
+    """samples/s over one pass of the store, after the first batch (worker start-up); `cache`
+    "cold" evicts the store's files first, "warm" reads them as they are; `readahead` is the
+    LMDB reader's."""
+    if cache == "cold" and not evict(path, fmt, names):
+        cache = "unknown (cannot evict here)"
+    with lmdb_readahead(readahead):
+        dataset = StoreDataset(path, names, model=model)
+        loader = data_loader(dataset, batch_size, num_workers, pin_memory)
+        it = iter(loader)
+        first = next(it)
+        count = 0
+        start = time.perf_counter()
+        for batch in it:
+            count += batch.get_batch_size()
+        seconds = time.perf_counter() - start
+        del it, loader
     return {
         "format": fmt,
+        "readahead": bool(readahead) if fmt == "lmdb" else None,
         "num_workers": num_workers,
         "pin_memory": pin_memory,
+        "page_cache": cache,
         "batch_size": batch_size,
         "items": len(names),
         "samples_timed": count,

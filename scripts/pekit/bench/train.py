@@ -21,7 +21,8 @@ FAST = "fast"
 
 
 def step_settings(name, device):
-    """{precision, tf32, pin_memory, cudnn_benchmark, note} of settings `name` on `device`.
+    """{precision, tf32, pin_memory, cudnn_benchmark, lmdb_readahead, note} of settings `name` on
+    `device`.
 
     `fast` on a GPU resolves as `pekit run` would (bf16 where supported, else fp16). On CPU MMF
     refuses fp16; the kit's `fast` patches run bf16 autocast there, which is what is measured.
@@ -32,6 +33,7 @@ def step_settings(name, device):
             "tf32": False,
             "pin_memory": False,
             "cudnn_benchmark": False,
+            "lmdb_readahead": False,
             "note": "fp32",
         }
     if name != FAST:
@@ -45,6 +47,7 @@ def step_settings(name, device):
             "tf32": tf32,
             "pin_memory": True,
             "cudnn_benchmark": True,
+            "lmdb_readahead": bool(resolved.get("lmdb_readahead")),
             "note": f"{precision}" + (", TF32" if tf32 else ""),
         }
     return {
@@ -52,6 +55,7 @@ def step_settings(name, device):
         "tf32": False,
         "pin_memory": False,
         "cudnn_benchmark": False,
+        "lmdb_readahead": settings_mod.mmf_has_fast_keys(),
         "note": "bf16 autocast on CPU",
     }
 
