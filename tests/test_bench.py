@@ -118,7 +118,7 @@ def _resident_bytes(files):
 @pytest.mark.skipif(
     shutil.which("fincore") is None, reason="needs util-linux fincore to see the page cache"
 )
-def test_evict_drops_the_store_from_the_page_cache_and_leaves_the_files(tmp_path):
+def test_page_cache_state_is_set_and_the_files_left_as_they_are(tmp_path):
     from pekit.bench import loader
     from pekit.features import lmdb
 
@@ -129,6 +129,10 @@ def test_evict_drops_the_store_from_the_page_cache_and_leaves_the_files(tmp_path
         assert files and all(f.is_file() for f in files)
         before = {f: f.read_bytes() for f in files}  # reading brings them into the cache
         assert _resident_bytes(files) > 0
+        assert loader.set_cache(path, fmt, names, "cold") == "cold"
+        assert _resident_bytes(files) == 0
+        assert loader.set_cache(path, fmt, names, "warm") == "warm"
+        assert _resident_bytes(files) >= sum(f.stat().st_size for f in files) - 4096 * len(files)
         assert loader.evict(path, fmt, names) is True
         assert _resident_bytes(files) == 0
         assert {f: f.read_bytes() for f in files} == before

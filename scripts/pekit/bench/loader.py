@@ -6,8 +6,8 @@ read by MMF's FeaturesDatabase (the reader MMF's hateful_memes and mmh datasets 
 picks MMF's LMDBFeatureReader) and assembled and collated as MMF's dataset and BatchCollator do;
 texts are pre-tokenised, so tokenisation (well under a millisecond a sample) is not counted.
 Each pass is measured twice: cold, with the files it reads dropped from the page cache first
-(`evict`), so that they come from disk as the paper's 150K-file MMH folder did, then warm, right
-after, from memory.
+(`evict`), so that they come from disk as the paper's 150K-file MMH folder did, then warm, from
+memory.
 """
 
 from __future__ import annotations
@@ -68,6 +68,18 @@ def evict(path, fmt, names):
         finally:
             os.close(fd)
     return True
+
+
+def set_cache(path, fmt, names, cache):
+    """Put the store's files in page-cache state `cache` ("cold": out of it, read from disk;
+    "warm": in it, read whole once); returns the state reached."""
+    if cache == "warm":
+        for file in store_files(path, fmt, names):
+            with open(file, "rb") as f:
+                while f.read(1 << 24):
+                    pass
+        return "warm"
+    return "cold" if evict(path, fmt, names) else "unknown (cannot evict here)"
 
 
 def store_names(features, limit):
@@ -167,11 +179,9 @@ def measure(
     readahead=False,
     model="visual_bert",
 ):
-    """samples/s over one pass of the store, after the first batch (worker start-up); `cache`
-    "cold" evicts the store's files first, "warm" reads them as they are; `readahead` is the
-    LMDB reader's."""
-    if cache == "cold" and not evict(path, fmt, names):
-        cache = "unknown (cannot evict here)"
+    """samples/s over one pass of the store, after the first batch (worker start-up), from page
+    cache state `cache` (see set_cache); `readahead` is the LMDB reader's."""
+    cache = set_cache(path, fmt, names, cache)
     with lmdb_readahead(readahead):
         dataset = StoreDataset(path, names, model=model)
         loader = data_loader(dataset, batch_size, num_workers, pin_memory)
