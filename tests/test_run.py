@@ -203,7 +203,9 @@ def test_visible_devices_are_the_first_n():
     assert run.visible_devices(2, {}) == "0,1"
     assert run.visible_devices(1, {"CUDA_VISIBLE_DEVICES": "3, 5"}) == "3"
     assert run.visible_devices(2, {"CUDA_VISIBLE_DEVICES": "GPU-a,GPU-b,GPU-c"}) == "GPU-a,GPU-b"
-    assert run.visible_devices(1, {"CUDA_VISIBLE_DEVICES": ""}) == ""  # no GPU stays no GPU
+    assert run.visible_devices(1, {"CUDA_VISIBLE_DEVICES": ""}) == ""  # no GPU: a CPU run
+    with pytest.raises(UsageError, match="makes only 0 visible"):
+        run.visible_devices(2, {"CUDA_VISIBLE_DEVICES": ""})
     with pytest.raises(UsageError, match="GPUS=3, but CUDA_VISIBLE_DEVICES=3,5 makes only 2"):
         run.visible_devices(3, {"CUDA_VISIBLE_DEVICES": "3,5"})
 
@@ -215,7 +217,10 @@ def test_mmf_sees_only_the_runs_gpus(tmp_path, fake_mmf, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     assert cli.main(["run", *args(tmp_path, *SMALL)]) == 0
     assert seen.read_text().splitlines() == ["2", "2", "2"]  # train, test_seen, test_unseen
-    assert manifest(tmp_path)["attempts"][0]["cuda_visible_devices"] == "2"
+    m = manifest(tmp_path)
+    assert m["attempts"][0]["cuda_visible_devices"] == "2"
+    # the versions and GPU recorded are those of what the run could see
+    assert m["environment"]["cuda_visible_devices"] == "2"
     assert "CUDA_VISIBLE_DEVICES=2 " in (run_dir(tmp_path) / "train.log").read_text()
 
 

@@ -250,8 +250,9 @@ def _unlabelled(entry, split):
 # --- what ran -------------------------------------------------------------------------------
 
 _PROBE = r"""
-import json, sys
+import json, os, sys
 out = {"python": sys.version.split()[0]}
+out["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")
 try:
     import transformers
     out["transformers"] = transformers.__version__
@@ -270,12 +271,15 @@ print(json.dumps(out))
 
 
 @functools.lru_cache(maxsize=None)
-def environment(python=None):
-    """Versions of Python, transformers, torch and CUDA and the GPU name, as MMF will see them."""
+def environment(python=None, devices=None):
+    """Versions of Python, transformers, torch and CUDA and the GPU name, as MMF will see them
+    (with CUDA_VISIBLE_DEVICES=`devices` when given, as the runs get it)."""
     python = python or os.environ.get("PEKIT_MMF_PYTHON") or sys.executable
+    env = None if devices is None else dict(os.environ, CUDA_VISIBLE_DEVICES=devices)
     try:
         out = subprocess.run(
             [python, "-c", _PROBE],
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             timeout=300,
@@ -313,7 +317,7 @@ def kit_revision():
         return {"git_revision": None, "git_dirty": None}
 
 
-def provenance(probe=True):
+def provenance(probe=True, devices=None):
     patches = pins.REPO_ROOT / "patches" / "manifest.json"
     mmf = pins.get("mmf")
     return {
@@ -324,7 +328,7 @@ def provenance(probe=True):
             "sha256": sha256_file(patches) if patches.is_file() else None,
         },
         "mmf": {"commit": mmf["commit"], "version": mmf.get("version")},
-        "environment": dict(environment()) if probe else {},
+        "environment": dict(environment(devices=devices)) if probe else {},
     }
 
 
@@ -386,7 +390,9 @@ def visible_devices(gpus, environ=None):
     if current is None:
         return ",".join(str(i) for i in range(gpus))
     devices = [d.strip() for d in current.split(",") if d.strip()]
-    if devices and len(devices) < gpus:
+    # None visible with GPUS=1 is a CPU run (MMF falls back to the CPU); more GPUs than visible
+    # would fail inside MMF's spawned processes.
+    if len(devices) < gpus and (devices or gpus > 1):
         raise UsageError(
             f"GPUS={gpus}, but CUDA_VISIBLE_DEVICES={current} makes only {len(devices)} visible"
         )
@@ -439,7 +445,7 @@ def run_entry(entry, force=False, test=True, probe=True, echo=None):
             echo(f"{entry.key}: {'resuming' if resume else 'training'} ({entry.dir})")
         if manifest is None:
             manifest = dict(run=entry.describe(), attempts=[], test={})
-        manifest.update(provenance(probe=probe))
+        manifest.update(provenance(probe=probe, devices=devices))
         attempt = {
             "start": _now(),
             "resume": resume,

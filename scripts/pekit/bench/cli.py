@@ -75,7 +75,9 @@ def register(subparsers):
     p.add_argument("--data-dir", help="MMF data dir (for the FRCNN asset)")
     p.add_argument("--mmf-src", help="MMF checkout with tools/ (for the FRCNN extractor)")
     p.add_argument(
-        "--workdir", help="scratch folder for stores and images (default: a temporary one)"
+        "--workdir",
+        help="scratch folder for stores and images (default: a temporary one beside --out, on "
+        "a disk rather than /tmp, which may be in memory)",
     )
     p.add_argument(
         "--out",
@@ -191,15 +193,21 @@ def run_bench(args, echo=None):
         workdir = Path(args.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
     else:
-        scratch = tempfile.TemporaryDirectory(prefix="pekit-bench-")
+        out_dir = Path(args.out).parent
+        out_dir.mkdir(parents=True, exist_ok=True)
+        scratch = tempfile.TemporaryDirectory(prefix=".pekit-bench-", dir=str(out_dir))
         workdir = Path(scratch.name)
     try:
         stores = {}
         if "loader" in sections or "pipeline" in sections:
             stores = _stores(args, workdir, opts, result, echo)
         if "loader" in sections:
-            # MMF's LMDB reader as it is (the paper's HMD runs) and with the `fast` read-ahead
-            for fmt, readahead in (("npy", False), ("lmdb", False), ("lmdb", True)):
+            # MMF's LMDB reader as it is (the paper's HMD runs) and with the `fast` read-ahead,
+            # which only MMF with the `fast` patches has.
+            readers = [("npy", False), ("lmdb", False)]
+            if settings_mod.mmf_has_fast_keys():
+                readers.append(("lmdb", True))
+            for fmt, readahead in readers:
                 for n in sorted({0, workers}):
                     pin = n > 0 and device.type == "cuda"
                     path, names = stores[fmt]

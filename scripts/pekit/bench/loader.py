@@ -45,20 +45,44 @@ def write_lmdb(features):
 
 
 def store_files(path, fmt, names):
-    """The files a pass over `names` of the store at `path` reads."""
+    """The files a pass over `names` of the store at `path` reads (an LMDB: all of its files)."""
     path = Path(path)
     if fmt == "lmdb":
         return [p for p in (sorted(path.iterdir()) if path.is_dir() else [path]) if p.is_file()]
     return [path / f"{name}{suffix}" for name in names for suffix in (".npy", "_info.npy")]
 
 
+# File systems whose files live in memory: nothing to evict them to.
+IN_MEMORY_FS = ("tmpfs", "ramfs")
+
+
+def file_system(path):
+    """The type of the file system holding `path` (Linux /proc/self/mountinfo), or None."""
+    target = os.path.realpath(path)
+    best, kind = "", None
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8") as f:
+            for line in f:
+                fields = line.split()
+                mount = fields[4].replace("\\040", " ")
+                fs = fields[fields.index("-") + 1]
+                inside = target == mount or target.startswith(mount.rstrip("/") + "/")
+                if inside and len(mount) >= len(best):
+                    best, kind = mount, fs
+    except (OSError, ValueError, IndexError):
+        return None
+    return kind
+
+
 def evict(path, fmt, names):
-    """Drop the store's files from the page cache; False where the OS offers no way to.
+    """Drop the store's files from the page cache; False where that cannot be done (no
+    posix_fadvise, or a file system in memory).
 
     Only the cache is touched (posix_fadvise DONTNEED), never the files. Dirty pages are not
-    dropped, hence the sync first.
+    dropped, hence the sync first; nor are pages mapped by an open LMDB environment, so readers
+    must be closed (their DataLoader gone) before this is called.
     """
-    if not hasattr(os, "posix_fadvise"):
+    if not hasattr(os, "posix_fadvise") or file_system(path) in IN_MEMORY_FS:
         return False
     os.sync()
     for file in store_files(path, fmt, names):
@@ -70,16 +94,34 @@ def evict(path, fmt, names):
     return True
 
 
+def _read_values(path, fmt, names):
+    """Read what a pass over `names` reads, and nothing more (a real LMDB can be 100+ GB)."""
+    if fmt == "lmdb":
+        import lmdb
+
+        env = lmdb.open(str(path), subdir=Path(path).is_dir(), readonly=True, lock=False)
+        try:
+            with env.begin(buffers=True) as txn:
+                for name in names:
+                    value = txn.get(name.encode())
+                    if value is not None:
+                        bytes(value)
+        finally:
+            env.close()
+        return
+    for file in store_files(path, fmt, names):
+        file.read_bytes()
+
+
 def set_cache(path, fmt, names, cache):
-    """Put the store's files in page-cache state `cache` ("cold": out of it, read from disk;
-    "warm": in it, read whole once); returns the state reached."""
+    """Put the store's items `names` in page-cache state `cache` ("cold": out of it, read from
+    disk; "warm": in it, read once); returns the state reached."""
     if cache == "warm":
-        for file in store_files(path, fmt, names):
-            with open(file, "rb") as f:
-                while f.read(1 << 24):
-                    pass
+        _read_values(path, fmt, names)
         return "warm"
-    return "cold" if evict(path, fmt, names) else "unknown (cannot evict here)"
+    if evict(path, fmt, names):
+        return "cold"
+    return f"unknown (cannot evict on {file_system(path) or 'this system'})"
 
 
 def store_names(features, limit):
