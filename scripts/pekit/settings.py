@@ -123,14 +123,7 @@ def overrides(settings, mmf_dataset, batch_size=None):
         f"training.fp16={s['fp16']}",
         "training.wandb.enabled=False",
     ]
-    for key in (
-        "pin_memory",
-        "persistent_workers",
-        "cudnn_benchmark",
-        "bf16",
-        "tf32",
-        "lmdb_readahead",
-    ):
+    for key in ("pin_memory", "persistent_workers", "cudnn_benchmark", *FAST_KEYS):
         if key in s:
             out.append(f"training.{key}={s[key]}")
     if s.get("lmdb_features") and mmf_dataset in LMDB_FEATURES:
