@@ -31,6 +31,7 @@ def test_layout_is_mmf_lmdb_conversion(folder, tmp_path):
     out = tmp_path / "features.lmdb"
     assert s == {"out": str(out), "count": len(NAMES)}
     assert features_lmdb.read_keys(out) == sorted(n.encode() for n in NAMES)
+    assert features_lmdb.read_values(out, [*NAMES, "absent"]) == len(NAMES)
     env = lmdb.open(str(out), readonly=True, lock=False)
     with env.begin() as txn:
         item = pickle.loads(txn.get(b"01235"))

@@ -97,17 +97,9 @@ def evict(path, fmt, names):
 def _read_values(path, fmt, names):
     """Read what a pass over `names` reads, and nothing more (a real LMDB can be 100+ GB)."""
     if fmt == "lmdb":
-        import lmdb
+        from ..features import lmdb
 
-        env = lmdb.open(str(path), subdir=Path(path).is_dir(), readonly=True, lock=False)
-        try:
-            with env.begin(buffers=True) as txn:
-                for name in names:
-                    value = txn.get(name.encode())
-                    if value is not None:
-                        bytes(value)
-        finally:
-            env.close()
+        lmdb.read_values(path, names)
         return
     for file in store_files(path, fmt, names):
         file.read_bytes()

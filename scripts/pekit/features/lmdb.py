@@ -160,12 +160,16 @@ def _replace_dir(tmp, out):
     shutil.rmtree(str(old), ignore_errors=True)
 
 
-def read_keys(lmdb_path):
-    """The keys list of an LMDB written here (or by MMF's conversion)."""
+def _open_readonly(lmdb_path):
     import lmdb
 
-    env = lmdb.open(str(lmdb_path), subdir=os.path.isdir(str(lmdb_path)), readonly=True,
-                    lock=False, readahead=False, meminit=False)  # fmt: skip
+    return lmdb.open(str(lmdb_path), subdir=os.path.isdir(str(lmdb_path)), readonly=True,
+                     lock=False, readahead=False, meminit=False)  # fmt: skip
+
+
+def read_keys(lmdb_path):
+    """The keys list of an LMDB written here (or by MMF's conversion)."""
+    env = _open_readonly(lmdb_path)
     try:
         with env.begin(write=False) as txn:
             raw = txn.get(b"keys")
@@ -174,3 +178,20 @@ def read_keys(lmdb_path):
     if raw is None:
         raise PekitError(f"{lmdb_path}: no b'keys' record; not a features LMDB")
     return pickle.loads(raw)
+
+
+def read_values(lmdb_path, names):
+    """Read the records of `names` (and only those: a store can be 100+ GB); returns how many
+    were found."""
+    env = _open_readonly(lmdb_path)
+    found = 0
+    try:
+        with env.begin(write=False, buffers=True) as txn:
+            for name in names:
+                value = txn.get(name.encode())
+                if value is not None:
+                    bytes(value)
+                    found += 1
+    finally:
+        env.close()
+    return found
