@@ -15,12 +15,13 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
 	  awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: docker/lock/modern.txt tests/requirements.txt scripts/pekit/facts/pins.json pyproject.toml
+# The modern stack, installed as the image installs it: one list, no dependency resolution.
+$(VENV)/.installed: docker/lock/modern.txt tests/requirements.txt scripts/pekit/facts/pins.json \
+		pyproject.toml docker/profiles.py docker/profiles.json
 	$(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install --quiet --disable-pip-version-check \
-	  torch==$(call PIN,profiles.modern.torch) torchvision==$(call PIN,profiles.modern.torchvision)
+	$(VPY) docker/profiles.py image-requirements modern > $(VENV)/stack.txt
 	$(VPY) -m pip install --quiet --disable-pip-version-check --no-deps \
-	  -r docker/lock/modern.txt -r tests/requirements.txt
+	  -r $(VENV)/stack.txt -r tests/requirements.txt
 	$(VPY) -m pip install --quiet --disable-pip-version-check --no-deps \
 	  transformers==$(call PIN,transformers.version)
 	$(VPY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
@@ -28,13 +29,21 @@ $(VENV)/.installed: docker/lock/modern.txt tests/requirements.txt scripts/pekit/
 
 venv: $(VENV)/.installed ## create the locked test environment (.venv)
 
-# Installs MMF from MMF_SRC or the kit's cache when one is there, then patches what is installed.
-prepare: venv ## install MMF if a checkout is found, and apply the kit's patches to .venv
-	@where=$$($(PEKIT) mmf where 2>&1); \
+# MMF: the one this environment has, else MMF_SRC or the kit's cache, else fetched into the
+# cache from MMF_FROM (a clone or bundle) or MMF's public repository (a short timeout: offline,
+# the MMF tests are skipped and say why). Then the kit's patches on what is installed.
+# MMF_FROM is docker/docker.mk's: the same clone or bundle serves the image's build.
+MMF_FETCH_TIMEOUT ?= 120
+prepare: venv ## install MMF (fetched if needed), and apply the kit's patches to .venv
+	@where=$$($(PEKIT) mmf where 2>&1) || { \
+	  echo "MMF: not found; fetching it into the kit's cache from $(or $(MMF_FROM),its public repository)"; \
+	  if $(PEKIT) mmf fetch $(if $(MMF_FROM),--from $(MMF_FROM)) --timeout $(MMF_FETCH_TIMEOUT); then \
+	    where=$$($(PEKIT) mmf where 2>&1); \
+	  elif [ -n "$(MMF_FROM)" ]; then exit 1; \
+	  else echo "MMF: could not be fetched (offline?): the MMF tests will be skipped"; fi; }; \
 	case "$$where" in \
 	  installed:*) echo "MMF $$where";; \
 	  checkout:*) echo "MMF $$where: installing into $(VENV)"; $(PEKIT) mmf install || exit 1;; \
-	  *) echo "MMF: $${where#pekit mmf: } (MMF tests will be skipped)";; \
 	esac
 	@only=$$($(VPY) -c 'import importlib.util as u; print("" if u.find_spec("mmf") else "--only transformers")'); \
 	if ! $(PEKIT) patch check $$only >/dev/null 2>&1; then \
@@ -53,6 +62,29 @@ test: prepare lint ## the test suite (MMF tests run when MMF is found)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 include docker/docker.mk
+
+# ---- the paper profile's install, checked without its base image ----------------------------
+# Its install steps (docker/install.sh, as the image runs them) in a Python 3.7 venv, with
+# PyPI's torch and torchvision standing in for the base image's CUDA 11.1 builds; then Table I
+# and a few `mmf_run` updates of each mode.
+# The first Python 3.7 that runs: $PEKIT_PYTHON37, python3.7 on PATH, or one pyenv installed.
+PYTHON37 ?= $(or $(PEKIT_PYTHON37),$(firstword $(foreach p,python3.7 \
+	$(wildcard $(HOME)/.pyenv/versions/3.7*/bin/python3.7),$(shell $(p) -c '' 2>/dev/null && echo $(p)))))
+PAPER_VENV ?= .venv-paper
+_IN_PAPER = PATH=$(CURDIR)/$(PAPER_VENV)/bin:$$PATH
+.PHONY: paper-check
+paper-check: prepare ## the paper profile's install on Python 3.7 (PyPI torch for the base's): Table I, mmf_run
+	@[ -n "$(PYTHON37)" ] || { echo "make: no Python 3.7 found: set PYTHON37=/path/to/python3.7" >&2; exit 2; }
+	rm -rf $(PAPER_VENV)
+	$(PYTHON37) -m venv $(PAPER_VENV)
+	$(PAPER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  pip==$$(python3 docker/profiles.py get paper pip)
+	$(_IN_PAPER) docker/install.sh kit paper $(or $(MMF_FROM),$(MMF_SRC),$(call PIN,mmf.repository))
+	$(_IN_PAPER) docker/install.sh stack paper --torch-stand-in
+	$(_IN_PAPER) pip install --quiet --disable-pip-version-check --no-deps \
+	  -r tests/requirements-py37.txt
+	$(_IN_PAPER) python -m pytest -p no:cacheprovider tests/test_table1_counts.py \
+	  tests/test_mmf_train.py $(PYTEST_ARGS)
 
 # ---- the pipeline: data -> run -> report -------------------------------------------------
 # Targets run in the image by default; LOCAL=1 runs them in .venv (MMF installed by `prepare`).
@@ -99,7 +131,7 @@ reproduce-mmh: $(IN_DEPS) ## the paper's MMH runs (same options), then the repor
 	  --gpus "$(RUN_GPUS)" --batch "$(BATCH)" --settings "$(SETTINGS)" --results $(RESULTS_IN) $(DATA_ARG)
 
 report: GPUS :=
-report: $(if $(LOCAL),venv,profile-check docker-check volumes) ## tables + plots from the runs in results/ (REPORT_ARGS="--paper-log hmd:pe=LOG")
+report: $(if $(LOCAL),venv,profile-check run-check volumes) ## tables + plots from the runs in results/ (REPORT_ARGS="--paper-log hmd:pe=LOG")
 	$(PEKIT_IN) report --results $(RESULTS_IN) $(REPORT_ARGS)
 
 smoke: prepare ## the whole pipeline on CPU in minutes (synthetic HMD + MMH, needs MMF)

@@ -1,21 +1,30 @@
-# Docker targets of the kit; the Makefile includes this file.
+# Container targets of the kit; the Makefile includes this file.
 #
-#   make build [PROFILE=modern|paper]   make shell   make test-image   make assets
+#   make build [PROFILE=modern|paper] [DOCKER=docker|podman|buildah]   make shell   make test-image
+#   make image-check    (podman or buildah: build on a stand-in base, test inside the image)
 #
 # Versions are read from scripts/pekit/facts/pins.json and docker/profiles.json by
-# docker/profiles.py and passed as --build-arg; nothing here repeats them.
+# docker/profiles.py and passed as --build-arg; nothing here repeats them. What differs between
+# engines (GPU and user flags) is docker/engine.py's.
 
 PROFILE ?= modern
 DOCKER ?= docker
 IMAGE ?= pekit
 IMAGE_TAG ?= $(PROFILE)
 IMAGE_REF := $(IMAGE):$(IMAGE_TAG)
-# GPUs for `docker run --gpus` (all, a count, or "device=0,1"); empty runs without GPUs.
+# GPUs for the container: all, a count, or "device=0,1"; empty runs without GPUs.
 GPUS ?= all
 # Host folders mounted as the image's volumes (MMF_DATA_DIR, MMF_CACHE_DIR, results).
 DATA_DIR ?= $(or $(MMF_DATA_DIR),$(CURDIR)/.cache/docker/data)
 CACHE_DIR ?= $(or $(MMF_CACHE_DIR),$(CURDIR)/.cache/docker/cache)
 RESULTS_DIR ?= $(CURDIR)/results
+# Where the build takes things from. BASE_IMAGE: another base than the profile's (a mirror, or
+# image-check's stand-in). MMF_FROM: a clone or bundle of MMF at the pinned commit instead of
+# MMF's public repository. BUILD_CA: a CA bundle pip trusts while building (a TLS-intercepting
+# proxy). MMF_FROM and BUILD_CA are mounted into the build, which needs podman or buildah.
+BASE_IMAGE ?=
+MMF_FROM ?=
+BUILD_CA ?=
 # Extra arguments: `make assets ASSETS_ARGS="hmd --allow-unverified"`, `make shell CMD=...`.
 ASSETS_ARGS ?=
 DOCKER_BUILD_ARGS ?=
@@ -24,49 +33,95 @@ CMD ?=
 HOST_PYTHON ?= python3
 
 _PROFILES := modern paper
-_BUILD_ARGS = $(shell $(HOST_PYTHON) docker/profiles.py build-args $(PROFILE))
-_GPU_FLAGS = $(if $(strip $(GPUS)),--gpus $(GPUS))
+_ENGINE = $(shell $(HOST_PYTHON) docker/engine.py name '$(DOCKER)' 2>/dev/null)
+# The build's inputs from the host, staged in one folder mounted at /run/pekit-build.
+_INPUTS := $(CURDIR)/.cache/docker/build-inputs
+_INPUTS_IN := /run/pekit-build
+_SOURCES = $(if $(BASE_IMAGE),BASE_IMAGE=$(BASE_IMAGE)) \
+	$(if $(MMF_FROM),MMF_REPOSITORY=$(_INPUTS_IN)/$(notdir $(abspath $(MMF_FROM))))
+_BUILD_ARGS = $(shell $(HOST_PYTHON) docker/profiles.py build-args $(PROFILE) $(_SOURCES))
+_INPUT_FLAGS = $(if $(MMF_FROM)$(BUILD_CA),-v $(_INPUTS):$(_INPUTS_IN):ro) \
+	$(if $(BUILD_CA),--build-arg PIP_CERT=$(_INPUTS_IN)/ca.crt)
+# podman and buildah read the context filter named by --ignorefile; BuildKit finds
+# docker/Dockerfile.dockerignore beside the Dockerfile. The docker format keeps SHELL (OCI's
+# drops it, and with it the -e that stops a RUN at its first failing command).
+_BUILD_docker = DOCKER_BUILDKIT=1 $(DOCKER) build
+_BUILD_podman = $(DOCKER) build --format docker --ignorefile docker/Dockerfile.dockerignore
+_BUILD_buildah = $(DOCKER) bud --format docker --ignorefile docker/Dockerfile.dockerignore
+_RUN_FLAGS = $(shell $(HOST_PYTHON) docker/engine.py run-flags '$(DOCKER)' '$(GPUS)' 2>/dev/null)
 _TTY = $(shell [ -t 0 ] && echo -it)
-# The prefix of every command run in the image: the caller's uid, the three volumes.
-IN_IMAGE = $(DOCKER) run --rm $(_TTY) $(_GPU_FLAGS) --user $(shell id -u):$(shell id -g) \
+# The prefix of every command run in the image: the caller's uid, the GPUs, the three volumes.
+IN_IMAGE = $(DOCKER) run --rm $(_TTY) $(_RUN_FLAGS) \
 	--shm-size 8g -v $(DATA_DIR):/mmf/data -v $(CACHE_DIR):/mmf/cache \
 	-v $(RESULTS_DIR):/mmf/results $(DOCKER_RUN_ARGS) $(IMAGE_REF)
 
-.PHONY: build shell test-image assets assets-list run-in-image docker-check gpu-check \
-	profile-check volumes
+.PHONY: build shell test-image assets assets-list run-in-image docker-check run-check gpu-check \
+	profile-check volumes build-inputs standin-base image-check
 
 profile-check:
 	@case " $(_PROFILES) " in *" $(PROFILE) "*) ;; \
 	  *) echo "make: PROFILE must be one of: $(_PROFILES) (got '$(PROFILE)')" >&2; exit 2;; esac
 
+# The engine is installed and answers; Docker needs its daemon, podman and buildah none.
 docker-check:
-	@command -v $(DOCKER) >/dev/null 2>&1 || { \
+	@$(HOST_PYTHON) docker/engine.py name '$(DOCKER)' >/dev/null
+	@command -v $(firstword $(DOCKER)) >/dev/null 2>&1 || { \
 	  echo "make: '$(DOCKER)' not found. Install Docker Engine (https://docs.docker.com/engine/install/)," \
-	       "or use Apptainer/Singularity as the README shows." >&2; exit 1; }
-	@$(DOCKER) info >/dev/null 2>&1 || { \
+	       "or Podman (DOCKER=podman), or use Apptainer/Singularity as docs/image.md shows." >&2; exit 1; }
+	@if [ "$(_ENGINE)" = docker ]; then $(DOCKER) info >/dev/null 2>&1 || { \
 	  echo "make: '$(DOCKER) info' failed: the Docker daemon is not running or not reachable." \
 	       "Start it (sudo systemctl start docker) and make sure your user may use it" \
-	       "(sudo usermod -aG docker $$(id -un), then log in again)." >&2; exit 1; }
+	       "(sudo usermod -aG docker $$(id -un), then log in again)." >&2; exit 1; }; fi
 
-gpu-check: docker-check
+# Running a container: not buildah, and GPUS must be a value the engine takes.
+run-check: docker-check
+	@$(HOST_PYTHON) docker/engine.py run-flags '$(DOCKER)' '$(GPUS)' >/dev/null
+
+gpu-check: run-check
 	@if [ -n "$(strip $(GPUS))" ]; then \
 	  command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 || { \
 	    echo "make: no NVIDIA GPU or driver on this host (nvidia-smi -L failed). Install the" \
 	         "NVIDIA driver, or run without GPUs: GPUS= make $(MAKECMDGOALS)" >&2; exit 1; }; \
-	  { $(DOCKER) info 2>/dev/null | grep -qi nvidia || command -v nvidia-container-runtime-hook \
-	      >/dev/null 2>&1 || command -v nvidia-ctk >/dev/null 2>&1; } || { \
-	    echo "make: Docker has no NVIDIA GPU runtime. Install the NVIDIA Container Toolkit" \
-	         "(https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html)," \
-	         "run 'sudo nvidia-ctk runtime configure --runtime=docker' and restart Docker;" \
-	         "or run without GPUs: GPUS= make $(MAKECMDGOALS)" >&2; exit 1; }; \
+	  if [ "$(_ENGINE)" = podman ]; then \
+	    { nvidia-ctk cdi list 2>/dev/null | grep -q 'nvidia.com/gpu=' \
+	      || ls /etc/cdi/*nvidia* /var/run/cdi/*nvidia* >/dev/null 2>&1; } || { \
+	      echo "make: Podman finds NVIDIA GPUs through CDI, and no NVIDIA CDI spec was found." \
+	           "Install the NVIDIA Container Toolkit and run" \
+	           "'sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml';" \
+	           "or run without GPUs: GPUS= make $(MAKECMDGOALS)" >&2; exit 1; }; \
+	  else \
+	    { $(DOCKER) info 2>/dev/null | grep -qi nvidia || command -v nvidia-container-runtime-hook \
+	        >/dev/null 2>&1 || command -v nvidia-ctk >/dev/null 2>&1; } || { \
+	      echo "make: Docker has no NVIDIA GPU runtime. Install the NVIDIA Container Toolkit" \
+	           "(https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html)," \
+	           "run 'sudo nvidia-ctk runtime configure --runtime=docker' and restart Docker;" \
+	           "or run without GPUs: GPUS= make $(MAKECMDGOALS)" >&2; exit 1; }; \
+	  fi; \
 	fi
 
 volumes:
 	@mkdir -p $(DATA_DIR) $(CACHE_DIR) $(RESULTS_DIR)
 
-build: profile-check docker-check ## build the image: PROFILE=modern (default, CUDA 12) or paper (CUDA 11.1)
-	DOCKER_BUILDKIT=1 $(DOCKER) build -f docker/Dockerfile -t $(IMAGE_REF) \
-	  $(_BUILD_ARGS) $(DOCKER_BUILD_ARGS) .
+# Stage MMF_FROM and BUILD_CA for the build's one mount; Docker's build cannot mount host paths.
+build-inputs: docker-check
+	@rm -rf $(_INPUTS)
+	@if [ -n "$(MMF_FROM)$(BUILD_CA)" ]; then \
+	  if [ "$(_ENGINE)" = docker ]; then \
+	    echo "make: MMF_FROM and BUILD_CA are mounted into the build, which docker build" \
+	         "cannot do: use DOCKER=podman or DOCKER=buildah, or leave them unset" \
+	         "(the build then clones MMF from its public repository)" >&2; exit 2; fi; \
+	  for f in $(MMF_FROM) $(BUILD_CA); do [ -e "$$f" ] || { \
+	    echo "make: $$f (MMF_FROM or BUILD_CA) does not exist" >&2; exit 2; }; done; \
+	  mkdir -p $(_INPUTS); \
+	  if [ -n "$(MMF_FROM)" ]; then cp -R "$(abspath $(MMF_FROM))" $(_INPUTS)/; fi; \
+	  if [ -n "$(BUILD_CA)" ]; then cp "$(BUILD_CA)" $(_INPUTS)/ca.crt; fi; \
+	fi
+
+build: profile-check build-inputs ## build the image: PROFILE=modern (default) or paper; DOCKER=docker|podman|buildah
+	@[ -n "$(strip $(_BUILD_ARGS))" ] || { $(HOST_PYTHON) docker/profiles.py build-args \
+	  $(PROFILE) $(_SOURCES) >/dev/null; exit 2; }
+	$(_BUILD_$(_ENGINE)) -f docker/Dockerfile -t $(IMAGE_REF) \
+	  $(_BUILD_ARGS) $(_INPUT_FLAGS) $(DOCKER_BUILD_ARGS) .
 
 shell: profile-check gpu-check volumes ## a shell in the image (GPUS=all, your uid, data/cache/results volumes)
 	$(IN_IMAGE) $(or $(CMD),bash)
@@ -83,6 +138,30 @@ _TEST_IMAGE_paper = pekit patch check --sets pe && pekit mmf where \
 
 test-image: profile-check gpu-check volumes ## the test suite inside the image (modern: full suite, MMF present)
 	$(IN_IMAGE) bash -c '$(_TEST_IMAGE_$(PROFILE))'
+
+# ---- the image checked without a registry: a stand-in base, a real build, tests inside ----
+# The stand-in for the modern profile's debian:bookworm-slim: Debian 12 from Debian's archive
+# (debootstrap, as root), imported as a local image. Built once; remove the image to rebuild.
+STANDIN_REF ?= localhost/pekit-standin:bookworm
+_IMAGE_EXISTS_podman = $(DOCKER) image exists
+_IMAGE_EXISTS_buildah = $(DOCKER) inspect --type image
+
+standin-base: docker-check
+	@case "$(_ENGINE)" in podman|buildah) ;; *) echo "make: the stand-in base is built with" \
+	  "podman or buildah (DOCKER=podman or DOCKER=buildah)" >&2; exit 2;; esac
+	@$(_IMAGE_EXISTS_$(_ENGINE)) $(STANDIN_REF) >/dev/null 2>&1 \
+	  && echo "stand-in base: $(STANDIN_REF) (present)" \
+	  || docker/standin_base.sh '$(DOCKER)' $(STANDIN_REF)
+
+# BASE_IMAGE, when given, is used instead of the stand-in (for example the real debian base).
+image-check: venv ## podman/buildah: build the modern image (stand-in base) and run Table I + the smoke in it
+	$(if $(BASE_IMAGE),,$(MAKE) --no-print-directory standin-base)
+	$(MAKE) --no-print-directory build PROFILE=modern BASE_IMAGE=$(or $(BASE_IMAGE),$(STANDIN_REF))
+	PEKIT_IMAGE=$(IMAGE):modern PEKIT_IMAGE_DOCKER='$(DOCKER)' \
+	  PEKIT_IMAGE_BASE=$(or $(BASE_IMAGE),$(STANDIN_REF)) \
+	  PEKIT_IMAGE_MMF_FROM=$(if $(MMF_FROM),$(abspath $(MMF_FROM))) \
+	  PEKIT_IMAGE_BUILD_CA=$(if $(BUILD_CA),$(abspath $(BUILD_CA))) \
+	  $(VENV)/bin/pytest -p no:cacheprovider -m image tests/test_image.py $(PYTEST_ARGS)
 
 assets: volumes ## download + verify checkpoints, features, BERT into DATA_DIR/CACHE_DIR (no Docker needed)
 	PYTHONPATH=$(CURDIR)/scripts TRANSFORMERS_CACHE=$(CACHE_DIR)/transformers \

@@ -4,12 +4,12 @@
 Versions come from scripts/pekit/facts/pins.json, image facts from docker/profiles.json; the
 Dockerfile has no copy of either. Stdlib only, Python 3.7+ (it also runs inside the paper image):
 
-    python3 docker/profiles.py build-args PROFILE         # --build-arg K=V ..., for docker build
-    python3 docker/profiles.py image-requirements PROFILE  # the lock lines the image installs
+    python3 docker/profiles.py build-args PROFILE [BASE_IMAGE=REF] [MMF_REPOSITORY=URL|PATH]
+    python3 docker/profiles.py image-requirements PROFILE  # what the image (and .venv) install
+    python3 docker/profiles.py build-requirements PROFILE  # the lock's setuptools/wheel pins
     python3 docker/profiles.py get PROFILE KEY             # one fact, placeholders filled
 """
 
-import fnmatch
 import json
 import re
 import sys
@@ -61,6 +61,10 @@ def profile(name):
     return facts
 
 
+def transformers_version():
+    return _load(PINS_FILE)["transformers"]["version"]
+
+
 def read_lock(path):
     """[(name, version, line)] of a lock file: one `name==version` a line, # comments."""
     entries = []
@@ -79,15 +83,27 @@ def lock_path(name):
     return REPO_ROOT / profile(name)["pins"]["lock"]
 
 
-def image_skipped(facts, package):
-    patterns = facts.get("image_skips", {}).get("patterns", [])
-    return any(fnmatch.fnmatchcase(normalize(package), normalize(p)) for p in patterns)
-
-
 def image_requirements(name):
-    """The lock lines the image installs with --no-deps (the image_skips patterns left out)."""
+    """Every `name==version` the profile's environment installs with --no-deps, in one list.
+
+    torch and torchvision first when the profile takes them from PyPI (modern: the image and
+    `make venv` install this same list), then the profile's lock.
+    """
     facts = profile(name)
-    return [line for pkg, _, line in read_lock(lock_path(name)) if not image_skipped(facts, pkg)]
+    p = facts["pins"]
+    stack = []
+    if facts["torch_from"] == "pypi":
+        stack = [f"torch=={p['torch']}", f"torchvision=={p['torchvision']}"]
+    return stack + [line for _, _, line in read_lock(lock_path(name))]
+
+
+# What pip needs to build the kit and MMF without build isolation (no download at build time).
+BUILD_TOOLS = ("setuptools", "wheel")
+
+
+def build_requirements(name):
+    """The lock's pins of the build tools, installed before the kit and MMF."""
+    return [line for pkg, _, line in read_lock(lock_path(name)) if normalize(pkg) in BUILD_TOOLS]
 
 
 def base_image(facts):
@@ -95,39 +111,57 @@ def base_image(facts):
     return f"{ref}@{facts['base_digest']}" if facts.get("base_digest") else ref
 
 
-def build_args(name):
-    """(key, value) pairs passed to `docker build --build-arg`."""
+# Build arguments that say where something comes from, not which version: a user may point them
+# elsewhere (a stand-in or mirrored base image, a clone or bundle of MMF); the versions stay pinned.
+SOURCE_ARGS = ("BASE_IMAGE", "MMF_REPOSITORY")
+
+
+def build_args(name, overrides=()):
+    """(key, value) pairs passed to `docker build --build-arg`; `overrides` ("KEY=VALUE") may
+    replace the SOURCE_ARGS only."""
+    replace = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or key not in SOURCE_ARGS or not value:
+            raise SystemExit(
+                f"cannot override '{item}': only {' and '.join(SOURCE_ARGS)} may be given"
+                " (KEY=VALUE, not empty); versions come from the pins"
+            )
+        replace[key] = value
     pins = _load(PINS_FILE)
     facts = profile(name)
     p = facts["pins"]
-    return [
+    args = [
         ("PROFILE", name),
         ("BASE_IMAGE", base_image(facts)),
         ("PYTHON_VERSION", p["python"]),
         ("TORCH_VERSION", p["torch"]),
         ("TORCHVISION_VERSION", p["torchvision"]),
-        ("TORCH_INDEX_URL", facts.get("torch_index") or "none"),
-        ("TRANSFORMERS_VERSION", pins["transformers"]["version"]),
+        ("CUDA_VERSION", p["cuda"]),
+        ("TRANSFORMERS_VERSION", transformers_version()),
         ("MMF_COMMIT", pins["mmf"]["commit"]),
         ("MMF_REPOSITORY", pins["mmf"]["repository"]),
         ("PATCH_SETS", ",".join(p["patch_sets"])),
         ("PIP_VERSION", facts["pip"]),
     ]
+    return [(k, replace.get(k, v)) for k, v in args]
 
 
 def main(argv=None):
     args = sys.argv[1:] if argv is None else argv
-    if len(args) == 2 and args[0] == "build-args":
-        print(" ".join(f"--build-arg {k}={v}" for k, v in build_args(args[1])))
+    if len(args) >= 2 and args[0] == "build-args":
+        print(" ".join(f"--build-arg {k}={v}" for k, v in build_args(args[1], args[2:])))
     elif len(args) == 2 and args[0] == "image-requirements":
         print("\n".join(image_requirements(args[1])))
+    elif len(args) == 2 and args[0] == "build-requirements":
+        print("\n".join(build_requirements(args[1])))
     elif len(args) == 3 and args[0] == "get":
         value = profile(args[1])
         for part in args[2].split("."):
             value = value[part]
         print(value if isinstance(value, str) else json.dumps(value))
     else:
-        print("\n".join(__doc__.strip().splitlines()[-3:]), file=sys.stderr)
+        print("\n".join(__doc__.strip().splitlines()[-4:]), file=sys.stderr)
         return 2
     return 0
 

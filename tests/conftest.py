@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 import zipfile
@@ -43,16 +44,25 @@ def pristine_transformers(transformers_wheel, tmp_path):
     return root
 
 
+def no_mmf(reason):
+    """Skip a test that needs MMF, saying why; fail instead where PEKIT_REQUIRE_MMF is set (CI,
+    where every MMF test must run)."""
+    if os.environ.get("PEKIT_REQUIRE_MMF"):
+        pytest.fail(f"{reason} (PEKIT_REQUIRE_MMF is set: every MMF test must run)")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def mmf_checkout():
     """An MMF checkout at the pinned commit (MMF_SRC or the kit's cache), or skip saying why."""
     try:
         checkout = mmf_source.find_checkout()
     except Exception as e:  # a wrong MMF_SRC is a skip reason here; pekit itself refuses loudly
-        pytest.skip(f"MMF checkout unusable: {e}")
+        no_mmf(f"MMF checkout unusable: {e}")
     if checkout is None:
-        pytest.skip(
-            "MMF not found: set MMF_SRC to a checkout at the pinned commit or run `pekit mmf fetch`"
+        no_mmf(
+            "MMF not found: set MMF_SRC to a checkout at the pinned commit, run `pekit mmf fetch`,"
+            " or let `make test` fetch it (MMF_FROM=clone-or-bundle offline)"
         )
     return checkout
 
@@ -62,7 +72,7 @@ def mmf_installed():
     """Skip unless MMF is importable here with every patch (compat + PE) applied."""
     root = targets.find_root("mmf")
     if root is None:
-        pytest.skip("MMF is not installed in this environment (make test installs it when found)")
+        no_mmf("MMF is not installed in this environment (make test installs it when found)")
     sets = targets.default_sets()
     entries = manifest.load().select(sets=sets, targets=("mmf", "transformers"))
     tf_root = targets.find_root("transformers")

@@ -22,7 +22,8 @@ DOCKERFILES = sorted(p for p in DOCKER.rglob("*Dockerfile*") if not p.name.endsw
 ENTRYPOINT = DOCKER / "entrypoint.sh"
 
 sys.path.insert(0, str(DOCKER))
-import profiles  # noqa: E402  (docker/profiles.py: a script, not part of the kit's package)
+import engine  # noqa: E402  (docker/engine.py and profiles.py: scripts, not the kit's package)
+import profiles  # noqa: E402
 
 
 def _hadolint():
@@ -83,12 +84,36 @@ def test_build_args_are_the_pins(profile):
     assert args["MMF_REPOSITORY"] == pins.get("mmf.repository")
 
 
+# Declared, not passed by profiles.py: apt's mode, and PIP_CERT, which `make build BUILD_CA=`
+# passes for the build alone.
+NOT_PINNED_ARGS = {"DEBIAN_FRONTEND", "PIP_CERT"}
+
+
 def test_dockerfile_takes_every_version_as_an_argument_without_default():
     declared = _args_in(DOCKER / "Dockerfile")
     passed = {k for k, _ in profiles.build_args("modern")}
-    assert passed == {k for k in declared if k != "DEBIAN_FRONTEND"}
+    assert passed == {k for k in declared if k not in NOT_PINNED_ARGS}
     with_default = {k: v for k, v in declared.items() if v and k != "DEBIAN_FRONTEND"}
     assert not with_default, f"ARGs with a default can drift from pins.json: {with_default}"
+
+
+def test_build_args_may_change_sources_never_versions():
+    args = dict(profiles.build_args("modern", ["BASE_IMAGE=localhost/base:1", "MMF_REPOSITORY=/m"]))
+    assert args["BASE_IMAGE"] == "localhost/base:1" and args["MMF_REPOSITORY"] == "/m"
+    assert args["TORCH_VERSION"] == pins.get("profiles.modern.torch")
+    for bad in ("TORCH_VERSION=1.0", "BASE_IMAGE=", "BASE_IMAGE"):
+        with pytest.raises(SystemExit, match="only BASE_IMAGE and MMF_REPOSITORY"):
+            profiles.build_args("modern", [bad])
+
+
+def test_every_run_stops_at_its_first_failing_command():
+    """The image's shell has -e (and pipefail): a RUN of `a; b` fails when `a` fails, whatever
+    `b` returns. Shown with the Dockerfile's own SHELL line."""
+    shell = re.search(r"^SHELL\s+(\[.*\])$", (DOCKER / "Dockerfile").read_text(), re.M)
+    argv = json.loads(shell.group(1))
+    assert subprocess.run([*argv, "false; true"]).returncode != 0
+    assert subprocess.run([*argv, "false | true"]).returncode != 0
+    assert subprocess.run([*argv, "true; true"]).returncode == 0
 
 
 def test_dockerfile_holds_no_copy_of_a_pinned_version():
@@ -107,11 +132,17 @@ def test_dockerfile_holds_no_copy_of_a_pinned_version():
 
 def test_paper_base_image_is_the_pinned_torch():
     paper = profiles.profile("paper")
-    assert paper["base_image"].startswith(f"pytorch/pytorch:{pins.get('profiles.paper.torch')}-")
-    assert "cuda11.1-cudnn8" in paper["base_image"]
+    torch, cuda = pins.get("profiles.paper.torch"), pins.get("profiles.paper.cuda")
+    assert paper["base_image"] == f"pytorch/pytorch:{torch}-cuda{cuda}-cudnn8-runtime"
+    assert paper["torch_from"] == "base_image"
+
+
+def test_modern_base_is_the_distribution_ci_builds_on():
+    """Debian 12 (bookworm): the stand-in base image-check makes is the same distribution."""
     modern = profiles.profile("modern")
-    assert modern["base_image"].startswith("nvidia/cuda:12.") and "cudnn" in modern["base_image"]
-    assert re.search(r"/whl/cu12\d$", modern["torch_index"])
+    assert modern["base_image"].startswith("debian:bookworm")
+    assert modern["torch_from"] == "pypi"
+    assert "bookworm" in (DOCKER / "standin_base.sh").read_text()
 
 
 def test_base_digests_are_real_or_absent():
@@ -120,12 +151,42 @@ def test_base_digests_are_real_or_absent():
         assert digest is None or re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
 
 
-def test_image_installs_the_test_lock_except_the_other_cuda_runtime():
-    lock = profiles.read_lock(REPO / pins.get("profiles.modern.lock"))
-    installed = profiles.image_requirements("modern")
-    skipped = [line for _, _, line in lock if line not in installed]
-    assert skipped and all(re.match(r"(nvidia-|cuda-)", line) for line in skipped), skipped
-    assert not any(line.startswith(("torch==", "torchvision==")) for line in installed)
+def test_image_and_test_environment_install_one_list():
+    """modern: torch, torchvision and the lock, no resolution: the image (docker/install.sh)
+    and `make venv` both install `profiles.py image-requirements modern`."""
+    lock = [line for _, _, line in profiles.read_lock(REPO / pins.get("profiles.modern.lock"))]
+    p = pins.get("profiles.modern")
+    assert profiles.image_requirements("modern") == [
+        f"torch=={p['torch']}",
+        f"torchvision=={p['torchvision']}",
+        *lock,
+    ]
+    assert "image-requirements modern" in (REPO / "Makefile").read_text()
+    assert 'image-requirements "$profile"' in (DOCKER / "install.sh").read_text()
+    assert "install.sh stack" in (DOCKER / "Dockerfile").read_text()
+
+
+def test_the_lock_pins_torchs_own_dependencies():
+    """With --no-deps nothing resolves torch's requirements: the lock must hold them all."""
+    names = {
+        profiles.normalize(n) for n, _, _ in profiles.read_lock(DOCKER / "lock" / "modern.txt")
+    }
+    assert {"triton", "sympy", "networkx", "jinja2", "nvidia-cudnn-cu13", "cuda-toolkit"} <= names
+
+
+def test_paper_lock_leaves_the_base_image_and_pins_alone_in_its_list():
+    assert profiles.image_requirements("paper") == [
+        line for _, _, line in profiles.read_lock(DOCKER / "lock" / "paper.txt")
+    ]
+
+
+@pytest.mark.parametrize("profile", ["modern", "paper"])
+def test_build_tools_come_from_the_lock(profile):
+    tools = profiles.build_requirements(profile)
+    lock = [line for _, _, line in profiles.read_lock(profiles.lock_path(profile))]
+    assert tools and set(tools) <= set(lock)
+    assert {profiles.normalize(t.split("==")[0]) for t in tools} <= set(profiles.BUILD_TOOLS)
+    assert any(t.startswith("setuptools==") for t in tools)
 
 
 def test_paper_lock_leaves_the_base_image_and_pins_alone():
@@ -238,9 +299,153 @@ def test_make_assets_runs_the_kit_on_the_host(make, tmp_path):
     assert command.rstrip().endswith("hmd --allow-unverified")
 
 
+def test_make_build_with_buildah_mounts_the_build_inputs(make, tmp_path):
+    log = tmp_path / "buildah.log"
+    _fake_tool(tmp_path, "buildah", f'echo "$@" >> "{log}"\n')
+    bundle = tmp_path / "mmf.bundle"
+    bundle.write_bytes(b"bundle")
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    rc, _, err = make("build", "DOCKER=buildah", "BASE_IMAGE=localhost/standin:1",
+                      f"MMF_FROM={bundle}", f"BUILD_CA={ca}", path_prefix=str(tmp_path))  # fmt: skip
+    assert rc == 0, err
+    (call,) = log.read_text().splitlines()
+    assert call.startswith(
+        "bud --format docker --ignorefile docker/Dockerfile.dockerignore"
+    )
+    assert "--build-arg BASE_IMAGE=localhost/standin:1" in call
+    assert "--build-arg MMF_REPOSITORY=/run/pekit-build/mmf.bundle" in call
+    assert "--build-arg PIP_CERT=/run/pekit-build/ca.crt" in call
+    staged = REPO / ".cache" / "docker" / "build-inputs"
+    assert f"-v {staged}:/run/pekit-build:ro" in call
+    assert (staged / "mmf.bundle").read_bytes() == b"bundle"
+    assert (staged / "ca.crt").read_text() == ca.read_text()
+
+
+def test_make_build_without_inputs_mounts_nothing(make, tmp_path):
+    log = tmp_path / "podman.log"
+    _fake_tool(tmp_path, "podman", f'echo "$@" >> "{log}"\n')
+    rc, _, err = make("build", "DOCKER=podman", path_prefix=str(tmp_path))
+    assert rc == 0, err
+    call = log.read_text().splitlines()[-1]
+    assert call.startswith("build --format docker ") and " -v " not in call
+    assert "PIP_CERT" not in call
+    assert f"--build-arg MMF_REPOSITORY={pins.get('mmf.repository')}" in call
+
+
+def test_make_build_refuses_host_inputs_with_docker(make, tmp_path):
+    _fake_tool(tmp_path, "docker", "exit 0\n")
+    rc, _, err = make("build", f"MMF_FROM={tmp_path}", path_prefix=str(tmp_path))
+    assert rc == 2 and "docker build" in err and "DOCKER=podman" in err
+
+
+def test_make_build_refuses_missing_inputs(make, tmp_path):
+    _fake_tool(tmp_path, "buildah", "exit 0\n")
+    rc, _, err = make("build", "DOCKER=buildah", f"BUILD_CA={tmp_path}/none.pem",
+                      path_prefix=str(tmp_path))  # fmt: skip
+    assert rc == 2 and f"{tmp_path}/none.pem" in err and "does not exist" in err
+
+
+def test_make_build_refuses_an_unknown_engine(make):
+    rc, _, err = make("build", "DOCKER=nerdctl")
+    assert rc != 0 and "expected docker, podman or buildah" in err
+
+
+@pytest.mark.parametrize(
+    "gpus, flags",
+    [("all", ["--device nvidia.com/gpu=all"]),
+     ("2", ["--device nvidia.com/gpu=0", "--device nvidia.com/gpu=1"]),
+     ('"device=1,3"', ["--device nvidia.com/gpu=1", "--device nvidia.com/gpu=3"]),
+     ("", [])],
+)  # fmt: skip
+def test_podman_reaches_gpus_through_cdi(gpus, flags):
+    got = engine.run_flags("podman", gpus, uid=0, gid=0)
+    assert got == ["--user 0:0", *flags]
+
+
+def test_rootless_podman_keeps_the_callers_uid():
+    assert engine.run_flags("podman", "", uid=1234, gid=99) == [
+        "--user 1234:99",
+        "--userns=keep-id",
+    ]
+    assert engine.run_flags("docker", "", uid=1234, gid=99) == ["--user 1234:99"]
+
+
+@pytest.mark.parametrize(
+    "gpus, flag",
+    [("all", "--gpus all"), ("2", "--gpus 2"), ('"device=0,1"', "--gpus '\"device=0,1\"'"),
+     ("device=3", "--gpus '\"device=3\"'")],
+)  # fmt: skip
+def test_docker_gets_its_own_gpus_flag(gpus, flag):
+    assert engine.run_flags("docker", gpus, uid=0, gid=0) == ["--user 0:0", flag]
+
+
+@pytest.mark.parametrize("gpus", ["some", "device=", "-1", "2,3"])
+def test_a_gpus_value_no_engine_takes_is_refused(gpus):
+    with pytest.raises(engine.EngineError, match="expected all, a count"):
+        engine.run_flags("podman", gpus)
+
+
+def test_engine_names_paths_and_refuses_others():
+    assert engine.name("/usr/bin/podman") == "podman"
+    assert engine.name("sudo-docker") == "docker"
+    with pytest.raises(engine.EngineError):
+        engine.name("nerdctl")
+
+
+def test_make_shell_with_podman_uses_cdi_and_the_callers_uid(make, tmp_path):
+    log = tmp_path / "podman.log"
+    _fake_tool(tmp_path, "podman", f'echo "$@" >> "{log}"\n')
+    _fake_tool(tmp_path, "nvidia-smi", "exit 0\n")
+    _fake_tool(tmp_path, "nvidia-ctk", "echo nvidia.com/gpu=0; echo nvidia.com/gpu=all\n")
+    rc, _, err = make("shell", "DOCKER=podman", "GPUS=1", f"DATA_DIR={tmp_path}/d",
+                      f"CACHE_DIR={tmp_path}/c", f"RESULTS_DIR={tmp_path}/r", "CMD=true",
+                      path_prefix=str(tmp_path))  # fmt: skip
+    assert rc == 0, err
+    run = log.read_text().splitlines()[-1]
+    assert "--device nvidia.com/gpu=0" in run and "--gpus" not in run
+    assert f"--user {os.getuid()}:{os.getgid()}" in run
+
+
+def test_make_shell_with_podman_asks_for_the_cdi_spec(make, tmp_path):
+    _fake_tool(tmp_path, "podman", "exit 0\n")
+    _fake_tool(tmp_path, "nvidia-smi", "exit 0\n")
+    _fake_tool(tmp_path, "nvidia-ctk", "exit 0\n")
+    if list(Path("/etc/cdi").glob("*nvidia*")) or list(Path("/var/run/cdi").glob("*nvidia*")):
+        pytest.skip("this host has an NVIDIA CDI spec")
+    rc, _, err = make("shell", "DOCKER=podman", "GPUS=all", path_prefix=str(tmp_path))
+    assert rc != 0 and "nvidia-ctk cdi generate" in err
+
+
+def test_buildah_builds_but_does_not_run(make, tmp_path):
+    _fake_tool(tmp_path, "buildah", "exit 0\n")
+    rc, _, err = make("shell", "DOCKER=buildah", "GPUS=", path_prefix=str(tmp_path))
+    assert rc != 0 and "DOCKER=podman" in err
+
+
+def test_image_check_wants_podman_or_buildah(make, tmp_path):
+    _fake_tool(tmp_path, "docker", "exit 0\n")
+    rc, _, err = make("standin-base", path_prefix=str(tmp_path))
+    assert rc == 2 and "podman or buildah" in err
+
+
+def test_standin_base_script_refuses_other_engines():
+    proc = subprocess.run(["bash", str(DOCKER / "standin_base.sh"), "docker", "x:1"],
+                          capture_output=True)  # fmt: skip
+    assert proc.returncode == 2 and b"podman or buildah" in proc.stderr
+
+
+def test_install_script_refuses_a_stand_in_for_pypis_torch():
+    proc = subprocess.run(["bash", str(DOCKER / "install.sh"), "stack", "modern", "--torch-stand-in"],
+                          capture_output=True)  # fmt: skip
+    assert proc.returncode == 2 and b"base image's" in proc.stderr
+    proc = subprocess.run(["bash", str(DOCKER / "install.sh"), "nothing"], capture_output=True)
+    assert proc.returncode == 2 and b"install.sh kit PROFILE" in proc.stderr
+
+
 def test_make_targets_have_help_comments():
     text = (DOCKER / "docker.mk").read_text()
-    for target in ("build", "shell", "test-image", "assets"):
+    for target in ("build", "shell", "test-image", "assets", "image-check"):
         assert re.search(rf"^{target}:.*## \S", text, re.M), target
 
 
@@ -317,3 +522,49 @@ def test_profiles_json_is_valid_json_with_reasons():
             assert why.strip(), (name, package)
         for package, why in facts["sdist_only"].items():
             assert why.strip(), (name, package)
+
+
+# --------------------------------------------------------------------------------------------
+# The stack check the build ends with
+
+
+def _found(profile, **changes):
+    p = pins.get(f"profiles.{profile}")
+    found = {"python": p["python"], "python_full": p["python"] + ".2", "python_release": "final",
+             "torch": p["torch"], "torchvision": p["torchvision"], "cuda": p["cuda"],
+             "cuda_arches": profiles.profile(profile)["cuda_arches"] or [],
+             "transformers": pins.get("transformers.version")}  # fmt: skip
+    found.update(changes)
+    return found
+
+
+def test_verify_stack_accepts_the_pinned_stack():
+    import verify_stack
+
+    for profile in profiles.profile_names():
+        assert verify_stack.check(profiles.profile(profile), _found(profile)) == []
+
+
+@pytest.mark.parametrize(
+    "changes, problem",
+    [({"python_release": "candidate", "python_full": "3.11.0"}, "not a final one"),
+     ({"python": "3.12"}, "python: expected 3.11"),
+     ({"cuda": "12.8"}, "expected a CUDA 13.0 build"),
+     ({"cuda": None}, "found a CPU build"),
+     ({"cuda_arches": ["sm_70", "sm_75"]}, "GPU architectures"),
+     ({"transformers": "4.11.0"}, "transformers: expected")],
+)  # fmt: skip
+def test_verify_stack_names_what_differs(changes, problem):
+    import verify_stack
+
+    problems = verify_stack.check(profiles.profile("modern"), _found("modern", **changes))
+    assert len(problems) == 1 and problem in problems[0], problems
+
+
+def test_verify_stack_leaves_a_stand_in_torchs_cuda_alone():
+    import verify_stack
+
+    found = _found("paper", cuda="10.2")
+    paper = profiles.profile("paper")
+    assert verify_stack.check(paper, found, torch_stand_in=True) == []
+    assert "CUDA 11.1" in verify_stack.check(paper, found)[0]

@@ -3,8 +3,8 @@
 For every pinned `name==version` (the lock, plus transformers from pins.json) PyPI must hold a
 file pip would install there: a wheel whose tags match the image's interpreter and glibc and
 whose Requires-Python admits its Python, or, for packages docker/profiles.json declares
-source-only, an sdist. Packages that come from elsewhere (the base image, the PyTorch CUDA
-index) are listed in docker/profiles.json `not_on_pypi` and reported here as skips, never
+source-only, an sdist. Packages that come from elsewhere (the paper profile's base
+image) are listed in docker/profiles.json `not_on_pypi` and reported here as skips, never
 dropped silently. PyPI's JSON simple index (PEP 691) is read, one small document a project,
 cached in .cache/pypi-simple/; with the cache filled nothing is fetched. Skips only when PyPI
 cannot be reached.
@@ -120,8 +120,10 @@ def _few(files, n=4):
 
 
 def _requirements(profile):
+    """What the profile's image installs from PyPI: its stack (torch too, where PyPI's) and
+    transformers."""
     facts = profiles.profile(profile)
-    reqs = [(n, v) for n, v, _ in profiles.read_lock(profiles.lock_path(profile))]
+    reqs = [tuple(line.split("==", 1)) for line in profiles.image_requirements(profile)]
     reqs.append(("transformers", pins.get("transformers.version")))
     return facts, reqs
 

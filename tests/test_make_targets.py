@@ -43,7 +43,7 @@ def test_gpus_that_are_not_a_count_mean_the_runners_default():
     cmd = _last_command(_make("-n", "reproduce-mmh", "GPUS=all"))
     assert "--gpus all" in cmd and '--gpus ""' in cmd and "--dataset mmh" in cmd
     cmd = _last_command(_make("-n", "reproduce-mmh", "GPUS=device=1"))
-    assert "--gpus device=1" in cmd and '--gpus ""' in cmd
+    assert "--gpus '\"device=1\"'" in cmd and '--gpus ""' in cmd
 
 
 def test_local_runs_use_the_test_environment():

@@ -71,3 +71,39 @@ def test_cache_location_follows_environment(monkeypatch, tmp_path):
     assert mmf_source.cache_dir() == tmp_path / "xdg" / "pekit"
     monkeypatch.setenv("PEKIT_CACHE_DIR", str(tmp_path / "mine"))
     assert mmf_source.cached_checkout("abc") == tmp_path / "mine" / "mmf" / "abc"
+
+
+def test_fetch_from_a_remote_that_never_answers_gives_up_in_time(tmp_path):
+    """A server on loopback that accepts the connection and says nothing: `make test` on a
+    machine without MMF's repository must not hang on it."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    accepted = []
+    stop = threading.Event()
+
+    def hold():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    dest = tmp_path / "cache" / "mmf" / "abc"
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/mmf.git"
+    try:
+        with pytest.raises(PekitError, match="did not finish in time"):
+            mmf_source.fetch(url, dest, commit="a" * 40, timeout=2)
+    finally:
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        server.close()
+    assert not dest.exists() and not list(dest.parent.glob(".*partial"))

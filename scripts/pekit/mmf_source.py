@@ -6,11 +6,14 @@ an importable `mmf` (installed), the checkout named by `MMF_SRC`, the kit's cach
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from . import pins
@@ -31,16 +34,21 @@ def cached_checkout(commit=None):
     return cache_dir() / "mmf" / commit
 
 
-def _git(*args, cwd=None):
+def _git(*args, cwd=None, deadline=None):
+    """Run git; `deadline` (time.monotonic()) bounds it, so an unreachable remote cannot hang."""
+    timeout = None if deadline is None else max(deadline - time.monotonic(), 1)
     try:
         out = subprocess.run(
             ["git", *args],
             cwd=str(cwd) if cwd else None,
             capture_output=True,
             check=True,
+            timeout=timeout,
         )
     except FileNotFoundError as e:
         raise PekitError("git is not installed; it is needed to fetch MMF") from e
+    except subprocess.TimeoutExpired as e:
+        raise PekitError(f"git {' '.join(args)} did not finish in time (no network?)") from e
     except subprocess.CalledProcessError as e:
         msg = e.stderr.decode(errors="replace").strip().splitlines()
         raise PekitError(f"git {' '.join(args)} failed: {msg[-1] if msg else e}") from e
@@ -61,12 +69,14 @@ def verify_checkout(path, commit=None):
     return path
 
 
-def fetch(source=None, dest=None, commit=None):
+def fetch(source=None, dest=None, commit=None, timeout=None):
     """Clone MMF at the pinned commit into `dest` (default: the cache). Idempotent.
 
     Returns (path, fetched: bool). The clone goes to a temporary folder beside `dest` and is
-    renamed into place only once its commit is verified.
+    renamed into place only once its commit is verified. `timeout` (seconds) bounds the git
+    commands together.
     """
+    deadline = None if timeout is None else time.monotonic() + timeout
     commit = commit or pins.get("mmf.commit")
     source = source or pins.get("mmf.repository")
     dest = Path(dest) if dest else cached_checkout(commit)
@@ -80,11 +90,11 @@ def fetch(source=None, dest=None, commit=None):
     try:
         if Path(source).exists():
             source = str(Path(source).resolve())
-        _git("clone", "--quiet", "--no-checkout", source, str(tmp))
+        _git("clone", "--quiet", "--no-checkout", source, str(tmp), deadline=deadline)
         try:
             _git("cat-file", "-e", f"{commit}^{{commit}}", cwd=tmp)
         except PekitError:
-            _git("fetch", "--quiet", "origin", commit, cwd=tmp)
+            _git("fetch", "--quiet", "origin", commit, cwd=tmp, deadline=deadline)
         _git("-c", "advice.detachedHead=false", "checkout", "--quiet", commit, cwd=tmp)
         verify_checkout(tmp, commit)
         os.replace(str(tmp), str(dest))
@@ -146,6 +156,16 @@ def locate():
     )
 
 
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got '{text}'")
+    return value
+
+
 def register(subparsers):
     p = subparsers.add_parser("mmf", help="fetch, install or locate MMF at the pinned commit")
     sub = p.add_subparsers(dest="mmf_action", metavar="ACTION")
@@ -153,6 +173,8 @@ def register(subparsers):
     f = sub.add_parser("fetch", help="clone MMF at the pinned commit into the kit's cache")
     f.add_argument("--from", dest="source", metavar="URL|PATH", help="another clone or mirror")
     f.add_argument("--dest", metavar="DIR", help="where to put the checkout (default: the cache)")
+    f.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                   help="give up after this long (default: no limit)")  # fmt: skip
     f.set_defaults(func=_cmd_fetch)
     i = sub.add_parser("install", help="pip-install MMF (no deps) from MMF_SRC or the cache")
     i.add_argument("--src", metavar="DIR", help="the checkout (default: MMF_SRC, else the cache)")
@@ -162,7 +184,7 @@ def register(subparsers):
 
 
 def _cmd_fetch(args):
-    path, fetched = fetch(args.source, args.dest)
+    path, fetched = fetch(args.source, args.dest, timeout=args.timeout)
     print(f"{'fetched' if fetched else 'already present'}: {path}")
     return 0
 
