@@ -86,6 +86,20 @@ def mmf_installed():
     return root
 
 
+# Make variables of the kit a caller's environment may hold (CI exports MMF_FROM), and make's own
+# channel for passing command-line variables on to sub-makes.
+KIT_MAKE_VARIABLES = ("MMF_FROM", "BUILD_CA", "BASE_IMAGE", "DOCKER", "GPUS", "PROFILE", "IMAGE",
+                      "IMAGE_TAG", "LOCAL", "DATA_DIR", "CACHE_DIR", "RESULTS_DIR",
+                      "MAKEFLAGS", "MFLAGS", "MAKELEVEL")  # fmt: skip
+
+
+def make_env(**overrides):
+    """The environment for a `make` the tests run: the caller's, without the kit's variables."""
+    env = {k: v for k, v in os.environ.items() if k not in KIT_MAKE_VARIABLES}
+    env.update(overrides)
+    return env
+
+
 def sha_tree(root: Path):
     """sha256 of every file below root, to assert that nothing was written."""
     return {

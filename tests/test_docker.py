@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import make_env
 from pekit import pins
 
 REPO = pins.REPO_ROOT
@@ -216,7 +217,7 @@ def make():
         pytest.skip("make is not installed here")
 
     def run(*args, path_prefix=None, **env):
-        environ = dict(os.environ, **env)
+        environ = make_env(**env)
         if path_prefix:
             environ["PATH"] = f"{path_prefix}:{environ['PATH']}"
         proc = subprocess.run(["make", "--no-print-directory", "-f", "docker/docker.mk", *args],
@@ -310,9 +311,7 @@ def test_make_build_with_buildah_mounts_the_build_inputs(make, tmp_path):
                       f"MMF_FROM={bundle}", f"BUILD_CA={ca}", path_prefix=str(tmp_path))  # fmt: skip
     assert rc == 0, err
     (call,) = log.read_text().splitlines()
-    assert call.startswith(
-        "bud --format docker --ignorefile docker/Dockerfile.dockerignore"
-    )
+    assert call.startswith("bud --format docker --ignorefile docker/Dockerfile.dockerignore")
     assert "--build-arg BASE_IMAGE=localhost/standin:1" in call
     assert "--build-arg MMF_REPOSITORY=/run/pekit-build/mmf.bundle" in call
     assert "--build-arg PIP_CERT=/run/pekit-build/ca.crt" in call

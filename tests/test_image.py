@@ -15,6 +15,7 @@ import uuid
 
 import pytest
 
+from conftest import make_env
 from pekit import pins
 
 REPO = pins.REPO_ROOT
@@ -122,7 +123,7 @@ def test_a_patch_that_no_longer_applies_fails_the_build(tmp_path):
     proc = subprocess.run(
         ["make", "--no-print-directory", "-C", str(kit), "build", "PROFILE=modern",
          *(f"{k}={v}" for k, v in variables.items())],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800, env=make_env(),
     )  # fmt: skip
     out = proc.stdout.decode(errors="replace")
     assert proc.returncode != 0, out[-4000:]

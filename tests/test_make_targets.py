@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
+from conftest import make_env
 from pekit import pins
 
 REPO = pins.REPO_ROOT
@@ -16,7 +16,7 @@ def _make(*args, env=None):
         ["make", "--no-print-directory", "-C", str(REPO), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env=dict(os.environ, **(env or {})),
+        env=make_env(**(env or {})),
     )
 
 
