@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pekit import adapters, cli
+from pekit import adapters, cli, tensorfile
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -106,9 +106,10 @@ def test_export_then_load_reproduces_predictions(trained, tmp_path):
         "resume_zoo": "visual_bert.pretrained.coco",
     }
     assert on_disk["run"] == {"mode": "pe", "seed": 1}
-    saved = torch.load(str(out / "adapters.pth"))["model"]
-    assert sorted(saved) == expected
-    assert (out / "adapters.pth").stat().st_size < (run / "mmf" / "best.ckpt").stat().st_size
+    saved, meta = tensorfile.load(out / adapters.WEIGHTS)
+    assert sorted(saved) == expected and meta == {"format": adapters.FORMAT}
+    assert all(torch.equal(saved[n], pe.state_dict()[n]) for n in expected)
+    assert (out / adapters.WEIGHTS).stat().st_size < (run / "mmf" / "best.ckpt").stat().st_size
 
     full_path = adapters.load(out, base_path, tmp_path / "restored.ckpt")
     restored = TinyModel(adapter=True)
@@ -141,7 +142,7 @@ def test_export_refuses_a_run_without_adapters(tmp_path):
 def test_load_detects_tampered_weights(trained, tmp_path):
     _, run, base_path = trained
     adapters.export(run)
-    with open(run / "adapters" / "adapters.pth", "ab") as f:
+    with open(run / "adapters" / adapters.WEIGHTS, "ab") as f:
         f.write(b"x")
     with pytest.raises(adapters.PekitError, match="sha256"):
         adapters.load(run / "adapters", base_path, tmp_path / "x.ckpt")
@@ -168,3 +169,131 @@ def test_cli_export_and_load(trained, tmp_path, capsys):
     state = torch.load(str(tmp_path / "full.ckpt"))["model"]
     assert all(torch.equal(state[k], v) for k, v in pe.state_dict().items())
     assert cli.main(["adapters", "export", str(tmp_path / "missing")]) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Nothing a file holds is run.
+
+
+class _Runs:
+    """Unpickling this runs a shell command (what a hostile checkpoint does)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_an_export_that_would_run_code_is_refused_unrun(trained, tmp_path):
+    """An export of the pickled format whose file runs a command, its sha256 matching."""
+    _, run, base_path = trained
+    adapters.export(run)
+    folder = run / "adapters"
+    marker = tmp_path / "ran"
+    evil = folder / "adapters.pth"
+    torch.save({"format": adapters.OLD_FORMAT, "model": {"x": _Runs(marker)}}, str(evil))
+    manifest = json.loads((folder / adapters.MANIFEST).read_text())
+    manifest.update(format=adapters.OLD_FORMAT)
+    manifest["weights"].update(file="adapters.pth", sha256=adapters.sha256_file(evil))
+    (folder / adapters.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(adapters.PekitError, match="refusing to load it"):
+        adapters.load(folder, base_path, tmp_path / "x.ckpt")
+    assert not marker.exists() and not (tmp_path / "x.ckpt").exists()
+
+
+def test_a_base_that_would_run_code_is_refused_unrun(trained, tmp_path):
+    _, run, _ = trained
+    adapters.export(run)
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"model": {}, "config": _Runs(marker)}, str(evil))
+    with pytest.raises(adapters.PekitError, match="refusing to load it: it names posix.system"):
+        adapters.load(run / "adapters", evil, tmp_path / "x.ckpt")
+    assert not marker.exists()
+
+
+def test_a_garbage_base_is_refused_in_one_line(trained, tmp_path, capsys):
+    _, run, _ = trained
+    adapters.export(run)
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    code = cli.main(["adapters", "load", str(run / "adapters"), "--base", str(garbage),
+                     "--out", str(tmp_path / "x.ckpt")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and "not a torch checkpoint" in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("drop", ["weights", "base", "keys"])
+def test_a_manifest_without_a_field_is_refused(trained, tmp_path, drop):
+    _, run, base_path = trained
+    adapters.export(run)
+    path = run / "adapters" / adapters.MANIFEST
+    manifest = json.loads(path.read_text())
+    del manifest[drop]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(adapters.PekitError, match=f"field '{drop}"):
+        adapters.load(run / "adapters", base_path, tmp_path / "x.ckpt")
+
+
+def test_a_weights_file_outside_the_export_is_refused(trained, tmp_path):
+    _, run, base_path = trained
+    adapters.export(run)
+    path = run / "adapters" / adapters.MANIFEST
+    manifest = json.loads(path.read_text())
+    manifest["weights"]["file"] = "../mmf/best.ckpt"
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(adapters.PekitError, match="weights.file"):
+        adapters.load(run / "adapters", base_path, tmp_path / "x.ckpt")
+
+
+def test_an_output_that_is_a_folder_or_under_a_file_is_refused(trained, tmp_path):
+    _, run, base_path = trained
+    adapters.export(run)
+    (tmp_path / "afile").write_text("x")
+    for out, says in ((tmp_path, "is a folder"), (tmp_path / "afile" / "x.ckpt", "not a folder")):
+        with pytest.raises(adapters.PekitError, match=says):
+            adapters.load(run / "adapters", base_path, out)
+    with pytest.raises(adapters.PekitError, match="not a folder"):
+        adapters.export(run, out_dir=tmp_path / "afile" / "sub")
+
+
+def test_tensorfile_round_trips_every_dtype_and_refuses_a_bad_header(tmp_path):
+    tensors = {
+        "f32": torch.randn(3, 4),
+        "bf16": torch.randn(5).to(torch.bfloat16),
+        "f16": torch.randn(2, 2).half(),
+        "i64": torch.arange(6).reshape(2, 3),
+        "b": torch.tensor([True, False]),
+        "empty": torch.zeros(0, 7),
+    }
+    data = tensorfile.dumps(tensors, {"k": "v"})
+    back, meta = tensorfile.loads(data)
+    assert meta == {"k": "v"}
+    for name, t in tensors.items():
+        assert back[name].dtype == t.dtype and torch.equal(back[name], t), name
+    safetensors = pytest.importorskip("safetensors.torch", reason="safetensors not installed")
+    assert torch.equal(safetensors.load(data)["bf16"], tensors["bf16"])
+
+
+@pytest.mark.parametrize(
+    "header, says",
+    [
+        ({"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 99]}}, "do not hold"),
+        ({"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 0]}}, "negative dimension"),
+        ({"x": {"dtype": "PICKLE", "shape": [1], "data_offsets": [0, 4]}}, "expected dtype"),
+        ({"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+          "y": {"dtype": "F32", "shape": [1], "data_offsets": [2, 6]}}, "overlap"),
+        (["not", "an", "object"], "not a JSON object"),
+    ],
+)  # fmt: skip
+def test_tensorfile_refuses_hostile_headers(header, says):
+    text = json.dumps(header).encode()
+    data = len(text).to_bytes(8, "little") + text + bytes(16)
+    with pytest.raises(tensorfile.TensorFileError, match=says):
+        tensorfile.loads(data)
+    with pytest.raises(tensorfile.TensorFileError, match="does not fit"):
+        tensorfile.loads((1 << 40).to_bytes(8, "little") + b"{}")

@@ -1,15 +1,20 @@
 """Hateful Memes laid out for MMF from a synthetic copy, in both accepted shapes."""
 
+import contextlib
 import json
+import re
 import shutil
+import signal
 import subprocess
+import sys
 import zipfile
 
 import pytest
 from test_data_mmh import tree_hash
 
+from conftest import kit_scratch, pekit_killed_at
 from pekit.data.hmd import HMDInputError, hmd_split_overrides, layout_hmd
-from pekit.errors import UsageError
+from pekit.errors import PekitError, UsageError
 
 SPLITS = {"train": 6, "dev_seen": 2, "dev_unseen": 2, "test_seen": 2, "test_unseen": 3}
 
@@ -170,3 +175,130 @@ def test_split_overrides():
     assert hmd_split_overrides("dev_unseen", "test_unseen")[0].endswith("dev_unseen.jsonl")
     with pytest.raises(UsageError):
         hmd_split_overrides("train")
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile archives: every member name is checked before anything is extracted or written.
+
+
+def _hostile_zip(folder, path, extra):
+    """A zip of a good copy (under data/) plus `extra` members: (ZipInfo or name, bytes)."""
+    zip_folder(folder, path)
+    with zipfile.ZipFile(path, "a") as zf:
+        for info, data in extra:
+            zf.writestr(info, data)
+    return path
+
+
+def _link_member(name, target):
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (0o120777 << 16) | 0x20
+    return info, target.encode()
+
+
+@pytest.mark.parametrize(
+    "extra, says",
+    [
+        ([("../../../../x/train.jsonl", b"{}")], "'..' or '.' in its path"),
+        ([("data/img/../../escape.png", b"x")], "'..' or '.' in its path"),
+        ([("data/img/..", b"x")], "'..' or '.' in its path"),
+        ([("/etc/passwd-copy", b"x")], "an absolute path"),
+        ([("data\\img\\evil.png", b"x")], "a backslash"),
+        ([_link_member("data/img/link.png", "/etc/passwd")], "a symbolic link"),
+        ([("data/README.md", b"again")], "appears twice"),
+    ],
+)
+def test_a_hostile_member_refuses_the_archive_before_any_write(tmp_path, extra, says):
+    folder = make_hmd(tmp_path / "copy")
+    victim = tmp_path / "x"  # what a traversal would reach: must stay as it is
+    (victim / "img").mkdir(parents=True)
+    (victim / "img" / "keep.png").write_bytes(b"mine")
+    with pytest.warns(UserWarning) if "twice" in says else contextlib.nullcontext():
+        src = _hostile_zip(folder, tmp_path / "hostile.zip", extra)
+    before = tree_hash(victim)
+    data_dir = tmp_path / "mmf"
+    with pytest.raises(PekitError, match=re.escape(says)):
+        layout_hmd(src, data_dir, expect_counts="none", show_progress=False)
+    assert tree_hash(victim) == before
+    assert not (out_dir(data_dir) / "annotations").exists()
+    assert not (out_dir(data_dir) / "images").exists()
+
+
+def test_a_damaged_member_is_refused_in_one_line(tmp_path):
+    src = zip_folder(make_hmd(tmp_path / "copy"), tmp_path / "hm.zip")
+    data = bytearray(src.read_bytes())
+    at = data.find(b"meme 1001")  # inside train.jsonl's stored bytes
+    data[at] ^= 0x01
+    src.write_bytes(bytes(data))
+    proc = subprocess.run([sys.executable, "-m", "pekit", "data", "hmd", str(src), "--data-dir",
+                           str(tmp_path / "mmf"), "--expect-counts", "none"],
+                          capture_output=True)  # fmt: skip
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "damaged" in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("label", [True, 1.0, "1", None])
+def test_labels_are_the_integers_0_and_1(tmp_path, label):
+    src = make_hmd(
+        tmp_path / "copy", mutate=lambda sp, r: dict(r, label=label) if "label" in r else r
+    )
+    with pytest.raises(HMDInputError, match="expected 0 or 1"):
+        layout_hmd(src, tmp_path / "mmf", expect_counts="none", show_progress=False)
+
+
+def test_an_image_changed_in_place_is_copied_again(tmp_path):
+    src = make_hmd(tmp_path / "copy")
+    layout_hmd(src, tmp_path / "mmf", expect_counts="none", show_progress=False)
+    image = next((src / "img").iterdir())
+    data = bytearray(image.read_bytes())
+    data[0] ^= 0xFF
+    image.write_bytes(bytes(data))
+    s = layout_hmd(src, tmp_path / "mmf", expect_counts="none", show_progress=False)
+    assert s["images_copied"] == 1
+    assert (out_dir(tmp_path / "mmf") / "images" / "img" / image.name).read_bytes() == bytes(data)
+
+
+def test_a_data_dir_that_is_a_file_is_refused(tmp_path):
+    src = make_hmd(tmp_path / "copy")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(PekitError, match="exists and is not a folder"):
+        layout_hmd(src, tmp_path / "file" / "mmf", expect_counts="none", show_progress=False)
+
+
+@pytest.mark.skipif(not (shutil.which("zip") and shutil.which("unzip")), reason="needs zip/unzip")
+def test_a_kill_at_any_step_leaves_the_old_annotations_or_the_new(tmp_path):
+    """The challenge zip's path (unzip into a staging folder in the output), killed anywhere."""
+    zips = {}
+    for name in ("old", "new"):
+        folder = make_hmd(tmp_path / name / "data")
+        if name == "new":
+            for f in folder.glob("*.jsonl"):
+                f.write_text(f.read_text().replace("meme", "MEME"))
+        zips[name] = tmp_path / f"{name}.zip"
+        subprocess.run(["zip", "-q", "-r", "-P", "pw", str(zips[name]), "data"],
+                       cwd=str(tmp_path / name), check=True)  # fmt: skip
+    data_dir = tmp_path / "mmf"
+    out = out_dir(data_dir)
+
+    def view():
+        ann = out / "annotations"
+        return {p.name: p.read_bytes() for p in sorted(ann.iterdir())} if ann.exists() else None
+
+    layout_hmd(zips["new"], data_dir, password="pw", expect_counts="none", show_progress=False)
+    new = view()
+    killed = 0
+    for step in range(1, 400):
+        layout_hmd(zips["old"], data_dir, password="pw", expect_counts="none", show_progress=False)
+        old = view()
+        rc, output = pekit_killed_at(step, "data", "hmd", zips["new"], "--data-dir", data_dir,
+                                     "--password", "pw", "--expect-counts", "none")  # fmt: skip
+        if rc != -signal.SIGKILL:
+            assert rc == 0, output
+            break
+        killed += 1
+        assert view() in (old, new), step
+        layout_hmd(zips["new"], data_dir, password="pw", expect_counts="none", show_progress=False)
+        assert view() == new
+        assert not kit_scratch(out), kit_scratch(out)
+    assert killed >= 5, killed

@@ -4,9 +4,11 @@ import argparse
 import hashlib
 import json
 import os
+import signal
 
 import pytest
 
+from conftest import kit_scratch, pekit_killed_at
 from pekit.data import cli as data_cli
 from pekit.data.mmh import MMHInputError, clean_tweet_text, convert_mmh, join_text
 from pekit.errors import PekitError
@@ -63,7 +65,7 @@ def make_tree(root, tweets=TWEETS, split_of=SPLIT_OF, skip_images=()):
 
 def tree_hash(root):
     h = hashlib.sha256()
-    for dirpath, dirnames, filenames in sorted(os.walk(root)):
+    for dirpath, dirnames, filenames in sorted(os.walk(root, followlinks=True)):
         dirnames.sort()
         for name in sorted(filenames):
             path = os.path.join(dirpath, name)
@@ -149,9 +151,9 @@ def test_text_rules():
 def test_rerun_is_idempotent(src, data_dir):
     convert_mmh(src, data_dir, show_progress=False)
     ann = out_dir(data_dir) / "annotations"
-    stamps = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in ann.iterdir()}
+    stamps = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in ann.glob("*.json*")}
     convert_mmh(src, data_dir, show_progress=False)
-    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in ann.iterdir()} == stamps
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in ann.glob("*.json*")} == stamps
     assert not [p for p in out_dir(data_dir).rglob("*.tmp")]
 
 
@@ -252,11 +254,11 @@ def test_refuses_non_mmhs_folder(tmp_path):
 def test_refused_rerun_keeps_previous_output(src, data_dir):
     convert_mmh(src, data_dir, show_progress=False)
     ann = out_dir(data_dir) / "annotations"
-    before = {p.name: p.read_bytes() for p in ann.iterdir()}
+    before = {p.name: _content(p) for p in ann.iterdir()}
     (src / "splits" / "train_ids.txt").write_bytes((src / "splits" / "test_ids.txt").read_bytes())
     with pytest.raises(MMHInputError):
         convert_mmh(src, data_dir, label_rule="majority", show_progress=False)
-    assert {p.name: p.read_bytes() for p in ann.iterdir()} == before
+    assert {p.name: _content(p) for p in ann.iterdir()} == before
 
 
 def test_bad_option_is_refused(src, data_dir):
@@ -272,3 +274,87 @@ def test_cli_prints_class_balance(src, data_dir, capsys):
     out = capsys.readouterr().out
     assert "label rule: any" in out
     assert "train       4         3         1       75.0" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# A kill at any step of a conversion: readers see the old set or the new one, then and always.
+
+
+def _content(path):
+    """A file's bytes, or where a link points."""
+    return os.readlink(path) if path.is_symlink() else path.read_bytes()
+
+
+def reader_view(out):
+    """What a reader of the output sees: every annotation file and conversion.json."""
+    ann = out / "annotations"
+    if not ann.exists():
+        return None
+    view = {name: _content(ann / name) for name in sorted(os.listdir(ann))}
+    view["<conversion.json>"] = (out / "conversion.json").read_bytes()
+    return view
+
+
+def test_a_kill_at_any_step_of_a_conversion_leaves_the_old_set_or_the_new(src, data_dir, tmp_path):
+    out = out_dir(data_dir)
+    reference = tmp_path / "reference"
+    convert_mmh(src, reference, label_rule="majority", show_progress=False)
+    new = reader_view(out_dir(reference))
+    killed = 0
+    for step in range(1, 200):
+        convert_mmh(src, data_dir, label_rule="any", show_progress=False)
+        old = reader_view(out)
+        assert old != new
+        rc, output = pekit_killed_at(step, "data", "mmh", src, "--data-dir", data_dir,
+                                     "--label-rule", "majority")  # fmt: skip
+        if rc != -signal.SIGKILL:
+            assert rc == 0, output
+            break
+        killed += 1
+        assert reader_view(out) in (old, new), step
+        # The same command again finishes, and leaves nothing of the killed run behind.
+        convert_mmh(src, data_dir, label_rule="majority", show_progress=False)
+        assert reader_view(out) == new
+        assert not kit_scratch(out), kit_scratch(out)
+        assert len(list(out.glob(".annotations-*"))) == 1
+    assert killed >= 8, killed
+    assert reader_view(out) == new
+
+
+def test_a_refusal_comes_before_any_write(src, data_dir):
+    """--images copy, then the default link mode: refused before the annotations change."""
+    convert_mmh(src, data_dir, images="copy", show_progress=False)
+    before = tree_hash(out_dir(data_dir))
+    with pytest.raises(MMHInputError, match="exists and is not a link.*nothing written"):
+        convert_mmh(src, data_dir, label_rule="majority", show_progress=False)
+    assert tree_hash(out_dir(data_dir)) == before
+
+
+def test_a_copy_follows_an_image_whose_bytes_change_but_not_its_size(src, data_dir):
+    convert_mmh(src, data_dir, images="copy", show_progress=False)
+    image = src / "img_resized" / (TWEETS[0][0] + ".jpg")
+    data = bytearray(image.read_bytes())
+    data[-1] ^= 0xFF
+    image.write_bytes(bytes(data))
+    convert_mmh(src, data_dir, images="copy", show_progress=False)
+    assert (out_dir(data_dir) / "images" / "img_resized" / image.name).read_bytes() == bytes(data)
+
+
+def test_a_dangling_image_link_is_a_missing_image(src, data_dir):
+    image = src / "img_resized" / (TWEETS[2][0] + ".jpg")
+    image.unlink()
+    image.symlink_to(src / "nowhere.jpg")
+    with pytest.raises(MMHInputError, match="1 images are missing"):
+        convert_mmh(src, data_dir, show_progress=False)
+
+
+def test_files_get_the_users_umask(src, data_dir):
+    old = os.umask(0o022)
+    try:
+        convert_mmh(src, data_dir, images="copy", show_progress=False)
+    finally:
+        os.umask(old)
+    out = out_dir(data_dir)
+    for path in [out / "annotations" / "train.jsonl", out / "conversion.json",
+                 out / "images" / "img_resized" / (TWEETS[0][0] + ".jpg")]:  # fmt: skip
+        assert path.stat().st_mode & 0o777 == 0o644, path

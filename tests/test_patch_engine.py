@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import difflib
+import json
+import os
+import re
+import signal
 import subprocess
 import sys
 
 import pytest
 
-from conftest import sha_tree
-from pekit import pins
+from conftest import kit_scratch, pekit_killed_at, sha_tree
+from pekit import atomic, pins
 from pekit.digests import sha256_bytes
 from pekit.errors import PekitError
 from pekit.patching import engine, manifest, unidiff
@@ -108,14 +112,23 @@ def test_missing_file_is_refused(world):
     assert sha_tree(root) == before
 
 
-def test_failure_on_second_file_rolls_back_the_first(world, second_write_fails):
+def test_a_failure_while_staging_changes_nothing(world, monkeypatch):
+    """A full disk while the new contents are staged: the tree is as it was, and no scratch."""
     root, entries = world
     before = sha_tree(root)
-    with pytest.raises(PekitError, match="all files restored"):
+    real, calls = atomic.FileSet.add, []
+
+    def flaky(self, path, data, mode=None):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(self, path, data, mode)
+
+    monkeypatch.setattr(atomic.FileSet, "add", flaky)
+    with pytest.raises(PekitError, match="No space left on device; nothing written"):
         engine.apply(entries, {"transformers": root})
-    assert len(second_write_fails) >= 3  # first file written, second failed, first restored
+    assert len(calls) == 2
     assert sha_tree(root) == before
-    assert not [p for p in root.rglob("*.tmp")]
 
 
 def test_half_applied_tree_is_completed(world):
@@ -138,6 +151,7 @@ def test_file_mode_is_kept(world):
 
 
 def _cli(*args, env=None):
+    """`pekit patch ARGS`, its output (stdout and stderr together)."""
     return subprocess.run(
         [sys.executable, "-m", "pekit", "patch", *args],
         stdout=subprocess.PIPE,
@@ -147,7 +161,6 @@ def _cli(*args, env=None):
 
 
 def test_cli_exit_codes_and_status(world):
-    import os
 
     root, _ = world
     env = dict(os.environ)
@@ -194,3 +207,100 @@ def test_manifest_build_refuses_a_file_in_two_sets(world, tmp_path):
     dup.write_text(src.read_text())
     with pytest.raises(PekitError, match="one set only"):
         manifest.build({"transformers": root}, base=patches)
+
+
+def test_an_empty_or_malformed_manifest_is_refused(world, tmp_path):
+    path = tmp_path / "m.json"
+    for doc, says in (
+        ({"patches": []}, "'patches' is empty"),
+        ([], "expected an object with a list 'patches'"),
+        ({"patches": ["transformers/a.py"]}, "patches[0]: expected an object, got str"),
+        ({"patches": [{"target": "transformers"}]}, "patches[0] lacks field 'set'"),
+    ):
+        path.write_text(json.dumps(doc))
+        with pytest.raises(PekitError, match=re.escape(says)):
+            manifest.load(path)
+    good = json.loads((manifest.patches_dir() / "manifest.json").read_text())
+    for field, value, says in (
+        ("path", "../../etc/passwd", "without '..'"),
+        ("path", "/etc/passwd", "without '..'"),
+        ("diff", 7, "expected a string"),
+        ("sha256_after", "abc", "not a sha256"),
+        ("set", "evil", "expected one of"),
+    ):
+        doc = json.loads(json.dumps(good))
+        doc["patches"][0][field] = value
+        path.write_text(json.dumps(doc))
+        with pytest.raises(PekitError, match=re.escape(says)):
+            manifest.load(path)
+
+
+def test_a_binary_diff_is_refused_in_one_line(world):
+    root, entries = world
+    (manifest.patches_dir() / entries[0].diff).write_bytes(b"\xff\xfe\x00binary")
+    proc = _cli("apply", "--transformers", str(root), "--only", "transformers")
+    out = proc.stdout.decode()
+    assert proc.returncode == 1 and "not a text diff" in out and "Traceback" not in out
+
+
+def test_a_mixed_tree_is_reported_and_refused_by_check(world):
+    root, entries = world
+    engine.apply(entries[:1], {"transformers": root})
+    common = ["--transformers", str(root), "--only", "transformers"]
+    for action in ("check", "status"):
+        proc = _cli(action, *common)
+        out = proc.stdout.decode()
+        assert proc.returncode == 1, out
+        assert "mixed tree" in out and "pekit patch apply" in out and "pekit patch revert" in out
+    assert _cli("apply", *common).returncode == 0
+    assert _cli("check", *common).returncode == 0
+
+
+def test_a_closed_pipe_ends_quietly(world):
+    root, _ = world
+    proc = subprocess.run(
+        f"{sys.executable} -m pekit patch status --transformers {root} --only transformers"
+        " | head -c 1",
+        shell=True, capture_output=True,
+    )  # fmt: skip
+    assert proc.stderr == b""
+
+
+# ---------------------------------------------------------------------------------------------
+# A kill at any point of apply or revert: the next command finds the old tree or the new one.
+
+
+def _states(entries, root):
+    return {s.state for s in engine.file_states(entries, {"transformers": root})}
+
+
+@pytest.mark.parametrize("action", ["apply", "revert"])
+def test_a_kill_at_any_step_leaves_all_or_nothing(world, action):
+    root, entries = world
+    roots = {"transformers": root}
+    start, end = (
+        (engine.PRISTINE, engine.PATCHED)
+        if action == "apply"
+        else (engine.PATCHED, engine.PRISTINE)
+    )
+    common = ["patch", action, "--transformers", str(root), "--only", "transformers"]
+    killed = 0
+    for step in range(1, 40):
+        if action == "revert":
+            engine.apply(entries, roots)
+        else:
+            engine.revert(entries, roots)
+        rc, out = pekit_killed_at(step, *common)
+        if rc != -signal.SIGKILL:
+            assert rc == 0, out
+            break  # the run finished before its step-th call: every step was tried
+        killed += 1
+        # The next command, whichever, finishes or leaves the change: never a mixed tree.
+        status = _cli("status", "--transformers", str(root), "--only", "transformers")
+        assert status.returncode == 0, status.stdout.decode()
+        assert _states(entries, root) in ({start}, {end}), (step, status.stdout.decode())
+        assert not kit_scratch(root), (step, kit_scratch(root))
+        # ... and the interrupted command, run again, ends where it should.
+        assert _cli(action, "--transformers", str(root), "--only", "transformers").returncode == 0
+        assert _states(entries, root) == {end}
+    assert killed >= 5  # staging, the journal, each rename and the journal's removal

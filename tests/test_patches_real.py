@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import random
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -75,15 +78,6 @@ def test_modified_modeling_bert_refused(pristine_transformers):
     assert sha_tree(pristine_transformers) == before
 
 
-def test_failure_on_second_file_rolls_back_the_first(pristine_transformers, second_write_fails):
-    entries = _entries("transformers")
-    assert len(entries) >= 2, "expected a compat and a pe patch of transformers"
-    before = sha_tree(pristine_transformers)
-    with pytest.raises(PekitError, match="all files restored"):
-        engine.apply(entries, {"transformers": pristine_transformers})
-    assert sha_tree(pristine_transformers) == before
-
-
 def test_cli_on_the_wheel(pristine_transformers):
     args = ["--transformers", str(pristine_transformers), "--only", "transformers"]
     run = [sys.executable, "-m", "pekit", "patch"]
@@ -97,11 +91,15 @@ def test_cli_on_the_wheel(pristine_transformers):
     assert all(line.startswith("patched") for line in lines)
 
 
+def _clone(mmf_checkout, dest):
+    subprocess.run(["git", "clone", "-q", str(mmf_checkout), str(dest)], check=True)
+    subprocess.run(["git", "-C", str(dest), "checkout", "-q", pins.get("mmf.commit")], check=True)
+    return dest
+
+
 @pytest.mark.mmf
 def test_mmf_patches_apply_to_the_real_files(mmf_checkout, tmp_path):
-    clone = tmp_path / "mmf"
-    subprocess.run(["git", "clone", "-q", str(mmf_checkout), str(clone)], check=True)
-    subprocess.run(["git", "-C", str(clone), "checkout", "-q", pins.get("mmf.commit")], check=True)
+    clone = _clone(mmf_checkout, tmp_path / "mmf")
     entries = _entries("mmf")
     roots = {"mmf": clone}
     assert targets.check_version("mmf", clone).startswith("mmf a34bc2d")
@@ -124,3 +122,42 @@ def test_manifest_is_valid_json_with_one_entry_per_diff():
     diffs = sorted(p.relative_to(manifest.patches_dir()).as_posix()
                    for p in manifest.patches_dir().rglob("*.diff"))  # fmt: skip
     assert sorted(e["diff"] for e in doc["patches"]) == diffs
+
+
+@pytest.mark.mmf
+@pytest.mark.parametrize("action, trials", [("apply", 20), ("revert", 12)])
+def test_sigkill_at_random_moments_leaves_all_or_nothing(
+    action, trials, pristine_transformers, mmf_checkout, tmp_path
+):
+    """Every patch of both targets (two roots, so two journals), killed at random moments."""
+    roots = {"transformers": pristine_transformers, "mmf": _clone(mmf_checkout, tmp_path / "mmf")}
+    entries = manifest.load().select()
+    pristine = {t: sha_tree(r) for t, r in roots.items()}
+    args = ["--transformers", str(roots["transformers"]), "--mmf", str(roots["mmf"]),
+            "--sets", ",".join(manifest.SETS)]  # fmt: skip
+    pekit = [sys.executable, "-m", "pekit", "patch"]
+    start, end = (engine.PRISTINE, engine.PATCHED)
+    if action == "revert":
+        start, end = end, start
+    began = time.monotonic()
+    subprocess.run([*pekit, "apply", *args], check=True, capture_output=True)
+    duration = time.monotonic() - began  # what one whole run takes here, start-up included
+    rng = random.Random(20261201)
+    outcomes = {"killed": 0, "finished": 0}
+    for _ in range(trials):
+        (engine.revert if action == "apply" else engine.apply)(entries, roots)
+        proc = subprocess.Popen([*pekit, action, *args], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(rng.uniform(0, duration))
+        proc.kill()
+        outcomes["killed" if proc.wait() == -signal.SIGKILL else "finished"] += 1
+        status = subprocess.run([*pekit, "status", *args], capture_output=True)
+        states = {s.state for s in engine.file_states(entries, roots)}
+        assert status.returncode == 0 and states in ({start}, {end}), status.stdout.decode()
+        scratch = [p for r in roots.values() for p in r.rglob("*") if ".pekit-" in p.name]
+        assert not scratch, scratch
+        subprocess.run([*pekit, action, *args], check=True, capture_output=True)
+        assert {s.state for s in engine.file_states(entries, roots)} == {end}
+    engine.revert(entries, roots)
+    assert {t: sha_tree(r) for t, r in roots.items()} == pristine
+    assert outcomes["killed"], outcomes

@@ -101,7 +101,8 @@ def test_dry_run_is_the_paper_command(tmp_path, capsys, fake_mmf):
     assert fc["distributed.world_size"] == "1"
 
 
-def test_dry_run_options(tmp_path, capsys, fake_mmf):
+def test_dry_run_options(tmp_path, capsys, fake_mmf, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")  # a node with 4 GPUs
     (cmd,) = dry_run(
         tmp_path, capsys, "--gpus", "4", "--batch", "8", "--seeds", "7", "--models", "vilbert"
     )
@@ -200,7 +201,7 @@ def test_finished_run_is_not_rerun(tmp_path, capsys, fake_mmf):
 
 def test_visible_devices_are_the_first_n():
     assert run.visible_devices(1, {}) == "0"
-    assert run.visible_devices(2, {}) == "0,1"
+    assert run.visible_devices(2, {}, available=4) == "0,1"
     assert run.visible_devices(1, {"CUDA_VISIBLE_DEVICES": "3, 5"}) == "3"
     assert run.visible_devices(2, {"CUDA_VISIBLE_DEVICES": "GPU-a,GPU-b,GPU-c"}) == "GPU-a,GPU-b"
     assert run.visible_devices(1, {"CUDA_VISIBLE_DEVICES": ""}) == ""  # no GPU: a CPU run
@@ -227,8 +228,8 @@ def test_mmf_sees_only_the_runs_gpus(tmp_path, fake_mmf, monkeypatch):
 def test_more_gpus_than_visible_is_refused_before_anything_is_written(tmp_path, capsys, fake_mmf,
                                                                       monkeypatch):  # fmt: skip
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
-    assert cli.main(["run", "--gpus", "3", *args(tmp_path, *SMALL)]) == 2
-    assert "CUDA_VISIBLE_DEVICES=2,3 makes only 2 visible" in capsys.readouterr().err
+    assert cli.main(["run", "--gpus", "4", *args(tmp_path, *SMALL)]) == 2
+    assert "GPUS=4, but CUDA_VISIBLE_DEVICES=2,3 makes only 2 visible" in capsys.readouterr().err
     assert fake_mmf() == [] and not run_dir(tmp_path).exists()
 
 
@@ -323,3 +324,49 @@ def test_mmh_uses_the_plugin(tmp_path, capsys, fake_mmf, monkeypatch):
     assert o["config"] == str(config)
     assert o["training.early_stop.criteria"] == "mmh/roc_auc"
     assert not any(k.startswith("dataset_config.mmh.annotations") for k in o)
+
+
+@pytest.mark.parametrize(
+    "extra, says",
+    [
+        (["--batch", "3", "--gpus", "2"], "--batch 3 is not a positive multiple of --gpus 2"),
+        (["--gpus", "2"], "--gpus 2, but this machine has 0 NVIDIA GPUs"),
+        (["--batch", "abc"], "--batch: expected a whole number"),
+        (["--batch", "0"], "--batch: expected a whole number"),
+        (["--gpus", "-1"], "--gpus: expected a whole number"),
+    ],
+)
+def test_a_dry_run_refuses_what_a_real_run_refuses(tmp_path, capsys, fake_mmf, monkeypatch,
+                                                   extra, says):  # fmt: skip
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(run, "machine_gpus", lambda: 0)
+    for dry in (["--dry-run"], []):
+        assert _exit_code(["run", *dry, *args(tmp_path, *extra)]) == 2
+        assert says in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
+
+
+def _exit_code(argv):
+    """pekit's exit code, argparse's usage errors (SystemExit) included."""
+    try:
+        return cli.main(argv)
+    except SystemExit as e:
+        return e.code
+
+
+def test_gpus_are_counted_against_the_machine_when_none_are_named():
+    assert run.visible_devices(2, {}, available=2) == "0,1"
+    assert run.visible_devices(1, {}, available=0) == "0"  # one GPU, or MMF's CPU fallback
+    with pytest.raises(UsageError, match="--gpus 3, but this machine has 2"):
+        run.visible_devices(3, {}, available=2)
+
+
+def test_a_malformed_run_manifest_is_refused_naming_the_field(tmp_path, capsys, fake_mmf):
+    folder = run_dir(tmp_path)
+    folder.mkdir(parents=True)
+    for text, says in (("[]", "is a JSON list"), ('{"run": {}, "status": 3, "attempts": []}',
+                       "field 'status' is 3"), ('{"status": NaN}', "NaN is not JSON")):  # fmt: skip
+        (folder / "manifest.json").write_text(text)
+        assert cli.main(["run", *args(tmp_path, *SMALL)]) == 1
+        err = capsys.readouterr().err
+        assert says in err and len(err.strip().splitlines()) == 1, err

@@ -34,7 +34,7 @@ import mmh_world
 import pytest
 
 import mmf_world
-from pekit import adapters, logs, models, pins, report, run
+from pekit import adapters, logs, models, pins, report, run, tensorfile
 from pekit.data import plugin_dir
 
 pytestmark = [pytest.mark.mmf, pytest.mark.slow, pytest.mark.smoke]
@@ -465,7 +465,7 @@ def test_adapters_export_and_load_reproduce_pe_predictions(smoke, tmp_path):
         manifest["adapter_parameters"] == report.paper_reference()["table1"]["adapters_only"][MODEL]
     )
     assert manifest["run"]["mode"] == "pe"
-    weights = torch.load(str(out / adapters.WEIGHTS), map_location="cpu")["model"]
+    weights, _ = tensorfile.load(out / adapters.WEIGHTS)
     assert sorted(weights) == manifest["keys"]
     assert sum(t.numel() for t in weights.values()) == pe_trained
     # Exactly what PE trains: the parameters MMF's PE model leaves trainable.

@@ -5,23 +5,30 @@ parameters PE trains, the adapters (`Adapt*`) and the classifier head, with a ma
 base they belong on. The base is everything else: the frozen pre-trained weights. The manifest holds
 a digest of those frozen tensors, so `load` accepts only the same base and then reproduces the full
 model exactly (same tensors, so the same predictions).
+
+Nothing a file holds is run: the export is data only (the safetensors layout, pekit.tensorfile),
+and MMF checkpoints are read with torch's weights-only unpickler, which admits tensors, plain
+containers and the data classes of MMF's configs (OmegaConf) and refuses anything else.
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
+import importlib
 import io
 import json
 import re
 from pathlib import Path
 
+from . import tensorfile
 from .atomic import write_bytes, write_json
 from .digests import sha256_file
 from .errors import PekitError
 
-FORMAT = "pekit-adapters/1"
-WEIGHTS = "adapters.pth"
+FORMAT = "pekit-adapters/2"
+OLD_FORMAT = "pekit-adapters/1"  # the same, in a torch.save file: read with the safe loader
+WEIGHTS = "adapters.safetensors"
 MANIFEST = "adapters.json"
 # PE trains the adapter blocks and the classification head; the frozen base is everything else.
 ADAPTER = re.compile(r"(^|\.)adapt", re.IGNORECASE)
@@ -56,21 +63,53 @@ def tensors_digest(state_dict, names):
     return h.hexdigest()
 
 
+# What an MMF checkpoint holds besides tensors and containers: its config, as OmegaConf objects.
+# Their unpickling sets fields; nothing else the file names is admitted.
+SAFE_MODULES = ("omegaconf.",)
+SAFE_GLOBALS = {"typing.Any", "collections.defaultdict", "collections.OrderedDict", "builtins.set",
+                "builtins.frozenset", "builtins.slice", "builtins.complex"}  # fmt: skip
+
+
+def _admitted(name):
+    return name in SAFE_GLOBALS or name.startswith(SAFE_MODULES)
+
+
 def load_checkpoint(path):
-    """The object torch.save wrote to `path` (on the CPU)."""
+    """The object torch.save wrote to `path` (on the CPU), loaded without running its code."""
     torch = _torch()
+    ser = torch.serialization
+    if not hasattr(ser, "get_unsafe_globals_in_checkpoint") or not hasattr(ser, "safe_globals"):
+        raise PekitError(
+            f"{path}: reading a checkpoint without running code needs torch 2.5 or newer (this "
+            f"is {torch.__version__}); run this command in the kit's modern environment"
+        )
     try:
-        try:
-            return torch.load(str(path), map_location="cpu", weights_only=True)
-        except TypeError:
-            # torch < 1.13 (the paper profile) has no weights_only.
-            return torch.load(str(path), map_location="cpu")
+        names = ser.get_unsafe_globals_in_checkpoint(str(path))
     except Exception as e:
-        # MMF checkpoints may pickle more than tensors and containers; they are the user's own.
+        raise PekitError(f"{path}: not a torch checkpoint ({_first_line(e)})") from None
+    refused = sorted(n for n in names if not _admitted(n))
+    if refused:
+        raise PekitError(
+            f"{path}: refusing to load it: it names {', '.join(refused[:3])}, which is code, "
+            "not a tensor or a config value"
+        )
+    allowed = []
+    for name in names:
+        module, _, attr = name.rpartition(".")
         try:
-            return torch.load(str(path), map_location="cpu", weights_only=False)
-        except Exception:
-            raise PekitError(f"{path}: cannot load checkpoint: {e}") from None
+            allowed.append(getattr(importlib.import_module(module), attr))
+        except (ImportError, AttributeError):
+            raise PekitError(f"{path}: names {name}, which this environment lacks") from None
+    try:
+        with ser.safe_globals(allowed):
+            return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise PekitError(f"{path}: cannot load checkpoint: {_first_line(e)}") from None
+
+
+def _first_line(error):
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else error.__class__.__name__
 
 
 def state_dict_of(ckpt, path):
@@ -116,8 +155,8 @@ def _run_info(checkpoint):
 
 
 def export(source, out_dir=None, base=None, heads=HEADS):
-    """Write adapters.pth and adapters.json for the PE checkpoint `source`; returns the manifest."""
-    torch = _torch()
+    """Write adapters.safetensors and adapters.json for the PE checkpoint `source`; returns the
+    manifest."""
     checkpoint = _resolve_checkpoint(source)
     raw = load_checkpoint(checkpoint)
     state = state_dict_of(raw, checkpoint)
@@ -131,12 +170,9 @@ def export(source, out_dir=None, base=None, heads=HEADS):
         # Beside the run's manifest (RUN/adapters), else beside the checkpoint.
         run_dir = checkpoint.parent.parent if checkpoint.parent.name == "mmf" else checkpoint.parent
         out_dir = run_dir / "adapters"
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
+    out_dir = _output_dir(out_dir)
     weights = {n: state[n].detach().cpu().clone() for n in trained}
-    torch.save({"format": FORMAT, "model": weights}, buffer)
-    write_bytes(out_dir / WEIGHTS, buffer.getvalue())
+    tensorfile.save(out_dir / WEIGHTS, weights, {"format": FORMAT})
     manifest = {
         "format": FORMAT,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -185,22 +221,46 @@ def _base_config(ckpt):
 
 
 def read_export(adapters):
+    """(manifest, weights) of an export, every field it relies on checked first."""
     adapters = Path(adapters)
     folder = adapters if adapters.is_dir() else adapters.parent
+    where = folder / MANIFEST
     try:
-        with open(folder / MANIFEST, encoding="utf-8") as f:
+        with open(where, encoding="utf-8") as f:
             manifest = json.load(f)
     except (OSError, ValueError) as e:
-        raise PekitError(f"{folder / MANIFEST}: cannot read adapter manifest: {e}") from None
-    if manifest.get("format") != FORMAT:
+        raise PekitError(f"{where}: cannot read adapter manifest: {e}") from None
+    if not isinstance(manifest, dict):
+        raise PekitError(f"{where}: expected a JSON object")
+    if manifest.get("format") not in (FORMAT, OLD_FORMAT):
         raise PekitError(
-            f"{folder / MANIFEST}: field 'format' is {manifest.get('format')!r}, "
-            f"expected {FORMAT!r}"
+            f"{where}: field 'format' is {manifest.get('format')!r}, expected {FORMAT!r}"
         )
+    for field, kind, check in (
+        ("weights.file", str, lambda v: v and "/" not in v and "\\" not in v and v not in ".."),
+        ("weights.sha256", str, lambda v: len(v) == 64),
+        ("keys", list, lambda v: v and all(isinstance(k, str) for k in v)),
+        ("base.tensors", int, lambda v: v >= 0),
+        ("base.digest", str, lambda v: len(v) == 64),
+    ):
+        value = manifest
+        for part in field.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if type(value) is not kind or not check(value):
+            raise PekitError(
+                f"{where}: field {field!r} is {value!r}; expected a valid {kind.__name__}"
+            )
     weights_path = folder / manifest["weights"]["file"]
     if sha256_file(weights_path) != manifest["weights"]["sha256"]:
-        raise PekitError(f"{weights_path}: sha256 differs from {folder / MANIFEST}")
-    weights = load_state_dict(weights_path)
+        raise PekitError(f"{weights_path}: sha256 differs from {where}")
+    if manifest["format"] == FORMAT:
+        weights, _ = tensorfile.load(weights_path)
+    else:
+        weights = load_state_dict(weights_path)
+    if sorted(weights) != sorted(manifest["keys"]):
+        raise PekitError(
+            f"{weights_path}: its tensors are not the {len(manifest['keys'])} keys of {where}"
+        )
     return manifest, weights
 
 
@@ -219,16 +279,36 @@ def combine(manifest, weights, base_state):
     return full
 
 
+def _output_dir(folder):
+    folder = Path(folder)
+    for parent in [folder, *folder.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise PekitError(
+                    f"{parent}: exists and is not a folder; expected the output folder"
+                )
+            break
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _output_file(path):
+    path = Path(path)
+    if path.is_dir():
+        raise PekitError(f"{path}: is a folder; expected the checkpoint file to write")
+    _output_dir(path.parent)
+    return path
+
+
 def load(adapters, base, out):
     """Write an MMF checkpoint `out` = `base` + adapters; returns its path."""
     torch = _torch()
+    out = _output_file(out)
     manifest, weights = read_export(adapters)
     base_state = load_state_dict(base)
     full = combine(manifest, weights, base_state)
     buffer = io.BytesIO()
     torch.save({"model": full}, buffer)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     write_bytes(out, buffer.getvalue())
     return out
 

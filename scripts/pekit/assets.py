@@ -23,7 +23,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from . import atomic
+from . import argtypes, atomic
 from .data.paths import mmf_cache_dir, mmf_data_dir
 from .digests import sha256_file
 from .errors import PekitError, UsageError
@@ -514,7 +514,7 @@ def register(subparsers):
                    "$HF_HOME/transformers)")  # fmt: skip
     f.add_argument("--allow-unverified", action="store_true",
                    help="also fetch files with no recorded sha256, and print their hashes")  # fmt: skip
-    f.add_argument("--mirror", metavar="URL",
+    f.add_argument("--mirror", metavar="URL", type=argtypes.url,
                    help="download every file as URL/<file name> instead (a local mirror)")  # fmt: skip
     f.add_argument("--keep-archives", action="store_true",
                    help="keep the .tar.gz files after unpacking")  # fmt: skip

@@ -23,9 +23,11 @@ A resumed run repeats updates after its last checkpoint: the last line for an up
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import re
 import statistics
+
+from . import jsonfile
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 PARAMS = re.compile(r"Total Parameters: (\d+)\. Trained Parameters: (\d+)")
@@ -85,12 +87,18 @@ def _split_metrics(fields, split):
     return dataset, out
 
 
+def _whole(value):
+    """A count from a log field, or None when it is not a finite number."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if math.isfinite(number) else None
+
+
 def _progress(fields):
     done, _, total = str(fields.get("progress", "")).partition("/")
-    try:
-        return int(float(done)), int(float(total))
-    except ValueError:
-        return None, None
+    return _whole(done), _whole(total)
 
 
 def parse_lines(lines, source=None):
@@ -158,8 +166,8 @@ def parse_lines(lines, source=None):
             dataset = dataset or ds
             entry = {"update": update, **metrics}
             if split == "val" and "val_time" in fields and update is not None:
-                if isinstance(fields.get("best_update"), float):
-                    best_update = int(fields["best_update"])
+                if _whole(fields.get("best_update")) is not None:
+                    best_update = _whole(fields["best_update"])
                 for key in fields:
                     if key.startswith("best_val/"):
                         criterion = key.split("/", 1)[1]
@@ -237,7 +245,7 @@ def _main(args):
             parsed = parse_file(path)
         except OSError as e:
             raise PekitError(f"cannot read log {path}: {e.strerror}") from None
-        print(json.dumps(parsed, indent=None if args.compact else 2))
+        print(jsonfile.dumps(parsed, indent=None if args.compact else 2))
     return 0
 
 

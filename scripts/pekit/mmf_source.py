@@ -6,8 +6,6 @@ an importable `mmf` (installed), the checkout named by `MMF_SRC`, the kit's cach
 
 from __future__ import annotations
 
-import argparse
-import math
 import os
 import shutil
 import subprocess
@@ -16,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import pins
+from . import argtypes, pins
 from .errors import PekitError
 from .patching.targets import find_root, git_head
 
@@ -156,16 +154,6 @@ def locate():
     )
 
 
-def _seconds(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got '{text}'")
-    return value
-
-
 def register(subparsers):
     p = subparsers.add_parser("mmf", help="fetch, install or locate MMF at the pinned commit")
     sub = p.add_subparsers(dest="mmf_action", metavar="ACTION")
@@ -173,7 +161,7 @@ def register(subparsers):
     f = sub.add_parser("fetch", help="clone MMF at the pinned commit into the kit's cache")
     f.add_argument("--from", dest="source", metavar="URL|PATH", help="another clone or mirror")
     f.add_argument("--dest", metavar="DIR", help="where to put the checkout (default: the cache)")
-    f.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+    f.add_argument("--timeout", type=argtypes.positive_float, metavar="SECONDS",
                    help="give up after this long (default: no limit)")  # fmt: skip
     f.set_defaults(func=_cmd_fetch)
     i = sub.add_parser("install", help="pip-install MMF (no deps) from MMF_SRC or the cache")

@@ -40,10 +40,11 @@ class _Silent:
 
 
 def progress(total=None, desc="", enabled=True, unit="rec", initial=0, stream=None):
-    """Return an object with update(k) and close(); unit "B" counts bytes."""
-    if not enabled:
-        return _Silent()
+    """Return an object with update(k) and close(); unit "B" counts bytes. Silent unless the
+    stream is a terminal: in a log or a pipe a bar is noise around the lines that matter."""
     stream = stream or sys.stderr
+    if not enabled or not (hasattr(stream, "isatty") and stream.isatty()):
+        return _Silent()
     try:
         from tqdm import tqdm
     except ImportError:

@@ -6,12 +6,11 @@ Reads every run folder under <results>/runs (see pekit.run), keeps the finished 
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from pathlib import Path
 
-from . import logs, models
+from . import argtypes, jsonfile, logs, models
 from .atomic import write_json, write_text
 from .errors import PekitError, UsageError
 
@@ -43,30 +42,55 @@ def table2_reference(reference=None):
 # --- collecting runs ------------------------------------------------------------------------
 
 
+def _run_record(manifest_path):
+    """The run a manifest describes, checked; a PekitError naming the file and field if not."""
+    manifest = jsonfile.load(manifest_path, "run manifest")
+    run = manifest.get("run")
+    if not isinstance(run, dict):
+        raise PekitError(f"{manifest_path}: field 'run' is {run!r}; expected an object")
+    for key, kind in (("dataset", str), ("model", str), ("mode", str), ("seed", int)):
+        if type(run.get(key)) is not kind:
+            raise PekitError(
+                f"{manifest_path}: field 'run.{key}' is {run.get(key)!r}; expected a "
+                f"{'string' if kind is str else 'whole number'}"
+            )
+    return manifest, run
+
+
 def collect_runs(results):
-    """(included, excluded): parsed finished runs, and the others with their status."""
+    """(included, excluded): parsed finished runs, and the others with their status (a run of
+    a dataset, model or mode the kit does not know is excluded, with why)."""
     included, excluded = [], []
     root = Path(results) / "runs"
     for manifest_path in sorted(root.glob("*/*/*/seed*/manifest.json")):
-        try:
-            with open(manifest_path, encoding="utf-8") as f:
-                manifest = json.load(f)
-        except (OSError, ValueError) as e:
-            raise PekitError(f"{manifest_path}: cannot read run manifest: {e}") from None
-        run = manifest.get("run") or {}
-        for key in ("dataset", "model", "mode", "seed"):
-            if key not in run:
-                raise PekitError(f"{manifest_path}: field 'run.{key}' missing")
+        manifest, run = _run_record(manifest_path)
         record = dict(run, dir=str(manifest_path.parent), status=manifest.get("status"))
+        unknown = [
+            f"{key} '{run[key]}'"
+            for key, known in (
+                ("dataset", DATASET_LABELS),
+                ("model", models.MODELS),
+                ("mode", models.MODES),
+            )  # fmt: skip
+            if run[key] not in known
+        ]
+        if unknown:
+            excluded.append(dict(record, status=f"unknown {', '.join(unknown)}"))
+            continue
         if manifest.get("status") != "finished":
             excluded.append(record)
             continue
-        log_path = manifest_path.parent / manifest.get("log", "train.log")
-        record["log"] = logs.parse_file(log_path)
+        log_name = manifest.get("log", "train.log")
+        if not isinstance(log_name, str) or "/" in log_name:
+            raise PekitError(f"{manifest_path}: field 'log' is {log_name!r}; expected a file name")
+        record["log"] = logs.parse_file(manifest_path.parent / log_name)
+        tests = manifest.get("test") or {}
+        if not isinstance(tests, dict):
+            raise PekitError(f"{manifest_path}: field 'test' is {tests!r}; expected an object")
         record["test"] = {
             split: t["metrics"]
-            for split, t in (manifest.get("test") or {}).items()
-            if t.get("status") == "finished" and t.get("metrics")
+            for split, t in tests.items()
+            if isinstance(t, dict) and t.get("status") == "finished" and t.get("metrics")
         }
         included.append(record)
     return included, excluded
@@ -415,7 +439,11 @@ def render_markdown(report):
             f"| {_fmt(wall / 3600 if wall else None, 2)} |"
         )
     if report["excluded"]:
-        out += ["", "Not reported (not finished):", ""]
+        out += [
+            "",
+            "Not reported (not finished, or of a dataset, model or mode the kit does not know):",
+            "",
+        ]
         for r in report["excluded"]:
             out.append(
                 f"- {r['dataset']}/{r['model']}/{mode_label(r['mode'])}/seed{r['seed']}: "
@@ -477,15 +505,18 @@ def build_report(results, tolerance=DEFAULT_TOLERANCE, paper_logs=None, plots=Tr
 
 
 def write_report(results, tolerance=DEFAULT_TOLERANCE, paper_logs=None):
-    """Write report.md and report.json into `results`; returns their paths."""
+    """Write report.md and report.json into `results`; returns their paths and the report."""
     results = Path(results)
     if not (results / "runs").is_dir():
         raise PekitError(f"{results / 'runs'}: no runs here; run `pekit run` first")
+    md, js, plots = results / "report.md", results / "report.json", results / "plots"
+    for path, want in ((md, "a file"), (js, "a file"), (plots, "a folder")):
+        if path.exists() and path.is_dir() != (want == "a folder"):
+            raise PekitError(f"{path}: exists and is not {want}; move it away, nothing written")
     report = build_report(results, tolerance=tolerance, paper_logs=paper_logs)
-    md, js = results / "report.md", results / "report.json"
     write_text(md, render_markdown(report))
     write_json(js, report)
-    return [md, js] + [Path(p["file"]) for p in report["plots"]]
+    return [md, js] + [Path(p["file"]) for p in report["plots"]], report
 
 
 def parse_paper_log_args(items):
@@ -521,7 +552,7 @@ def add_report_options(parser):
     """The report's options, shared by `pekit report` and `pekit reproduce`."""
     parser.add_argument(
         "--tolerance",
-        type=float,
+        type=argtypes.nonnegative_float,
         default=DEFAULT_TOLERANCE,
         help=f"AUROC pass/fail tolerance (default: {DEFAULT_TOLERANCE})",
     )
@@ -534,16 +565,20 @@ def add_report_options(parser):
     )
 
 
-def write_report_from_args(args):
-    """Check the report options in `args`, write the report; returns the paths written."""
-    if args.tolerance < 0:
-        raise UsageError(f"--tolerance must be >= 0, got {args.tolerance}")
-    return write_report(args.results, args.tolerance, parse_paper_log_args(args.paper_log))
+def write_report_from_args(args, echo):
+    """Write the report with the options in `args`, telling `echo` what was written and which
+    runs were left out for being of no dataset, model or mode the kit knows."""
+    paths, report = write_report(args.results, args.tolerance, parse_paper_log_args(args.paper_log))
+    for r in report["excluded"]:
+        if str(r["status"]).startswith("unknown "):
+            echo(f"warning: {r['dir']}: left out of the report: {r['status']}")
+    for path in paths:
+        echo(f"wrote {path}")
+    return paths
 
 
 def _main(args):
     import sys
 
-    for path in write_report_from_args(args):
-        print(f"wrote {path}", file=sys.stderr)
+    write_report_from_args(args, lambda text: print(text, file=sys.stderr))
     return 0

@@ -23,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import __version__, pins, report, settings
+from . import __version__, argtypes, jsonfile, pins, report, settings
 from .atomic import write_json
 from .data.facts import dataset_facts
 from .digests import sha256_file
@@ -85,6 +85,12 @@ class Entry:
         self.settings = settings.get(settings_name)
         self.batch = self.settings["batch_size"] if batch in (None, "") else int(batch)
         self.gpus = int(gpus)
+        if self.batch < 1 or self.batch % self.gpus:
+            # MMF splits the global batch evenly over its processes, and asserts it divides.
+            raise UsageError(
+                f"--batch {self.batch} is not a positive multiple of --gpus {self.gpus}: the "
+                "global batch is split evenly over the GPUs"
+            )
         self.data_dir = data_dir
         self.extra = list(extra)
         self.config = config
@@ -333,15 +339,18 @@ def provenance(probe=True, devices=None):
 
 
 def load_manifest(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
+    """The run's manifest, or None before its first start; a manifest that is no JSON object,
+    or lacks what the runner reads, is refused naming the field."""
+    if not Path(path).exists():
         return None
-    except ValueError as e:
-        raise PekitError(
-            f"{path}: not valid JSON ({e}); remove the run folder to start over"
-        ) from None
+    manifest = jsonfile.load(path, "run manifest")
+    for field, kind in (("run", dict), ("status", str), ("attempts", list)):
+        if not isinstance(manifest.get(field), kind):
+            raise PekitError(
+                f"{path}: field {field!r} is {manifest.get(field)!r}; expected a "
+                f"{kind.__name__}; remove the run folder to start over"
+            )
+    return manifest
 
 
 def _alive(pid, host):
@@ -378,16 +387,40 @@ def _on_sigterm(signum, frame):
     raise _Terminated()
 
 
-def visible_devices(gpus, environ=None):
+def machine_gpus():
+    """How many NVIDIA GPUs this machine shows, without importing torch: the driver's entries
+    in /proc (a container sees those of its GPUs), else `nvidia-smi -L`; 0 without a driver."""
+    try:
+        return len(os.listdir("/proc/driver/nvidia/gpus"))
+    except OSError:
+        pass
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    if out.returncode != 0:
+        return 0
+    return sum(
+        1 for line in out.stdout.decode(errors="replace").splitlines() if line.startswith("GPU ")
+    )
+
+
+def visible_devices(gpus, environ=None, available=None):
     """CUDA_VISIBLE_DEVICES for a run on `gpus` GPUs: the first `gpus` of those visible.
 
     With world_size 1 MMF wraps the model in DataParallel over every visible GPU (its
     parallelize_model), which splits the batch and, in its replica threads, drops a bf16
-    autocast to fp16 without loss scaling. A run on N GPUs therefore sees exactly N.
+    autocast to fp16 without loss scaling. A run on N GPUs therefore sees exactly N. More than
+    one GPU where there are fewer is refused here, before MMF starts (`available`: the
+    machine's count, machine_gpus() by default).
     """
     environ = os.environ if environ is None else environ
     current = environ.get("CUDA_VISIBLE_DEVICES")
     if current is None:
+        if gpus > 1:
+            have = machine_gpus() if available is None else available
+            if have < gpus:
+                raise UsageError(f"--gpus {gpus}, but this machine has {have} NVIDIA GPUs")
         return ",".join(str(i) for i in range(gpus))
     devices = [d.strip() for d in current.split(",") if d.strip()]
     # None visible with GPUS=1 is a CPU run (MMF falls back to the CPU); more GPUs than visible
@@ -580,13 +613,25 @@ def _list(text, allowed, default, what):
     return items
 
 
+def _optional(kind):
+    """`kind`, with "" meaning the default (Make passes empty variables as "")."""
+
+    def parse(text):
+        return "" if text == "" else kind(text)
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def add_matrix_arguments(p):
     p.add_argument("--dataset", required=True, choices=DATASETS)
     p.add_argument("--models", default="", help="comma-separated (default: visual_bert)")
     p.add_argument("--modes", default="", help="comma-separated fc,pe,full (default: all three)")
     p.add_argument("--seeds", default="", help="comma-separated integers (default: 1)")
-    p.add_argument("--gpus", default="", help="GPUs on this node, MMF's own distributed training")
-    p.add_argument("--batch", default="", help="global batch size (default: the settings' one)")
+    p.add_argument("--gpus", default="", type=_optional(argtypes.positive_int),
+                   help="GPUs on this node, MMF's own distributed training (default: 1)")  # fmt: skip
+    p.add_argument("--batch", default="", type=_optional(argtypes.positive_int),
+                   help="global batch size (default: the settings' one)")  # fmt: skip
     p.add_argument(
         "--settings",
         default="",
@@ -616,11 +661,8 @@ def entries_from_args(args):
     for item in args.override:
         if "=" not in item:
             raise UsageError(f"--override expects KEY=VALUE, got '{item}'")
-    try:
-        gpus = int(args.gpus or 1)
-    except ValueError:
-        raise UsageError(f"--gpus must be an integer, got '{args.gpus}'") from None
-    return matrix(
+    gpus = args.gpus or 1
+    entries = matrix(
         args.results,
         args.dataset,
         _list(args.models, MODELS, DEFAULT_MODELS, "model"),
@@ -633,6 +675,8 @@ def entries_from_args(args):
         args.override,
         args.config,
     )
+    visible_devices(gpus)  # the GPUs are there: checked before anything runs or prints
+    return entries
 
 
 def register(subparsers):
@@ -676,7 +720,7 @@ def _main(args):
 
 
 def _reproduce(args):
+    report.parse_paper_log_args(args.paper_log)  # the report's options, before hours of training
     statuses = run_matrix(entries_from_args(args), test=not args.no_test, echo=_echo)
-    for path in report.write_report_from_args(args):
-        _echo(f"wrote {path}")
+    report.write_report_from_args(args, _echo)
     return 0 if all(s == FINISHED for s in statuses.values()) else 1

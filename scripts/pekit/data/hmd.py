@@ -8,19 +8,22 @@ img/ and the five jsonl files (directly or under data/). Output, under
   features/, extras/    filled by MMF's dataset zoo (released region features, vocabularies)
 """
 
+import filecmp
 import json
 import os
 import shutil
 import subprocess
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 from .. import atomic
 from ..errors import PekitError, UsageError
 from ..progress import progress as progress_bar
+from . import archive
 from .facts import dataset_facts
-from .paths import dataset_dir
+from .paths import dataset_dir, output_folder
 
 EXPECT_COUNTS = ("strict", "none")
 
@@ -42,10 +45,14 @@ class _FolderSource:
         return path.read_bytes()
 
     def image_names(self):
+        """Images present: plain files, or links resolving to one (a dangling link is not)."""
         folder = self.root / self.image_folder
         if not folder.is_dir():
             return set()
         return {e.name for e in os.scandir(folder) if e.is_file()}
+
+    def same_image(self, name, dst):
+        return filecmp.cmp(str(self.root / self.image_folder / name), str(dst), shallow=False)
 
     def copy_image(self, name, dst, move=False):
         src = self.root / self.image_folder / name
@@ -53,9 +60,6 @@ class _FolderSource:
             os.replace(str(src), str(dst))
         else:
             atomic.copy_file(str(src), str(dst))
-
-    def image_size(self, name):
-        return (self.root / self.image_folder / name).stat().st_size
 
 
 class _ZipSource:
@@ -84,16 +88,31 @@ class _ZipSource:
             return None
         except RuntimeError as e:  # encrypted member without (or with a wrong) password
             raise HMDInputError(f"{self.path}: cannot read {name}: {e}; pass --password") from None
+        except (zipfile.BadZipFile, zlib.error) as e:
+            raise HMDInputError(
+                f"{self.path}: member {self.prefix + name} is damaged: {e}"
+            ) from None
 
     def image_names(self):
         return set(self._images)
 
-    def copy_image(self, name, dst, move=False):
-        with self.zf.open(self._images[name], pwd=self.pwd) as f:
-            atomic.copy_file(None, str(dst), fsrc=f)
+    def same_image(self, name, dst):
+        """The zip records each member's CRC-32: compared with the file's, nothing decompressed."""
+        info = self._images[name]
+        if dst.stat().st_size != info.file_size:
+            return False
+        crc = 0
+        with open(str(dst), "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                crc = zlib.crc32(block, crc)
+        return crc == info.CRC
 
-    def image_size(self, name):
-        return self._images[name].file_size
+    def copy_image(self, name, dst, move=False):
+        try:
+            with self.zf.open(self._images[name], pwd=self.pwd) as f:
+                atomic.copy_file(None, str(dst), fsrc=f)
+        except (zipfile.BadZipFile, zlib.error) as e:
+            raise HMDInputError(f"{self.path}: image {name} is damaged: {e}") from None
 
 
 def _find_root_folder(src, files):
@@ -155,7 +174,7 @@ def _parse_jsonl(label, name, data, split, facts):
             raise HMDInputError(
                 "{}: field 'text' is {!r}; expected a string".format(where, row["text"])
             )
-        if "label" in row and row["label"] not in (0, 1):
+        if "label" in row and not (type(row["label"]) is int and row["label"] in (0, 1)):
             raise HMDInputError(
                 "{}: field 'label' is {!r}; expected 0 or 1".format(where, row["label"])
             )
@@ -168,7 +187,6 @@ def _parse_jsonl(label, name, data, split, facts):
 
 
 def _open_source(src, password, files, image_folder, stack, staging_parent):
-    src = Path(src).expanduser().resolve()
     if src.is_dir():
         root = _find_root_folder(src, files)
         if root is None:
@@ -184,6 +202,7 @@ def _open_source(src, password, files, image_folder, stack, staging_parent):
         raise HMDInputError(f"{src}: not a zip file nor a folder")
     zf = zipfile.ZipFile(str(src))
     stack.append(zf.close)
+    archive.check_members(zf, str(src))
     prefix = _zip_prefix(zf, files)
     if prefix is None:
         raise HMDInputError(
@@ -192,88 +211,107 @@ def _open_source(src, password, files, image_folder, stack, staging_parent):
     encrypted = any(i.flag_bits & 0x1 for i in zf.infolist())
     if encrypted and password and shutil.which("unzip"):
         # Python's zipfile decrypts byte by byte (hours for the challenge zip); unzip takes minutes.
-        return _unzip(src, password, prefix, image_folder, stack, staging_parent), True
+        members = [prefix + f for f in files] + [prefix + image_folder + "/*"]
+        return _unzip(src, password, members, prefix, image_folder, stack, staging_parent), True
     return _ZipSource(src, zf, prefix, image_folder, password), False
 
 
-def _unzip(src, password, prefix, image_folder, stack, staging_parent):
+STAGING_PREFIX = ".hmd-unzip-"
+
+
+def _unzip(src, password, members, prefix, image_folder, stack, staging_parent):
+    """Extract the checked `members` (and nothing else) into a staging folder in the output."""
     # Staged beside the output (same file system, so images are moved, not copied twice).
-    staging_parent.mkdir(parents=True, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".hmd-unzip-", dir=str(staging_parent))
+    staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=str(staging_parent))
     stack.append(lambda: shutil.rmtree(staging, ignore_errors=True))
-    cmd = ["unzip", "-q", "-o", "-P", password, str(src), "-d", staging]
+    cmd = ["unzip", "-q", "-o", "-P", password, str(src), *members, "-d", staging]
     result = subprocess.run(cmd, capture_output=True)
-    if result.returncode != 0:
+    if result.returncode not in (0, 11):  # 11: a pattern matched nothing (an empty img/)
         err = result.stderr.decode("utf-8", "replace").strip().splitlines()
         raise HMDInputError(
             f"{src}: unzip failed (exit {result.returncode}): {err[-1] if err else ''}; "
             "check --password"
         )
+    archive.check_extracted(staging)
     return _FolderSource(Path(staging) / prefix, image_folder)
 
 
 def layout_hmd(src, data_dir=None, password=None, expect_counts="strict", show_progress=True):
-    """Check an HMD copy and lay it out for MMF; return a summary (counts, missing images)."""
+    """Check an HMD copy and lay it out for MMF; return a summary (counts, missing images).
+
+    Every check that can refuse runs before the output changes. Images are written one by one
+    (each atomically; a re-run finishes them), then the five annotation files as one folder
+    switched in one step (atomic.publish_folder): a kill leaves the old annotations or the new
+    ones, never a mix.
+    """
     if expect_counts not in EXPECT_COUNTS:
         raise UsageError(f"expect-counts {expect_counts!r}: expected strict or none")
     facts = dataset_facts("hmd")
     splits = list(facts["splits"])
     files = [s + ".jsonl" for s in splits]
     image_folder = facts["image_folder"]
-    out = dataset_dir("hateful_memes", data_dir)
-    cleanup = []
-    try:
-        source, staged_copy = _open_source(src, password, files, image_folder, cleanup, out)
-        raw = {}
-        rows = {}
-        for split, name in zip(splits, files):
-            raw[split] = source.read(name)
-            rows[split] = _parse_jsonl(source.label, name, raw[split], split, facts)
-        counts = {s: len(rows[s]) for s in splits}
-        if expect_counts == "strict":
-            wrong = [
-                f"{s}.jsonl has {counts[s]} (expected {facts['splits'][s]})"
-                for s in splits
-                if counts[s] != facts["splits"][s]
-            ]
-            if wrong:
-                raise HMDInputError(
-                    "{}: {}; this is not the complete phase-2 release (use --expect-counts none "
-                    "for a subset)".format(source.label, "; ".join(wrong))
-                )
-        have = source.image_names()
-        wanted = {r["img"][len(image_folder) + 1 :] for s in splits for r in rows[s]}
-        missing = sorted(wanted - have)
-
-        with atomic.Staged() as staged:
-            for split, name in zip(splits, files):
-                staged.add_bytes(out / "annotations" / name, raw[split])
-        for sub in ("features", "extras"):
-            (out / sub).mkdir(parents=True, exist_ok=True)
-        img_out = out / "images" / image_folder
-        img_out.mkdir(parents=True, exist_ok=True)
-        copied = 0
-        bar = progress_bar(len(have), "hmd: images", enabled=show_progress)
+    src = Path(src).expanduser().resolve()
+    out = output_folder(dataset_dir("hateful_memes", data_dir))
+    if out == src or src in out.parents:
+        raise HMDInputError(f"{src}: the source holds the output {out}; choose another --data-dir")
+    with atomic.locked(out):
+        # What a killed run left is this run's to remove (the lock says none is running).
+        for old in out.glob(STAGING_PREFIX + "*"):
+            shutil.rmtree(str(old), ignore_errors=True)
+        atomic.remove_scratch(out / "images" / image_folder)
+        cleanup = []
         try:
-            for name in sorted(have):
-                dst = img_out / name
-                try:
-                    if dst.stat().st_size == source.image_size(name):
-                        bar.update()
-                        continue
-                except OSError:
-                    pass
+            source, staged_copy = _open_source(src, password, files, image_folder, cleanup, out)
+            summary = _lay_out(source, staged_copy, out, facts, expect_counts, show_progress)
+        finally:
+            for fn in reversed(cleanup):
+                fn()
+    summary.update(source=str(src), out=str(out))
+    return summary
+
+
+def _lay_out(source, staged_copy, out, facts, expect_counts, show_progress):
+    splits = list(facts["splits"])
+    image_folder = facts["image_folder"]
+    raw, rows = {}, {}
+    for split in splits:
+        name = split + ".jsonl"
+        raw[split] = source.read(name)
+        rows[split] = _parse_jsonl(source.label, name, raw[split], split, facts)
+    counts = {s: len(rows[s]) for s in splits}
+    if expect_counts == "strict":
+        wrong = [
+            f"{s}.jsonl has {counts[s]} (expected {facts['splits'][s]})"
+            for s in splits
+            if counts[s] != facts["splits"][s]
+        ]
+        if wrong:
+            raise HMDInputError(
+                "{}: {}; this is not the complete phase-2 release (use --expect-counts none "
+                "for a subset)".format(source.label, "; ".join(wrong))
+            )
+    have = source.image_names()
+    wanted = {r["img"][len(image_folder) + 1 :] for s in splits for r in rows[s]}
+    missing = sorted(wanted - have)
+
+    for sub in ("features", "extras"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    img_out = out / "images" / image_folder
+    img_out.mkdir(parents=True, exist_ok=True)
+    copied = 0
+    bar = progress_bar(len(have), "hmd: images", enabled=show_progress)
+    try:
+        for name in sorted(have):
+            dst = img_out / name
+            if not (dst.is_file() and not dst.is_symlink() and source.same_image(name, dst)):
                 source.copy_image(name, dst, move=staged_copy)
                 copied += 1
-                bar.update()
-        finally:
-            bar.close()
+            bar.update()
     finally:
-        for fn in reversed(cleanup):
-            fn()
+        bar.close()
+    # The annotations last, in one step: they are what MMF reads first, and they name the images.
+    atomic.publish_folder(out / "annotations", {s + ".jsonl": raw[s] for s in splits})
     return {
-        "source": str(src),
-        "out": str(out),
         "counts": counts,
         "images_present": len(have & wanted),
         "images_missing": len(missing),

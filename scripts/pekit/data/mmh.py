@@ -9,10 +9,15 @@ Output, under <data_dir>/datasets/mmh/defaults/:
       text      see join_text()
       label     0/1 by the chosen rule (see LABEL_RULES)
       labels    the three annotator codes, kept for reference
-  images/img_resized   a link to (or copy of) SRC/img_resized
-  conversion.json      the settings and class balance of the last conversion
+  annotations/conversion.json  the settings and class balance of the conversion
+  annotations/img_resized      with --images link: a link to SRC/img_resized
+  images/img_resized   a copy of SRC/img_resized, or a link to ../annotations/img_resized
+  conversion.json      a link to annotations/conversion.json
+`annotations` is a link to a versioned folder, switched in one step (atomic.publish_folder):
+readers, and a kill, see the old annotations or the new ones, never a mix.
 """
 
+import filecmp
 import json
 import os
 import re
@@ -22,9 +27,10 @@ from .. import atomic
 from ..errors import PekitError
 from ..progress import progress as progress_bar
 from .facts import dataset_facts
-from .paths import dataset_dir
+from .paths import dataset_dir, output_folder
 
 SPLITS = ("train", "val", "test")
+CONVERSION = "conversion.json"
 # t.co is Twitter's link shortener: every link and attached media in a tweet shows up as one.
 _TCO_LINK = re.compile(r"https?://t\.co/\w*", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
@@ -60,11 +66,33 @@ def join_text(tweet_text, ocr_text=None):
     return " ".join(p for p in parts if p)
 
 
-def load_json(path):
-    """Parse a JSON file; malformed JSON is refused with the file and position."""
+def _read(path):
+    """A source file's bytes; what keeps it from being read is refused with the file."""
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            return f.read()
+    except OSError as e:
+        raise MMHInputError(
+            f"{path}: cannot read: {e.strerror}; expected a readable file"
+        ) from None
+
+
+def _no_surrogates(text, where):
+    """JSON's \\ud800-style escapes can hold half a character, which no UTF-8 file can."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise MMHInputError(
+            f"{where} holds an unpaired surrogate (\\u{ord(text[e.start]):04x}) at character "
+            f"{e.start}; expected text"
+        ) from None
+    return text
+
+
+def load_json(path):
+    """Parse a JSON file; malformed JSON is refused with the file and position."""
+    data = _read(path)
+    try:
         return json.loads(data.decode("utf-8"))
     except json.JSONDecodeError as e:
         raise MMHInputError(
@@ -76,20 +104,23 @@ def load_json(path):
 
 def read_split_ids(path):
     """Tweet ids, one per line, in file order; blank lines ignored, repeats refused."""
+    try:
+        text = _read(path).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise MMHInputError(f"{path}: not UTF-8 text (byte {e.start}): {e.reason}") from None
     ids = []
     seen = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            tid = line.strip()
-            if not tid:
-                continue
-            if tid in seen:
-                raise MMHInputError(
-                    f"{path}: line {lineno}: tweet id {tid} repeats line {seen[tid]}; "
-                    "each id must appear once"
-                )
-            seen[tid] = lineno
-            ids.append(tid)
+    for lineno, line in enumerate(text.splitlines(), 1):
+        tid = line.strip()
+        if not tid:
+            continue
+        if tid in seen:
+            raise MMHInputError(
+                f"{path}: line {lineno}: tweet id {tid} repeats line {seen[tid]}; "
+                "each id must appear once"
+            )
+        seen[tid] = lineno
+        ids.append(tid)
     return ids
 
 
@@ -145,7 +176,7 @@ def _tweet_text(tid, rec, gt_path):
         raise MMHInputError(
             f"{gt_path}: tweet {tid}: field 'tweet_text' is {text!r}; expected a string"
         )
-    return text
+    return _no_surrogates(text, f"{gt_path}: tweet {tid}: field 'tweet_text'")
 
 
 def _ocr_text(path):
@@ -153,7 +184,7 @@ def _ocr_text(path):
     text = obj.get("img_text") if isinstance(obj, dict) else None
     if not isinstance(text, str):
         raise MMHInputError(f"{path}: field 'img_text' is {text!r}; expected a string")
-    return text
+    return _no_surrogates(text, f"{path}: field 'img_text'")
 
 
 def _locate(src, facts):
@@ -171,7 +202,16 @@ def _locate(src, facts):
         raise MMHInputError(
             "{} is not an MMHS150K folder: missing {}".format(src, ", ".join(missing))
         )
+    for name, path in need.items():
+        want_dir = name == "images"
+        if path.is_dir() != want_dir:
+            raise MMHInputError(
+                f"{path}: expected a {'folder' if want_dir else 'file'}, found a "
+                f"{'folder' if path.is_dir() else 'file'}"
+            )
     need["ocr"] = src / facts["ocr_folder"]
+    if need["ocr"].exists() and not need["ocr"].is_dir():
+        raise MMHInputError(f"{need['ocr']}: expected a folder of OCR json files")
     return src, need
 
 
@@ -210,8 +250,9 @@ def convert_mmh(
     split_ids = {s: read_split_ids(split_paths[s]) for s in SPLITS}
     _check_splits(split_ids, split_paths, gt_path, gt)
 
-    # One directory listing each instead of 150K stat calls.
-    have_images = set(os.listdir(paths["images"]))
+    # One directory listing each instead of 150K stat calls. An image is a file, or a link
+    # resolving to one: a dangling link is a missing image.
+    have_images = {e.name for e in os.scandir(paths["images"]) if e.is_file()}
     have_ocr = set(os.listdir(paths["ocr"])) if paths["ocr"].is_dir() else set()
 
     total = sum(len(v) for v in split_ids.values())
@@ -283,7 +324,13 @@ def convert_mmh(
                 f"{expected}"
             )
 
-    out = dataset_dir("mmh", data_dir)
+    out = output_folder(dataset_dir("mmh", data_dir))
+    img_out = out / "images" / image_folder
+    if images == "link" and img_out.exists() and not img_out.is_symlink():
+        raise MMHInputError(
+            f"{img_out} exists and is not a link (an earlier --images copy?); remove it, or "
+            "pass --images copy; nothing written"
+        )
     summary = {
         "source": str(src),
         "label_rule": label_rule,
@@ -293,16 +340,30 @@ def convert_mmh(
         "missing": {s: len(missing[s]) for s in SPLITS},
         "skipped": {s: len(missing[s]) if missing_images == "skip" else 0 for s in SPLITS},
     }
-    with atomic.Staged() as staged:
-        for split in SPLITS:
-            data = ("\n".join(out_lines[split]) + "\n") if out_lines[split] else ""
-            staged.add_bytes(out / "annotations" / (split + ".jsonl"), data.encode("utf-8"))
-        staged.add_bytes(
-            out / "conversion.json",
-            (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode("utf-8"),
-        )
-    (out / "features").mkdir(parents=True, exist_ok=True)
-    _place_images(paths["images"], out / "images" / image_folder, images, have_images)
+    # The images first, then the annotations with conversion.json, as one folder switched in
+    # one step (atomic.publish_folder): a kill leaves the old set or the new one.
+    with atomic.locked(out):
+        atomic.remove_scratch(img_out.parent)
+        if img_out.is_dir() and not img_out.is_symlink():
+            atomic.remove_scratch(img_out)
+        (out / "features").mkdir(parents=True, exist_ok=True)
+        contents = {
+            split + ".jsonl": (("\n".join(lines) + "\n") if lines else "").encode("utf-8")
+            for split, lines in out_lines.items()
+        }
+        contents[CONVERSION] = (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode()
+        if images == "copy":
+            _copy_images(paths["images"], img_out, have_images, show_progress)
+        elif images == "link":
+            # The link to SRC's images is kept in the annotations folder, so that it switches
+            # with them; images/<folder> reads it through a link of its own, made once.
+            contents[image_folder] = atomic.Link(str(paths["images"]))
+            atomic.replace_link(img_out, Path("..") / "annotations" / image_folder)
+        # out/conversion.json reads the one in the annotations, through a link made first.
+        if (out / CONVERSION).is_file() and not (out / CONVERSION).is_symlink():
+            (out / CONVERSION).unlink()  # the kit's own file of an older layout
+        atomic.replace_link(out / CONVERSION, Path("annotations") / CONVERSION)
+        atomic.publish_folder(out / "annotations", contents)
 
     summary.update(
         {
@@ -314,27 +375,20 @@ def convert_mmh(
     return summary
 
 
-def _place_images(src_dir, dst, mode, names):
-    if mode == "none":
-        return
-    if mode == "link":
-        if dst.exists() and not dst.is_symlink():
-            raise PekitError(f"{dst} exists and is not a link; remove it or use --images copy")
-        atomic.symlink(str(src_dir), str(dst))
-        return
+def _copy_images(src_dir, dst, names, show_progress):
+    """Copy what differs, by content (a changed image of the same size is copied again)."""
     if dst.is_symlink():
         dst.unlink()
     dst.mkdir(parents=True, exist_ok=True)
-    for name in sorted(names):
-        s = src_dir / name
-        d = dst / name
-        try:
-            if d.stat().st_size == s.stat().st_size:
-                continue
-        except OSError:
-            pass
-        if s.is_file():
-            atomic.copy_file(str(s), str(d))
+    bar = progress_bar(len(names), "mmh: images", enabled=show_progress)
+    try:
+        for name in sorted(names):
+            s, d = src_dir / name, dst / name
+            if not (d.is_file() and filecmp.cmp(str(s), str(d), shallow=False)):
+                atomic.copy_file(str(s), str(d))
+            bar.update()
+    finally:
+        bar.close()
 
 
 def format_balance(balance):

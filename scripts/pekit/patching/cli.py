@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import pins
-from ..errors import UsageError
+from ..errors import PekitError, UsageError
 from . import engine, manifest, targets
 
 
@@ -64,16 +64,27 @@ def run(args):
     roots = {}
     for t in wanted:
         roots[t] = targets.find_root(t, explicit[t])
-    entries = manifest.load().select(sets=sets, targets=wanted)
+    patches = manifest.load()
+    entries = patches.select(sets=sets, targets=wanted)
+    if not entries:
+        raise PekitError(
+            f"{patches.path}: no patch of sets {','.join(sets)} for "
+            f"{', '.join(wanted)}; nothing to {args.action}"
+        )
+    for f in engine.recover(entries, roots):
+        print(f"finished an interrupted change: {f}")
     if args.action == "status":
         for t in wanted:
             if roots[t] is None:
                 print(f"{t}: not found (pass --{t} DIR)")
-        for s in engine.file_states(entries, roots):
+        states = engine.file_states(entries, roots)
+        for s in states:
             print(f"{s.state:9} {s.entry.set:6} {s.file}")
+        _refuse_mixed(states)
         return 0
     if args.action == "check":
         states = engine.check(entries, roots)
+        _refuse_mixed(states)
         counts = {}
         for s in states:
             counts[s.state] = counts.get(s.state, 0) + 1
@@ -87,6 +98,20 @@ def run(args):
     else:
         print(f"{outcome.action} (sets: {','.join(sets)}); nothing written")
     return 0
+
+
+def _refuse_mixed(states):
+    """Files part patched, part pristine: no state a complete apply or revert leaves."""
+    mixed = engine.mixed(states)
+    if mixed:
+        parts = "; ".join(
+            f"set {name}: {patched} patched, {pristine} pristine"
+            for name, (patched, pristine) in sorted(mixed.items())
+        )
+        raise PekitError(
+            f"mixed tree ({parts}): run `pekit patch apply` to finish patching it, or "
+            "`pekit patch revert` to make it pristine"
+        )
 
 
 def _manifest(explicit):

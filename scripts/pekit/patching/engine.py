@@ -1,4 +1,8 @@
-"""status / check / apply / revert over every file of every selected target, all or nothing."""
+"""status / check / apply / revert over every file of every selected target, all or nothing.
+
+All or nothing holds under a kill too: apply and revert publish their files as one journaled
+set (atomic.FileSet), and every command first finishes a set a killed run left.
+"""
 
 from __future__ import annotations
 
@@ -75,26 +79,30 @@ def check(entries, roots, pin_data=None):
     return states
 
 
-class _Transaction:
-    """Replace files one by one; on any error put back every file already replaced."""
+def transaction(entries, roots):
+    """The journaled set of the entries' files (atomic.FileSet): its journal in each target
+    root, its scratch files swept from every patched file's folder."""
+    dirs = {Path(roots[e.target]) for e in entries if roots.get(e.target) is not None}
+    sweep = {(Path(roots[e.target]) / e.path).parent for e in entries if roots.get(e.target)}
+    return atomic.FileSet(dirs, sweep)
 
-    def __init__(self):
-        self.done = []
 
-    def replace(self, file, data):
-        original = file.read_bytes()
-        mode = file.stat().st_mode & 0o7777
-        atomic.write_bytes(file, data, mode=mode)
-        self.done.append((file, original, mode))
+def recover(entries, roots):
+    """Finish a change a killed `pekit patch apply|revert` left (every command runs this first);
+    returns the files it finished."""
+    with transaction(entries, roots) as fs:
+        return fs.recovered
 
-    def rollback(self):
-        errors = []
-        for file, original, mode in reversed(self.done):
-            try:
-                atomic.write_bytes(file, original, mode=mode)
-            except OSError as e:
-                errors.append(f"{file}: {e}")
-        return errors
+
+def mixed(states):
+    """{set: (patched, pristine)} when the selected files are part patched, part pristine (a
+    state no complete apply or revert leaves); {} otherwise."""
+    counts = {}
+    for s in states:
+        patched, pristine = counts.get(s.entry.set, (0, 0))
+        counts[s.entry.set] = (patched + (s.state == PATCHED), pristine + (s.state == PRISTINE))
+    totals = [sum(c[i] for c in counts.values()) for i in (0, 1)]
+    return counts if all(totals) else {}
 
 
 def _transform(states, reverse):
@@ -115,33 +123,29 @@ def _transform(states, reverse):
     return planned
 
 
-def _run(states, reverse):
-    try:
-        planned = _transform(states, reverse)
-    except unidiff.DiffError as e:
-        raise PekitError(f"{e}; nothing written") from e
-    txn = _Transaction()
-    try:
-        for file, data in planned:
-            txn.replace(file, data)
-    except BaseException as e:
-        errors = txn.rollback()
-        detail = (
-            f"; rollback also failed: {'; '.join(errors)}" if errors else "; all files restored"
-        )
-        raise PekitError(f"writing failed: {e}{detail}") from e
-    return [file for file, _ in planned]
+def _run(entries, roots, pin_data, reverse):
+    """Check, compute every new content, then publish them as one journaled set: a kill leaves
+    the old files or a journal the next command finishes."""
+    done_state = PRISTINE if reverse else PATCHED
+    with transaction(entries, roots) as fs:
+        states = check(entries, roots, pin_data)
+        if all(s.state == done_state for s in states):
+            return Outcome("already pristine" if reverse else "already applied", [])
+        try:
+            planned = _transform(states, reverse)
+        except unidiff.DiffError as e:
+            raise PekitError(f"{e}; nothing written") from e
+        try:
+            for file, data in planned:
+                fs.add(file, data)
+        except OSError as e:
+            raise PekitError(f"staging the patched files failed: {e}; nothing written") from e
+    return Outcome("reverted" if reverse else "applied", [file for file, _ in planned])
 
 
 def apply(entries, roots, pin_data=None):
-    states = check(entries, roots, pin_data)
-    if all(s.state == PATCHED for s in states):
-        return Outcome("already applied", [])
-    return Outcome("applied", _run(states, reverse=False))
+    return _run(entries, roots, pin_data, reverse=False)
 
 
 def revert(entries, roots, pin_data=None):
-    states = check(entries, roots, pin_data)
-    if all(s.state == PRISTINE for s in states):
-        return Outcome("already pristine", [])
-    return Outcome("reverted", _run(states, reverse=True))
+    return _run(entries, roots, pin_data, reverse=True)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
 from typing import List, NamedTuple
 
 from .. import atomic, pins
@@ -47,6 +48,8 @@ class Entry(NamedTuple):
             text = file.read_text(encoding="utf-8")
         except OSError as e:
             raise PekitError(f"{file}: cannot read patch: {e.strerror}") from e
+        except UnicodeDecodeError as e:
+            raise PekitError(f"{file}: not a text diff (byte {e.start} is not UTF-8)") from None
         return unidiff.parse(text, source=str(file))
 
 
@@ -68,13 +71,46 @@ def load(path=None):
         raise PekitError(f"{path}: cannot read the patch manifest: {e.strerror}") from e
     except ValueError as e:
         raise PekitError(f"{path}: not valid JSON: {e}") from e
-    entries = []
-    for i, item in enumerate(raw.get("patches", [])):
-        try:
-            entries.append(Entry(**{k: item[k] for k in Entry._fields}))
-        except KeyError as e:
-            raise PekitError(f"{path}: patches[{i}] lacks field {e.args[0]!r}") from e
+    if not isinstance(raw, dict) or not isinstance(raw.get("patches"), list):
+        raise PekitError(f"{path}: expected an object with a list 'patches'")
+    if not raw["patches"]:
+        raise PekitError(f"{path}: 'patches' is empty; regenerate it with `pekit patch manifest`")
+    entries = [_entry(path, i, item) for i, item in enumerate(raw["patches"])]
     return Manifest(entries, path)
+
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _entry(path, i, item):
+    """One manifest entry, checked: strings where strings belong, a known target and set, and
+    paths that stay inside their trees."""
+    where = f"{path}: patches[{i}]"
+    if not isinstance(item, dict):
+        raise PekitError(f"{where}: expected an object, got {type(item).__name__}")
+    missing = [k for k in Entry._fields if k not in item]
+    if missing:
+        raise PekitError(f"{where} lacks field {missing[0]!r}")
+    bad = [k for k in Entry._fields if not isinstance(item[k], str)]
+    if bad:
+        raise PekitError(f"{where}: field {bad[0]!r} is {item[bad[0]]!r}; expected a string")
+    entry = Entry(**{k: item[k] for k in Entry._fields})
+    if entry.target not in TARGETS or entry.set not in SETS:
+        raise PekitError(
+            f"{where}: target {entry.target!r} / set {entry.set!r}; expected one of "
+            f"{', '.join(TARGETS)} / {', '.join(SETS)}"
+        )
+    for field in ("path", "diff"):
+        parts = PurePosixPath(getattr(entry, field)).parts
+        if not parts or parts[0] == "/" or ".." in parts or "\\" in getattr(entry, field):
+            raise PekitError(
+                f"{where}: field {field!r} is {getattr(entry, field)!r}; expected a relative "
+                "path without '..'"
+            )
+    for field in ("sha256_before", "sha256_after"):
+        if not _SHA256.match(getattr(entry, field)):
+            raise PekitError(f"{where}: field {field!r} is not a sha256 (64 hex digits)")
+    return entry
 
 
 def build(pristine_roots, base=None, pin_data=None):

@@ -1,0 +1,48 @@
+"""argparse types that refuse, as usage errors (exit 2), what is not a value in range."""
+
+import argparse
+import math
+import urllib.parse
+
+
+def _number(text, cast):
+    try:
+        value = cast(text)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def positive_int(text):
+    value = _number(text, int)
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got '{text}'")
+    return value
+
+
+def nonnegative_float(text):
+    value = _number(text, float)
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number of 0 or more, got '{text}'")
+    return value
+
+
+def positive_float(text):
+    value = _number(text, float)
+    if value is None or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got '{text}'")
+    return value
+
+
+def url(text):
+    """An http(s) or file URL with a host (or a path, for file:)."""
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("http", "https", "file") or not (parts.netloc or parts.path):
+        raise argparse.ArgumentTypeError(
+            f"expected an http://, https:// or file:// URL, got '{text}'"
+        )
+    if parts.scheme != "file" and not parts.netloc:
+        raise argparse.ArgumentTypeError(f"'{text}' names no host")
+    return text
