@@ -301,4 +301,5 @@ def test_a_kill_at_any_step_leaves_the_old_annotations_or_the_new(tmp_path):
         layout_hmd(zips["new"], data_dir, password="pw", expect_counts="none", show_progress=False)
         assert view() == new
         assert not kit_scratch(out), kit_scratch(out)
+    print(f"hmd layout: {killed} kill points, each the old set or the new")
     assert killed >= 5, killed

@@ -317,6 +317,7 @@ def test_a_kill_at_any_step_of_a_conversion_leaves_the_old_set_or_the_new(src, d
         assert reader_view(out) == new
         assert not kit_scratch(out), kit_scratch(out)
         assert len(list(out.glob(".annotations-*"))) == 1
+    print(f"mmh conversion: {killed} kill points, each the old set or the new")
     assert killed >= 8, killed
     assert reader_view(out) == new
 

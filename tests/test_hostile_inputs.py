@@ -191,7 +191,7 @@ def test_report_md_that_is_a_folder(tmp_path):
     results = tmp_path / "r"
     write_run(results, "hmd", "fc")
     (results / "report.md").mkdir()
-    refused(pekit("report", "--results", results), 1, "report.md", "is not a file")
+    refused(pekit("report", "--results", results), 1, "report.md", "is a folder")
     assert not (results / "report.json").exists()
 
 

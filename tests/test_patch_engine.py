@@ -303,4 +303,5 @@ def test_a_kill_at_any_step_leaves_all_or_nothing(world, action):
         # ... and the interrupted command, run again, ends where it should.
         assert _cli(action, "--transformers", str(root), "--only", "transformers").returncode == 0
         assert _states(entries, root) == {end}
+    print(f"patch {action}: {killed} kill points, each all-or-nothing")
     assert killed >= 5  # staging, the journal, each rename and the journal's removal

@@ -160,4 +160,5 @@ def test_sigkill_at_random_moments_leaves_all_or_nothing(
         assert {s.state for s in engine.file_states(entries, roots)} == {end}
     engine.revert(entries, roots)
     assert {t: sha_tree(r) for t, r in roots.items()} == pristine
+    print(f"real patch {action}: {outcomes}")
     assert outcomes["killed"], outcomes

@@ -21,7 +21,7 @@ import json
 import re
 from pathlib import Path
 
-from . import tensorfile
+from . import atomic, tensorfile
 from .atomic import write_bytes, write_json
 from .digests import sha256_file
 from .errors import PekitError
@@ -170,7 +170,7 @@ def export(source, out_dir=None, base=None, heads=HEADS):
         # Beside the run's manifest (RUN/adapters), else beside the checkpoint.
         run_dir = checkpoint.parent.parent if checkpoint.parent.name == "mmf" else checkpoint.parent
         out_dir = run_dir / "adapters"
-    out_dir = _output_dir(out_dir)
+    out_dir = atomic.output_folder(out_dir)
     weights = {n: state[n].detach().cpu().clone() for n in trained}
     tensorfile.save(out_dir / WEIGHTS, weights, {"format": FORMAT})
     manifest = {
@@ -279,31 +279,10 @@ def combine(manifest, weights, base_state):
     return full
 
 
-def _output_dir(folder):
-    folder = Path(folder)
-    for parent in [folder, *folder.parents]:
-        if parent.exists():
-            if not parent.is_dir():
-                raise PekitError(
-                    f"{parent}: exists and is not a folder; expected the output folder"
-                )
-            break
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _output_file(path):
-    path = Path(path)
-    if path.is_dir():
-        raise PekitError(f"{path}: is a folder; expected the checkpoint file to write")
-    _output_dir(path.parent)
-    return path
-
-
 def load(adapters, base, out):
     """Write an MMF checkpoint `out` = `base` + adapters; returns its path."""
     torch = _torch()
-    out = _output_file(out)
+    out = atomic.output_file(out)
     manifest, weights = read_export(adapters)
     base_state = load_state_dict(base)
     full = combine(manifest, weights, base_state)

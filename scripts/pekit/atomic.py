@@ -124,6 +124,31 @@ def remove_scratch(folder, keep=()):
                 os.unlink(path)
 
 
+def output_folder(folder):
+    """`folder`, made if needed, for output; refused (before anything is written) when it
+    cannot be one: a file on its path, or a folder this user cannot write."""
+    folder = Path(os.fspath(folder))
+    for parent in [folder, *folder.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise PekitError(f"{parent}: exists and is not a folder; expected an output folder")
+            break
+    folder.mkdir(parents=True, exist_ok=True)
+    if not os.access(str(folder), os.W_OK | os.X_OK):
+        raise PekitError(f"{folder}: not writable by this user; choose another output folder")
+    return folder
+
+
+def output_file(path):
+    """`path`, for a file about to be written: refused when it is a folder or its folder cannot
+    be one (output_folder)."""
+    path = Path(os.fspath(path))
+    if path.is_dir():
+        raise PekitError(f"{path}: is a folder; expected the file to write")
+    output_folder(path.parent)
+    return path
+
+
 def lock_folder(folder):
     """An exclusive lock on `folder` (flock on the folder itself: no lock file is left);
     returns the descriptor to pass to unlock_folder."""

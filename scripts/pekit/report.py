@@ -11,7 +11,7 @@ import statistics
 from pathlib import Path
 
 from . import argtypes, jsonfile, logs, models
-from .atomic import write_json, write_text
+from .atomic import output_file, write_json, write_text
 from .errors import PekitError, UsageError
 
 DEFAULT_TOLERANCE = 0.02
@@ -510,9 +510,10 @@ def write_report(results, tolerance=DEFAULT_TOLERANCE, paper_logs=None):
     if not (results / "runs").is_dir():
         raise PekitError(f"{results / 'runs'}: no runs here; run `pekit run` first")
     md, js, plots = results / "report.md", results / "report.json", results / "plots"
-    for path, want in ((md, "a file"), (js, "a file"), (plots, "a folder")):
-        if path.exists() and path.is_dir() != (want == "a folder"):
-            raise PekitError(f"{path}: exists and is not {want}; move it away, nothing written")
+    for path in (md, js):
+        output_file(path)
+    if plots.exists() and not plots.is_dir():
+        raise PekitError(f"{plots}: exists and is not a folder; move it away, nothing written")
     report = build_report(results, tolerance=tolerance, paper_logs=paper_logs)
     write_text(md, render_markdown(report))
     write_json(js, report)

@@ -355,6 +355,10 @@ def _echo(text):
 
 
 def _main(args):
+    from ..atomic import output_file
+
+    for path in (Path(args.out), Path(args.out).with_suffix(".md")):
+        output_file(path)  # refused now, not after minutes of measuring
     result = run_bench(args, echo=_echo)
     out, md, text = write_outputs(result, args.out)
     print(text)

@@ -23,7 +23,7 @@ from ..errors import PekitError, UsageError
 from ..progress import progress as progress_bar
 from . import archive
 from .facts import dataset_facts
-from .paths import dataset_dir, output_folder
+from .paths import dataset_dir
 
 EXPECT_COUNTS = ("strict", "none")
 
@@ -251,7 +251,7 @@ def layout_hmd(src, data_dir=None, password=None, expect_counts="strict", show_p
     files = [s + ".jsonl" for s in splits]
     image_folder = facts["image_folder"]
     src = Path(src).expanduser().resolve()
-    out = output_folder(dataset_dir("hateful_memes", data_dir))
+    out = atomic.output_folder(dataset_dir("hateful_memes", data_dir))
     if out == src or src in out.parents:
         raise HMDInputError(f"{src}: the source holds the output {out}; choose another --data-dir")
     with atomic.locked(out):

@@ -27,7 +27,7 @@ from .. import atomic
 from ..errors import PekitError
 from ..progress import progress as progress_bar
 from .facts import dataset_facts
-from .paths import dataset_dir, output_folder
+from .paths import dataset_dir
 
 SPLITS = ("train", "val", "test")
 CONVERSION = "conversion.json"
@@ -324,7 +324,7 @@ def convert_mmh(
                 f"{expected}"
             )
 
-    out = output_folder(dataset_dir("mmh", data_dir))
+    out = atomic.output_folder(dataset_dir("mmh", data_dir))
     img_out = out / "images" / image_folder
     if images == "link" and img_out.exists() and not img_out.is_symlink():
         raise MMHInputError(

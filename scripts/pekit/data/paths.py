@@ -3,8 +3,6 @@
 import os
 from pathlib import Path
 
-from ..errors import PekitError
-
 
 def mmf_cache_dir():
     # MMF a34bc2d: env.cache_dir = $MMF_CACHE_DIR, else $TORCH_HOME/mmf (~/.cache/torch/mmf).
@@ -31,20 +29,6 @@ def mmf_data_dir(explicit=None, cache_dir=None):
 def dataset_dir(name, data_dir=None):
     """<data_dir>/datasets/<name>/defaults, the folder MMF's dataset configs point into."""
     return mmf_data_dir(data_dir) / "datasets" / name / "defaults"
-
-
-def output_folder(out):
-    """A dataset's output folder, made if needed; refused (before anything is written) when it
-    cannot be one: a file on its path, or a folder this user cannot write."""
-    for parent in [out, *out.parents]:
-        if parent.exists():
-            if not parent.is_dir():
-                raise PekitError(f"{parent}: exists and is not a folder; expected a data dir")
-            break
-    out.mkdir(parents=True, exist_ok=True)
-    if not os.access(str(out), os.W_OK | os.X_OK):
-        raise PekitError(f"{out}: not writable by this user; choose another --data-dir")
-    return out
 
 
 def plugin_dir():
