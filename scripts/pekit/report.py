@@ -439,11 +439,7 @@ def render_markdown(report):
             f"| {_fmt(wall / 3600 if wall else None, 2)} |"
         )
     if report["excluded"]:
-        out += [
-            "",
-            "Not reported (not finished, or of a dataset, model or mode the kit does not know):",
-            "",
-        ]
+        out += ["", "Not reported (not finished):", ""]
         for r in report["excluded"]:
             out.append(
                 f"- {r['dataset']}/{r['model']}/{mode_label(r['mode'])}/seed{r['seed']}: "
