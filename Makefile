@@ -6,7 +6,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 VPY := $(VENV)/bin/python
 PEKIT := $(VPY) -m pekit
-PIN = $(shell python3 scripts/pekit/pins.py $(1))
+PIN = $(shell python3 scripts/pekit/core/pins.py $(1))
 PYTEST_ARGS ?=
 
 .PHONY: help venv prepare test lint

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pekit import mmf_source, pins
+from pekit import mmf_source
+from pekit.core import pins
 from pekit.patching import engine, manifest, targets
 
 REPO = pins.REPO_ROOT

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pekit import assets, cli
-from pekit.errors import PekitError
+from pekit.core.errors import PekitError
 
 # --------------------------------------------------------------------------------------------
 # A local server with Range support

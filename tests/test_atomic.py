@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from pekit import atomic
-from pekit.errors import PekitError
+from pekit.core import atomic
+from pekit.core.errors import PekitError
 
 
 def _read(folder):

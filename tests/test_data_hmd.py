@@ -13,8 +13,8 @@ import pytest
 from test_data_mmh import tree_hash
 
 from conftest import kit_scratch, pekit_killed_at
+from pekit.core.errors import PekitError, UsageError
 from pekit.data.hmd import HMDInputError, hmd_split_overrides, layout_hmd
-from pekit.errors import PekitError, UsageError
 
 SPLITS = {"train": 6, "dev_seen": 2, "dev_unseen": 2, "test_seen": 2, "test_unseen": 3}
 

@@ -9,9 +9,9 @@ import signal
 import pytest
 
 from conftest import kit_scratch, pekit_killed_at
+from pekit.core.errors import PekitError
 from pekit.data import cli as data_cli
 from pekit.data.mmh import MMHInputError, clean_tweet_text, convert_mmh, join_text
-from pekit.errors import PekitError
 
 # (tweet id, annotator codes, tweet text, OCR text or None)
 TWEETS = [

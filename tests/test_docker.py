@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_env
-from pekit import pins
+from pekit.core import pins
 
 REPO = pins.REPO_ROOT
 DOCKER = REPO / "docker"

@@ -20,7 +20,7 @@ import pytest
 
 import mmf_world
 from pekit import settings
-from pekit.errors import PekitError, UsageError
+from pekit.core.errors import PekitError, UsageError
 
 # bf16 keeps 8 bits of mantissa: over a few updates of a 12-layer model its losses differ from
 # fp32 by a few tenths of a percent; 2% leaves room without hiding a real divergence.

@@ -5,7 +5,7 @@ import pickle
 import pytest
 
 from pekit import cli
-from pekit.errors import PekitError
+from pekit.core.errors import PekitError
 from pekit.features import lmdb as features_lmdb
 from pekit.features.files import synthetic_features, write_features
 

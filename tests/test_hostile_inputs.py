@@ -20,7 +20,7 @@ from test_data_hmd import make_hmd
 from test_data_mmh import TWEETS, make_tree, tree_hash
 from test_report import write_run
 
-from pekit import jsonfile
+from pekit.core import jsonfile
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 

@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from conftest import make_env
-from pekit import pins
+from pekit.core import pins
 
 REPO = pins.REPO_ROOT
 sys.path.insert(0, str(REPO / "docker"))

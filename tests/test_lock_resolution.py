@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from pekit import pins
+from pekit.core import pins
 
 packaging = pytest.importorskip("packaging")
 from packaging import tags as ptags  # noqa: E402

@@ -6,7 +6,7 @@ import json
 import subprocess
 
 from conftest import make_env
-from pekit import pins
+from pekit.core import pins
 
 REPO = pins.REPO_ROOT
 

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from pekit import mmf_source
-from pekit.errors import PekitError
+from pekit.core.errors import PekitError
 
 
 def _git(cwd, *args):

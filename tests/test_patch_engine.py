@@ -13,9 +13,9 @@ import sys
 import pytest
 
 from conftest import kit_scratch, pekit_killed_at, sha_tree
-from pekit import atomic, pins
-from pekit.digests import sha256_bytes
-from pekit.errors import PekitError
+from pekit.core import atomic, pins
+from pekit.core.digests import sha256_bytes
+from pekit.core.errors import PekitError
 from pekit.patching import engine, manifest, unidiff
 
 ORIGINAL = {

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from conftest import sha_tree
-from pekit import pins
-from pekit.errors import PekitError
+from pekit.core import pins
+from pekit.core.errors import PekitError
 from pekit.patching import engine, manifest, targets
 
 

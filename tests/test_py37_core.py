@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from pekit import pins
+from pekit.core import pins
 
 
 def _find_python37():
@@ -57,5 +58,34 @@ def test_patch_apply_and_revert_on_37(pristine_transformers):
 
 
 def test_pins_script_on_37():
-    proc = _run37(str(pins.REPO_ROOT / "scripts" / "pekit" / "pins.py"), "mmf.commit")
+    proc = _run37(str(pins.REPO_ROOT / "scripts" / "pekit" / "core" / "pins.py"), "mmf.commit")
     assert proc.stdout.decode().strip() == pins.get("mmf.commit")
+
+
+def _module_level_imports(path):
+    """Top-level names of the modules a file imports outside functions (what loading it needs)."""
+    import ast
+
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_kit_loads_with_the_standard_library_alone():
+    """`pekit` (every command's module) must load on the paper image's bare Python 3.7: what
+    needs torch, numpy or MMF imports it inside the function that uses it. The MMF plugin is
+    loaded by MMF, with MMF."""
+    package = pins.REPO_ROOT / "scripts" / "pekit"
+    stdlib = set(sys.stdlib_module_names) | {"__future__"}
+    offenders = {}
+    for path in sorted(package.rglob("*.py")):
+        if "mmf_plugin" in path.parts:
+            continue
+        extra = _module_level_imports(path) - stdlib - {"pekit"}
+        if extra:
+            offenders[str(path.relative_to(package))] = sorted(extra)
+    assert not offenders, offenders

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pekit import cli, pins, run
-from pekit.errors import UsageError
+from pekit import cli, run
+from pekit.core import pins
+from pekit.core.errors import UsageError
 
 WRITER = Path(__file__).resolve().parent / "mmf_log_writer.py"
 SMALL = ["--override", "training.max_updates=3000"]

@@ -34,7 +34,8 @@ import mmh_world
 import pytest
 
 import mmf_world
-from pekit import adapters, logs, models, pins, report, run, tensorfile
+from pekit import adapters, logs, models, report, run, tensorfile
+from pekit.core import pins
 from pekit.data import plugin_dir
 
 pytestmark = [pytest.mark.mmf, pytest.mark.slow, pytest.mark.smoke]

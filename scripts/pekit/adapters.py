@@ -21,10 +21,11 @@ import json
 import re
 from pathlib import Path
 
-from . import atomic, tensorfile
-from .atomic import write_bytes, write_json
-from .digests import sha256_file
-from .errors import PekitError
+from . import tensorfile
+from .core import atomic
+from .core.atomic import write_bytes, write_json
+from .core.digests import sha256_file
+from .core.errors import PekitError
 
 FORMAT = "pekit-adapters/2"
 OLD_FORMAT = "pekit-adapters/1"  # the same, in a torch.save file: read with the safe loader

@@ -23,12 +23,12 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from . import argtypes, atomic
+from .core import argtypes, atomic
+from .core.digests import sha256_file
+from .core.errors import PekitError, UsageError
+from .core.pins import FACTS_DIR
+from .core.progress import progress
 from .data.paths import mmf_cache_dir, mmf_data_dir
-from .digests import sha256_file
-from .errors import PekitError, UsageError
-from .pins import FACTS_DIR
-from .progress import progress
 
 ASSETS_FILE = FACTS_DIR / "assets.json"
 MMF_MARKER = ".built.json"

@@ -16,7 +16,7 @@ import sys
 import zipfile
 import zlib
 
-from .errors import PekitError
+from .core.errors import PekitError
 
 # Stage modules, in pipeline order (pin -> patch -> data -> run -> report).
 COMMAND_MODULES = [

@@ -27,7 +27,7 @@ import math
 import re
 import statistics
 
-from . import jsonfile
+from .core import jsonfile
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 PARAMS = re.compile(r"Total Parameters: (\d+)\. Trained Parameters: (\d+)")
@@ -238,7 +238,7 @@ def register(subparsers):
 
 
 def _main(args):
-    from .errors import PekitError
+    from .core.errors import PekitError
 
     for path in args.logs:
         try:

@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import argtypes, pins
-from .errors import PekitError
+from .core import argtypes, pins
+from .core.errors import PekitError
 from .patching.targets import find_root, git_head
 
 

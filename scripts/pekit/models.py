@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import PekitError, UsageError
-from .pins import FACTS_DIR
+from .core.errors import PekitError, UsageError
+from .core.pins import FACTS_DIR
 
 PAPER_REFERENCE_FILE = FACTS_DIR / "paper_reference.json"
 

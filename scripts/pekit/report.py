@@ -10,9 +10,10 @@ import math
 import statistics
 from pathlib import Path
 
-from . import argtypes, jsonfile, logs, models
-from .atomic import output_file, write_json, write_text
-from .errors import PekitError, UsageError
+from . import logs, models
+from .core import argtypes, jsonfile
+from .core.atomic import output_file, write_json, write_text
+from .core.errors import PekitError, UsageError
 
 DEFAULT_TOLERANCE = 0.02
 DATASET_LABELS = {"hmd": "HMD", "mmh": "MMH"}

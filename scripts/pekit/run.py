@@ -23,11 +23,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import __version__, argtypes, jsonfile, pins, report, settings
-from .atomic import write_json
+from . import __version__, report, settings
+from .core import argtypes, jsonfile, pins
+from .core.atomic import write_json
+from .core.digests import sha256_file
+from .core.errors import PekitError, UsageError
 from .data.facts import dataset_facts
-from .digests import sha256_file
-from .errors import PekitError, UsageError
 
 DATASETS = ("hmd", "mmh")
 MODELS = ("visual_bert", "vilbert")

@@ -10,7 +10,7 @@ import functools
 import os
 import re
 
-from .errors import PekitError, UsageError
+from .core.errors import PekitError, UsageError
 
 # The paper: batch 16, 22,000 updates, AdamW lr 5e-5 eps 1e-8, warmup_linear with 2,000 warm-up
 # steps, validation every 1,000 updates, best checkpoint by validation roc_auc, no loader workers,

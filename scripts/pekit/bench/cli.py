@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..errors import UsageError
+from ..core.errors import UsageError
 
 SECTIONS = ("loader", "train", "pipeline", "extract")
 DEFAULTS = {
@@ -320,7 +320,7 @@ def _models(args, sections, model_names, modes, pipe, device, opts, stores, work
 
 
 def _extract(args, device, opts, workdir, echo):
-    from ..errors import PekitError
+    from ..core.errors import PekitError
     from ..features.frcnn import locate_mmf_src
     from . import extract
 
@@ -339,7 +339,7 @@ def _extract(args, device, opts, workdir, echo):
 
 
 def write_outputs(result, out):
-    from ..atomic import write_json, write_text
+    from ..core.atomic import write_json, write_text
     from . import report
 
     out = Path(out)
@@ -355,7 +355,7 @@ def _echo(text):
 
 
 def _main(args):
-    from ..atomic import output_file
+    from ..core.atomic import output_file
 
     for path in (Path(args.out), Path(args.out).with_suffix(".md")):
         output_file(path)  # refused now, not after minutes of measuring

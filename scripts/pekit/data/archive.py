@@ -4,7 +4,7 @@ import os
 import stat
 from pathlib import Path, PurePosixPath
 
-from ..errors import PekitError
+from ..core.errors import PekitError
 
 
 class ArchiveError(PekitError):

@@ -2,8 +2,8 @@
 
 import json
 
-from ..errors import UsageError
-from ..pins import FACTS_DIR
+from ..core.errors import UsageError
+from ..core.pins import FACTS_DIR
 
 DATASETS_FILE = FACTS_DIR / "datasets.json"
 

@@ -18,9 +18,9 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from .. import atomic
-from ..errors import PekitError, UsageError
-from ..progress import progress as progress_bar
+from ..core import atomic
+from ..core.errors import PekitError, UsageError
+from ..core.progress import progress as progress_bar
 from . import archive
 from .facts import dataset_facts
 from .paths import dataset_dir

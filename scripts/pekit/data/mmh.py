@@ -23,9 +23,9 @@ import os
 import re
 from pathlib import Path
 
-from .. import atomic
-from ..errors import PekitError
-from ..progress import progress as progress_bar
+from ..core import atomic
+from ..core.errors import PekitError
+from ..core.progress import progress as progress_bar
 from .facts import dataset_facts
 from .paths import dataset_dir
 

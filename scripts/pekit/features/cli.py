@@ -2,7 +2,7 @@
 
 import sys
 
-from ..errors import PekitError
+from ..core.errors import PekitError
 from .frcnn import Extractor, extract_mmh, locate_mmf_src
 
 

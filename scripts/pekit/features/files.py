@@ -8,7 +8,7 @@ image_width, image_height (what MMF's tools/scripts/features/frcnn extractor wri
 
 import os
 
-from .. import atomic
+from ..core import atomic
 
 
 def feature_paths(out_dir, name):

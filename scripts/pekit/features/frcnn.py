@@ -14,9 +14,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..core.errors import PekitError
+from ..core.progress import progress as progress_bar
 from ..data.paths import dataset_dir
-from ..errors import PekitError
-from ..progress import progress as progress_bar
 from .files import is_done, write_features
 
 FRCNN_PACKAGE = "tools.scripts.features.frcnn"

@@ -20,7 +20,7 @@ import pickle
 import shutil
 from pathlib import Path
 
-from ..errors import PekitError
+from ..core.errors import PekitError
 
 SUFFIX = ".lmdb"
 # Records per write transaction: bounds the writer's memory on a 150K-image folder.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .. import pins
-from ..errors import PekitError, UsageError
+from ..core import pins
+from ..core.errors import PekitError, UsageError
 from . import engine, manifest, targets
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, NamedTuple, Optional
 
-from .. import atomic
-from ..digests import sha256_bytes
-from ..errors import PekitError
+from ..core import atomic
+from ..core.digests import sha256_bytes
+from ..core.errors import PekitError
 from . import unidiff
 from .manifest import Entry
 from .targets import check_version

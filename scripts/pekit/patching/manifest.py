@@ -12,9 +12,9 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import List, NamedTuple
 
-from .. import atomic, pins
-from ..digests import sha256_bytes
-from ..errors import PekitError
+from ..core import atomic, pins
+from ..core.digests import sha256_bytes
+from ..core.errors import PekitError
 from . import unidiff
 
 TARGETS = ("transformers", "mmf")

@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .. import pins
-from ..errors import PekitError
+from ..core import pins
+from ..core.errors import PekitError
 
 _VERSION = re.compile(r"""^__version__\s*=\s*['"]([^'"]+)['"]""", re.M)
 

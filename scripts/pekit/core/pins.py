@@ -1,18 +1,18 @@
 """The kit's pinned versions, read from facts/pins.json (the single source of truth).
 
 Runnable without installing the kit, for Makefiles and Dockerfiles:
-    python3 scripts/pekit/pins.py mmf.commit
+    python3 scripts/pekit/core/pins.py mmf.commit
 """
 
 import json
 import sys
 from pathlib import Path
 
-FACTS_DIR = Path(__file__).resolve().parent / "facts"
+FACTS_DIR = Path(__file__).resolve().parent.parent / "facts"
 PINS_FILE = FACTS_DIR / "pins.json"
-# The kit's checkout root (scripts/pekit/pins.py -> repo root); the kit runs from a checkout or an
-# editable install, so patches/ and docker/ are found beside it.
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# The kit's checkout root (scripts/pekit/core/pins.py -> repo root); the kit runs from a checkout
+# or an editable install, so patches/ and docker/ are found beside it.
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def load_pins(path=PINS_FILE):

@@ -80,7 +80,7 @@ def write_text(path, text, mode=None):
 
 
 def write_json(path, obj):
-    """JSON as the standard has it (NaN and infinities written as null: pekit.jsonfile)."""
+    """JSON as the standard has it (NaN and infinities written as null: pekit.core.jsonfile)."""
     from .jsonfile import dumps
 
     return write_text(path, dumps(obj, indent=2) + "\n")
