@@ -19,7 +19,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from pekit import models
+from pekit import models, vocabulary
 
 DATASET = "hateful_memes"
 # MMF skips a download when the folder's .built.json holds the zoo version. The zoo
@@ -184,7 +184,7 @@ def run_overrides(
         f"run_type={run_type}",
         *offline,
         f"env.save_dir={save_dir}",
-        *models.mode_overrides(model, mode),
+        *vocabulary.mode_overrides(model, mode),
         # The hateful_memes config reads an LMDB; the world holds per-image .npy files.
         *(f"dataset_config.{DATASET}.features.{split}={FEATURES}" for split in SPLITS),
         f"{text}tokenizer_config.type={world.vocab_dir}",

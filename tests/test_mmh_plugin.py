@@ -131,7 +131,7 @@ def test_plugin_dir_is_a_package():
 
 def mmh_run_command(root, data_dir, vocab_dir, model="visual_bert", mode="pe", updates=2):
     """`mmf_run` of `model` in `mode` on converted MMH: offline, random init, a few updates."""
-    from pekit import models
+    from pekit import models, vocabulary
 
     offline = [
         o for o in models.offline_overrides(model, root) if not o.startswith("env.data_dir=")
@@ -145,7 +145,7 @@ def mmh_run_command(root, data_dir, vocab_dir, model="visual_bert", mode="pe", u
         f"env.user_dir={PLUGIN}",
         *offline,
         f"env.data_dir={data_dir}",
-        *models.mode_overrides(model, mode),
+        *vocabulary.mode_overrides(model, mode),
         f"{text}tokenizer_config.type={vocab_dir}",
         f"{text}max_seq_length=32",
         f"training.max_updates={updates}",

@@ -34,7 +34,7 @@ import mmh_world
 import pytest
 
 import mmf_world
-from pekit import adapters, logs, models, report, run, tensorfile
+from pekit import adapters, logs, models, report, run, tensorfile, vocabulary
 from pekit.core import pins
 from pekit.data import plugin_dir
 
@@ -224,7 +224,7 @@ def test_runs_finish_with_complete_manifests(smoke):
         # The full resolved config, as MMF ran it.
         resolved = m["resolved_config"]
         assert resolved == cfg.read_text()
-        _, freeze, pe = models.MODES[mode]
+        freeze, pe = vocabulary.MODES[mode].freeze_base, vocabulary.MODES[mode].pe_adapter
         assert f"  max_updates: {MAX_UPDATES}\n" in resolved
         assert f"    freeze_base: {str(freeze).lower()}\n" in resolved, where
         assert f"    pe_adapter: {str(pe).lower()}\n" in resolved, where
@@ -418,7 +418,7 @@ def test_plots_have_one_line_per_mode(smoke, written):
         panels = {p["panel"]: p["lines"] for p in plot["panels"]}
         expected = ["auroc"] if kind == "val_auroc" else ["train_loss", "val_loss"]
         assert sorted(panels) == sorted(expected)
-        labels = [models.MODES[m][0] for m in RUN_MODES[dataset]]
+        labels = [vocabulary.label(m) for m in RUN_MODES[dataset]]
         for panel, lines in panels.items():
             # Ours only (no paper logs given): solid lines, one per mode that ran.
             assert lines == [[label, "-"] for label in labels], (dataset, panel)

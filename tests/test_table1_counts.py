@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from pekit import models
+from pekit import models, vocabulary
 
 REFERENCE = models.load_paper_reference()["table1"]
 ROWS = models.table1_rows()
@@ -87,22 +87,22 @@ def test_reference_adapter_counts_follow_the_block_sizes():
         )
         assert expected == REFERENCE["adapters_only"][model]
     rows = {(r["model"], r["mode"]): r for r in ROWS}
-    for model in models.MODELS:
+    for model in vocabulary.MODELS:
         added = rows[(model, "pe")]["total"] - rows[(model, "fc")]["total"]
         assert added == REFERENCE["adapters_only"][model]
         assert rows[(model, "full")]["trained"] == rows[(model, "full")]["total"]
 
 
 def test_mode_overrides_define_the_modes():
-    assert models.mode_overrides("vilbert", "pe") == [
+    assert vocabulary.mode_overrides("vilbert", "pe") == [
         "model_config.vilbert.freeze_base=True",
         "model_config.vilbert.pe_adapter=True",
     ]
-    assert models.mode_overrides("visual_bert", "fc") == [
+    assert vocabulary.mode_overrides("visual_bert", "fc") == [
         "model_config.visual_bert.freeze_base=True",
         "model_config.visual_bert.pe_adapter=False",
     ]
-    assert models.mode_overrides("visual_bert", "full") == [
+    assert vocabulary.mode_overrides("visual_bert", "full") == [
         "model_config.visual_bert.freeze_base=False",
         "model_config.visual_bert.pe_adapter=False",
     ]

@@ -1,11 +1,5 @@
-"""The paper's models and training modes, built through MMF's own machinery.
-
-The modes are defined here once, as MMF command-line overrides (`mode_overrides`); everything that
-trains or counts a model in a mode takes its overrides from here.
-
-    fc    frozen base, classifier head only      freeze_base=True,  pe_adapter=False
-    full  full fine-tuning                       freeze_base=False, pe_adapter=False
-    pe    frozen base + bottleneck adapters      freeze_base=True,  pe_adapter=True
+"""The paper's models built through MMF's own machinery, in a mode (pekit.vocabulary), and
+their parameter counts; the paper's reference numbers.
 
 `pe_adapter` exists only with the kit's `pe` patches applied to transformers and MMF. MMF is
 imported inside functions, so this module loads without it.
@@ -16,45 +10,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .core.errors import PekitError, UsageError
+from . import vocabulary
+from .core.errors import PekitError
 from .core.pins import FACTS_DIR
+from .vocabulary import mode_overrides
 
 PAPER_REFERENCE_FILE = FACTS_DIR / "paper_reference.json"
-
-# MMF model name -> the display name the paper uses.
-MODELS = {"visual_bert": "VisualBERT", "vilbert": "ViLBERT"}
-
-# Mode -> (display name, freeze_base, pe_adapter).
-MODES = {
-    "fc": ("FC", True, False),
-    "full": ("Full-FT", False, False),
-    "pe": ("PE", True, True),
-}
 
 # MMF's own hateful_memes project configs, relative to the MMF package root as MMF resolves them.
 HATEFUL_MEMES_CONFIGS = {
     "visual_bert": "projects/visual_bert/configs/hateful_memes/from_coco.yaml",
     "vilbert": "projects/vilbert/configs/hateful_memes/from_cc.yaml",
 }
-
-
-def _check_model(model):
-    if model not in MODELS:
-        raise UsageError(f"unknown model {model!r}; expected one of {sorted(MODELS)}")
-
-
-def _check_mode(mode):
-    if mode not in MODES:
-        raise UsageError(f"unknown mode {mode!r}; expected one of {sorted(MODES)}")
-
-
-def mode_overrides(model, mode):
-    """MMF `key=value` overrides that put `model` in training `mode` (fc, full or pe)."""
-    _check_model(model)
-    _check_mode(mode)
-    _, freeze_base, pe_adapter = MODES[mode]
-    prefix = f"model_config.{model}"
-    return [f"{prefix}.freeze_base={freeze_base}", f"{prefix}.pe_adapter={pe_adapter}"]
 
 
 def random_init_weights_dir(folder):
@@ -76,7 +43,7 @@ def random_init_weights_dir(folder):
 
 def offline_overrides(model, workdir):
     """Overrides for `model` with random weights, MMF folders under `workdir`, no network."""
-    _check_model(model)
+    vocabulary.check("model", model)
     workdir = Path(workdir)
     opts = [
         f"env.cache_dir={workdir / 'cache'}",
@@ -100,7 +67,7 @@ def mmf_configuration(model, mode, workdir, extra_opts=(), config=None):
     from mmf.utils.configuration import Configuration
     from mmf.utils.env import setup_imports
 
-    _check_model(model)
+    vocabulary.check("model", model)
     setup_imports()
     opts = [
         f"config={config or HATEFUL_MEMES_CONFIGS[model]}",
@@ -184,20 +151,3 @@ def check_pe_patches():
             f"{defaults}: MMF lacks the kit's 'pe' patch (no pe_adapter key); "
             "apply it with `pekit patch apply`"
         )
-
-
-__all__ = [
-    "HATEFUL_MEMES_CONFIGS",
-    "MODELS",
-    "MODES",
-    "adapter_parameter_count",
-    "build_mmf_model",
-    "check_pe_patches",
-    "load_paper_reference",
-    "mmf_configuration",
-    "mode_overrides",
-    "offline_overrides",
-    "parameter_counts",
-    "random_init_weights_dir",
-    "table1_rows",
-]

@@ -14,20 +14,11 @@ from . import logs, models
 from .core import argtypes, jsonfile
 from .core.atomic import output_file, write_json, write_text
 from .core.errors import PekitError, UsageError
+from .vocabulary import DATASETS, MODELS, MODES, label
 
 DEFAULT_TOLERANCE = 0.02
-DATASET_LABELS = {"hmd": "HMD", "mmh": "MMH"}
-MODE_ORDER = ("fc", "pe", "full")
 METRICS = ("roc_auc", "accuracy", "binary_f1")
 METRIC_LABELS = {"roc_auc": "AUROC", "accuracy": "Accuracy", "binary_f1": "F1"}
-
-
-def mode_label(mode):
-    return models.MODES[mode][0] if mode in models.MODES else mode
-
-
-def model_label(model):
-    return models.MODELS.get(model, model)
 
 
 def paper_reference():
@@ -69,9 +60,9 @@ def collect_runs(results):
         unknown = [
             f"{key} '{run[key]}'"
             for key, known in (
-                ("dataset", DATASET_LABELS),
-                ("model", models.MODELS),
-                ("mode", models.MODES),
+                ("dataset", DATASETS),
+                ("model", MODELS),
+                ("mode", MODES),
             )  # fmt: skip
             if run[key] not in known
         ]
@@ -114,7 +105,7 @@ def _groups(runs, keys):
 
 def _mode_sort(key):
     *rest, mode = key
-    return tuple(rest) + (MODE_ORDER.index(mode) if mode in MODE_ORDER else 99,)
+    return tuple(rest) + (list(MODES).index(mode) if mode in MODES else 99,)
 
 
 # --- Table I --------------------------------------------------------------------------------
@@ -245,7 +236,7 @@ def plot_specs(runs, paper_logs=None):
     datasets_models |= {(d, "visual_bert") for d, _ in paper_logs}
     for dataset, model in sorted(datasets_models):
         spec = {"auroc": [], "train_loss": [], "val_loss": []}
-        for mode in MODE_ORDER:
+        for mode in MODES:
             sources = []
             group = groups.get((dataset, model, mode))
             if group:
@@ -253,7 +244,7 @@ def plot_specs(runs, paper_logs=None):
             if model == "visual_bert" and (dataset, mode) in paper_logs:
                 sources.append(("paper", [paper_logs[(dataset, mode)]]))
             for source, parsed in sources:
-                label = mode_label(mode) + (" (paper)" if source == "paper" else "")
+                line = label(mode) + (" (paper)" if source == "paper" else "")
                 style = "--" if source == "paper" else "-"
                 for panel, curve_key, field in (
                     ("auroc", "val", "roc_auc"),
@@ -266,7 +257,7 @@ def plot_specs(runs, paper_logs=None):
                             {
                                 "mode": mode,
                                 "source": source,
-                                "label": label,
+                                "label": line,
                                 "style": style,
                                 "x": xs,
                                 "y": ys,
@@ -287,7 +278,7 @@ def render_plots(specs, out_dir):
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for (dataset, model), spec in sorted(specs.items()):
-        title = f"{DATASET_LABELS.get(dataset, dataset)} / {model_label(model)}"
+        title = f"{label(dataset)} / {label(model)}"
         panels = {
             "val_auroc": [("auroc", "validation AUROC")],
             "loss": [("train_loss", "train loss"), ("val_loss", "validation loss")],
@@ -380,7 +371,7 @@ def render_markdown(report):
         o, p = r["ours"] or {}, r["paper"] or {}
         match = {True: "yes", False: "**no**", None: "–"}[r["match"]]
         out.append(
-            f"| {model_label(r['model'])} | {mode_label(r['mode'])} "
+            f"| {label(r['model'])} | {label(r['mode'])} "
             f"| {_fmt_int(o.get('total'))} | {_fmt_int(p.get('total'))} "
             f"| {_fmt_int(o.get('trained'))} | {_fmt_int(p.get('trained'))} "
             f"| {_fmt_int(o.get('pe'))} | {_fmt_int(p.get('pe'))} "
@@ -401,8 +392,8 @@ def render_markdown(report):
         verdict = {True: "pass", False: "**FAIL**", None: "–"}[r["pass"]]
         bu = r["best_update"]
         out.append(
-            f"| {DATASET_LABELS.get(r['dataset'], r['dataset'])} | {model_label(r['model'])} "
-            f"| {mode_label(r['mode'])} | {r['n']} "
+            f"| {label(r['dataset'])} | {label(r['model'])} "
+            f"| {label(r['mode'])} | {r['n']} "
             f"| {_fmt_stat(r['roc_auc'])} | {_fmt(r['roc_auc']['paper'])} "
             f"| {_fmt_diff(r['roc_auc']['diff'])} "
             f"| {_fmt_stat(r['accuracy'])} | {_fmt(r['accuracy']['paper'])} "
@@ -419,8 +410,8 @@ def render_markdown(report):
         ]
         for r in report["test"]:
             out.append(
-                f"| {DATASET_LABELS.get(r['dataset'], r['dataset'])} | {model_label(r['model'])} "
-                f"| {mode_label(r['mode'])} | {r['split']} | {r['roc_auc']['n']} "
+                f"| {label(r['dataset'])} | {label(r['model'])} "
+                f"| {label(r['mode'])} | {r['split']} | {r['roc_auc']['n']} "
                 f"| {_fmt_stat(r['roc_auc'])} | {_fmt_stat(r['accuracy'])} "
                 f"| {_fmt_stat(r['binary_f1'])} |"
             )
@@ -434,8 +425,8 @@ def render_markdown(report):
     for r in report["runs"]:
         wall = r["wall_time_s"]
         out.append(
-            f"| {DATASET_LABELS.get(r['dataset'], r['dataset'])} | {model_label(r['model'])} "
-            f"| {mode_label(r['mode'])} | {r['seed']} | {_fmt_int(r['last_update'])} "
+            f"| {label(r['dataset'])} | {label(r['model'])} "
+            f"| {label(r['mode'])} | {r['seed']} | {_fmt_int(r['last_update'])} "
             f"| {_fmt(r['ups'], 2)} | {_fmt(r['peak_memory_mb'], 0)} "
             f"| {_fmt(wall / 3600 if wall else None, 2)} |"
         )
@@ -443,7 +434,7 @@ def render_markdown(report):
         out += ["", "Not reported (not finished):", ""]
         for r in report["excluded"]:
             out.append(
-                f"- {r['dataset']}/{r['model']}/{mode_label(r['mode'])}/seed{r['seed']}: "
+                f"- {r['dataset']}/{r['model']}/{label(r['mode'])}/seed{r['seed']}: "
                 f"{r['status']} ({r['dir']})"
             )
     if report["plots"]:
@@ -523,7 +514,7 @@ def parse_paper_log_args(items):
     for item in items or []:
         key, sep, path = item.partition("=")
         dataset, colon, mode = key.partition(":")
-        if not (sep and colon and path) or dataset not in DATASET_LABELS or mode not in MODE_ORDER:
+        if not (sep and colon and path) or dataset not in DATASETS or mode not in MODES:
             raise UsageError(
                 f"--paper-log expects DATASET:MODE=LOG with DATASET in hmd, mmh and MODE in "
                 f"fc, pe, full; got '{item}'"

@@ -23,17 +23,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import __version__, report, settings
+from . import __version__, report, settings, vocabulary
 from .core import argtypes, jsonfile, pins
 from .core.atomic import write_json
 from .core.digests import sha256_file
 from .core.errors import PekitError, UsageError
 from .data.facts import dataset_facts
-
-DATASETS = ("hmd", "mmh")
-MODELS = ("visual_bert", "vilbert")
-MODES = ("fc", "pe", "full")
-DEFAULT_MODELS = ("visual_bert",)
+from .vocabulary import DATASETS, DEFAULT_MODELS, MODELS, MODES, mode_overrides
 
 # Test splits evaluated after training; a split whose annotations carry no labels is skipped.
 TEST_SPLITS = {"hmd": ("test_seen", "test_unseen"), "mmh": ("test",)}
@@ -72,12 +68,8 @@ class Entry:
         extra=(),
         config=None,
     ):
-        if dataset not in DATASETS:
-            raise UsageError(f"unknown dataset '{dataset}' (expected one of {', '.join(DATASETS)})")
-        if model not in MODELS:
-            raise UsageError(f"unknown model '{model}' (expected one of {', '.join(MODELS)})")
-        if mode not in MODES:
-            raise UsageError(f"unknown mode '{mode}' (expected one of {', '.join(MODES)})")
+        for kind, name in (("dataset", dataset), ("model", model), ("mode", mode)):
+            vocabulary.check(kind, name)
         if int(gpus) < 1:
             raise UsageError(f"GPUS must be at least 1, got {gpus}")
         self.dataset, self.model, self.mode = dataset, model, mode
@@ -130,13 +122,6 @@ def mmf_run_command():
     if found:
         return [found]
     return [sys.executable, "-m", "mmf_cli.run"]
-
-
-def mode_overrides(model, mode):
-    """The PE switch and base freezing for `mode` (pekit.models defines the modes once)."""
-    from .models import mode_overrides as overrides
-
-    return list(overrides(model, mode))
 
 
 def experiment_config(entry):
@@ -625,7 +610,7 @@ def _optional(kind):
 
 
 def add_matrix_arguments(p):
-    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--dataset", required=True, choices=list(DATASETS))
     p.add_argument("--models", default="", help="comma-separated (default: visual_bert)")
     p.add_argument("--modes", default="", help="comma-separated fc,pe,full (default: all three)")
     p.add_argument("--seeds", default="", help="comma-separated integers (default: 1)")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from .. import models
-
-LABELS = {"hmd": "HMD", "mmh": "MMH"}
-MODE_ORDER = ("fc", "pe", "full")
+from ..vocabulary import MODELS, MODES, label
 
 # The targets on a GPU: (description, ratio key, comparison, bound).
 TARGETS = (
@@ -49,14 +47,14 @@ def ratios(result):
     )
     for dataset in ("hmd", "mmh"):
         per_mode = []
-        for mode in MODE_ORDER:
+        for mode in MODES:
             fast = _find(pipe, model=model, dataset=dataset, mode=mode, settings="fast")
             paper = _find(pipe, model=model, dataset=dataset, mode=mode, settings="paper")
             if fast and paper:
                 per_mode.append(_ratio(fast["updates_per_s"], paper["updates_per_s"]))
         out[f"fast_over_paper_{dataset}"] = _mean(per_mode)
     per_mode = []
-    for mode in MODE_ORDER:
+    for mode in MODES:
         mmh = _find(pipe, model=model, dataset="mmh", mode=mode, settings="fast")
         hmd = _find(pipe, model=model, dataset="hmd", mode=mode, settings="fast")
         if mmh and hmd:
@@ -135,7 +133,7 @@ def _pipeline_table(result):
         if anchor:
             ups_a = ("~" if anchor.get("approx") else "") + _f(anchor["updates_per_s"])
         lines.append(
-            f"| {LABELS[dataset]} {models.MODES[mode][0]} | {models.MODELS[model]} "
+            f"| {label(dataset)} {label(mode)} | {label(model)} "
             f"| {ups_a or '–'} | {_mb(anchor['peak_memory_mb']) if anchor else '–'} "
             f"| {_f(paper and paper['updates_per_s'])} | {_f(fast and fast['updates_per_s'])} "
             f"| {_f(_ratio(fast and fast['updates_per_s'], paper and paper['updates_per_s']))}x "
@@ -164,14 +162,14 @@ def _train_table(result):
         f"| fast samples/s | {result.get('memory_kind', 'peak memory')} MB paper / fast |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for model in models.MODELS:
-        for mode in MODE_ORDER:
+    for model in MODELS:
+        for mode in MODES:
             paper = _find(steps, model=model, mode=mode, settings="paper")
             fast = _find(steps, model=model, mode=mode, settings="fast")
             if not (paper or fast):
                 continue
             lines.append(
-                f"| {models.MODELS[model]} | {models.MODES[mode][0]} "
+                f"| {label(model)} | {label(mode)} "
                 f"| {_f(paper and paper['updates_per_s'])} | {_f(fast and fast['updates_per_s'])} "
                 f"| {_f(_ratio(fast and fast['updates_per_s'], paper and paper['updates_per_s']))}x "
                 f"| {_f(paper and paper['samples_per_s'], 1)} "
