@@ -76,7 +76,7 @@ class Entry:
         self.seed = int(seed)
         self.settings_name = settings_name
         self.settings = settings.get(settings_name)
-        self.batch = self.settings["batch_size"] if batch in (None, "") else int(batch)
+        self.batch = self.settings.batch_size if batch in (None, "") else int(batch)
         self.gpus = int(gpus)
         if self.batch < 1 or self.batch % self.gpus:
             # MMF splits the global batch evenly over its processes, and asserts it divides.

@@ -1,4 +1,4 @@
-"""Training settings profiles: how to train, independent of the software stack (PEKIT_PROFILE).
+"""Training settings: how to train, independent of the software stack (the image profile).
 
 `paper` is exactly what the paper ran. `smoke` is a few updates on CPU for the pipeline test.
 `fast` is the paper's training made faster on a GPU without changing what is trained (see FAST).
@@ -6,31 +6,72 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
+from dataclasses import dataclass
+from typing import Optional, Union
 
 from .core.errors import PekitError, UsageError
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The knobs of one way to train. None: leave MMF's default (the `fast` switches)."""
+
+    name: str
+    batch_size: int = 16  # global: split over the GPUs
+    max_updates: int = 22000
+    lr: float = 5e-5  # AdamW
+    eps: float = 1e-8
+    warmup_steps: int = 2000  # warmup_linear
+    evaluation_interval: int = 1000
+    checkpoint_interval: int = 1000
+    log_interval: int = 100
+    num_workers: Union[int, str] = 0  # "auto": min(4, CPU cores)
+    fp16: bool = False
+    precision: Optional[str] = None  # mixed precision: "auto", "bf16" or "fp16"; None: fp32
+    pin_memory: Optional[bool] = None
+    persistent_workers: Optional[bool] = None
+    cudnn_benchmark: Optional[bool] = None
+    tf32: Optional[bool] = None  # the `fast` patches' switches
+    lmdb_readahead: Optional[bool] = None
+    lmdb_features: bool = False  # read MMH's region features from one LMDB
+
+    def __post_init__(self):
+        for field in ("batch_size", "max_updates", "warmup_steps", "evaluation_interval",
+                      "checkpoint_interval", "log_interval"):  # fmt: skip
+            value = getattr(self, field)
+            if type(value) is not int or value < 1:
+                raise UsageError(f"settings {self.name}: {field} is {value!r}; expected 1 or more")
+        if self.num_workers != "auto" and (
+            type(self.num_workers) is not int or self.num_workers < 0
+        ):
+            raise UsageError(f"settings {self.name}: num_workers is {self.num_workers!r}")
+        if self.precision not in (None, "auto", "bf16", "fp16"):
+            raise UsageError(f"settings {self.name}: precision is {self.precision!r}")
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise UsageError(f"training settings: unknown keys {sorted(unknown)}")
+        return cls(**data)
+
 
 # The paper: batch 16, 22,000 updates, AdamW lr 5e-5 eps 1e-8, warmup_linear with 2,000 warm-up
 # steps, validation every 1,000 updates, best checkpoint by validation roc_auc, no loader workers,
 # fp32. W&B was on in the paper; it is off here (never required).
-PAPER = {
-    "batch_size": 16,
-    "max_updates": 22000,
-    "lr": 5e-5,
-    "eps": 1e-8,
-    "warmup_steps": 2000,
-    "evaluation_interval": 1000,
-    "checkpoint_interval": 1000,
-    "log_interval": 100,
-    "num_workers": 0,
-    "fp16": False,
-}
+PAPER = TrainingSettings("paper")
 
 # Two validations and checkpoints, so that a run stopped after the first resumes from it.
-SMOKE = dict(
+SMOKE = dataclasses.replace(
     PAPER,
+    name="smoke",
     batch_size=4,
     max_updates=4,
     warmup_steps=2,
@@ -51,9 +92,10 @@ SMOKE = dict(
 # (tests/test_fast_settings.py).
 # MMF a34bc2d builds val/test loaders with the training batch size (and sizes its loaders by it),
 # so a larger evaluation batch would need another MMF change; it is not part of `fast`.
-FAST = dict(
+FAST = dataclasses.replace(
     PAPER,
-    num_workers="auto",  # min(4, CPU cores): MMF's default 4
+    name="fast",
+    num_workers="auto",
     pin_memory=True,
     persistent_workers=True,
     cudnn_benchmark=True,
@@ -63,7 +105,7 @@ FAST = dict(
     lmdb_readahead=True,
 )
 
-PROFILES = {"paper": PAPER, "smoke": SMOKE, "fast": FAST}
+SETTINGS = {s.name: s for s in (PAPER, FAST, SMOKE)}
 
 # MMF dataset -> the LMDB its features are read from under `fast`, relative to MMF's
 # dataset_config data_dir (pekit.features.lmdb.default_lmdb_path of the features folder).
@@ -79,16 +121,21 @@ DEFAULT = "paper"
 
 
 def names():
-    return sorted(PROFILES)
+    return sorted(SETTINGS)
 
 
 def get(name):
-    """The settings dict of profile `name`; a UsageError for an unknown or undefined one."""
-    if name not in PROFILES:
+    """The settings called `name`; a UsageError for an unknown one."""
+    if name not in SETTINGS:
         raise UsageError(
             f"unknown training settings '{name}' (expected one of {', '.join(names())})"
         )
-    return dict(PROFILES[name])
+    return SETTINGS[name]
+
+
+def auto_workers():
+    """DataLoader workers for num_workers="auto": MMF's default 4, at most the CPU cores."""
+    return min(4, os.cpu_count() or 1)
 
 
 def overrides(settings, mmf_dataset, batch_size=None):
@@ -97,7 +144,7 @@ def overrides(settings, mmf_dataset, batch_size=None):
     The scheduler's horizon is set explicitly so it always follows max_updates, whatever the
     project config interpolates.
     """
-    batch = settings["batch_size"] if batch_size is None else int(batch_size)
+    batch = settings.batch_size if batch_size is None else int(batch_size)
     if batch < 1:
         raise UsageError(f"batch size must be at least 1, got {batch}")
     s = resolve(settings)
@@ -133,11 +180,11 @@ def overrides(settings, mmf_dataset, batch_size=None):
 
 
 def resolve(settings):
-    """`settings` with "auto" values decided for this machine (a UsageError where `fast` cannot
-    apply); settings without them are returned unchanged."""
-    s = dict(settings)
+    """The switches of `settings` as a dict, "auto" values decided for this machine (a
+    UsageError where `fast` cannot apply) and MMF's defaults (None) left out."""
+    s = {k: v for k, v in settings.to_dict().items() if v is not None and k != "name"}
     if s.get("num_workers") == "auto":
-        s["num_workers"] = min(4, os.cpu_count() or 1)
+        s["num_workers"] = auto_workers()
     precision = s.pop("precision", None)
     if precision is None:
         return s
@@ -217,7 +264,7 @@ def mmf_has_fast_keys():
 
 def check_data(settings, mmf_dataset, data_dir=None):
     """Refuse `settings` reading LMDB features that are not there (MMF would fail on first read)."""
-    if not settings.get("lmdb_features") or mmf_dataset not in LMDB_FEATURES:
+    if not settings.lmdb_features or mmf_dataset not in LMDB_FEATURES:
         return
     from .data.paths import mmf_data_dir
 

@@ -164,7 +164,7 @@ def run_bench(args, echo=None):
     else:
         pipe_modes = [m for m in modes if m == "fc"]
         scaled.append("pipeline section FC only (GPU default: every mode)")
-    workers = settings_mod.resolve({"num_workers": "auto"})["num_workers"]
+    workers = settings_mod.auto_workers()
     result = {
         "kind": "pekit-bench",
         "schema": 1,

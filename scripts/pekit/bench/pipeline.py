@@ -28,7 +28,7 @@ def plan(dataset, settings_name, device):
     """(feature format, num_workers, pin_memory) of `settings_name` for `dataset`."""
     if settings_name == train.PAPER:
         return PAPER_FORMAT[dataset], 0, False
-    workers = settings_mod.resolve(dict(num_workers="auto"))["num_workers"]
+    workers = settings_mod.auto_workers()
     return "lmdb", workers, device.type == "cuda"
 
 

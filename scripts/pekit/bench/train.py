@@ -15,7 +15,7 @@ import time
 
 from .. import settings as settings_mod
 
-# How each training-settings profile computes on a device: mixed precision, TF32, pinned batches.
+# How each of the training settings computes on a device: mixed precision, TF32, pinned batches.
 PAPER = "paper"
 FAST = "fast"
 
@@ -81,7 +81,7 @@ def build(model, mode, workdir):
 
 
 class Trainer:
-    """MMF's update on `device` for one model and one settings profile."""
+    """MMF's update on `device` for one model and one of the training settings."""
 
     def __init__(self, net, config, device, how):
         import torch
