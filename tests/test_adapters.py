@@ -5,6 +5,9 @@ import json
 import pytest
 
 from pekit import adapters, cli, tensorfile
+from pekit.run.record import RunRecord
+
+RUN = {"dataset": "hmd", "model": "visual_bert", "mode": "pe", "seed": 1}
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -78,7 +81,7 @@ def trained(tmp_path):
                 p.add_(torch.randn_like(p))
     run = tmp_path / "results" / "runs" / "hmd" / "visual_bert" / "pe" / "seed1"
     (run / "mmf").mkdir(parents=True)
-    (run / "manifest.json").write_text(json.dumps({"run": {"mode": "pe", "seed": 1}}))
+    RunRecord(run=dict(RUN), status="finished").save(run)
     mmf_checkpoint(pe, run / "mmf" / "best.ckpt")
     return pe, run, base_path
 
@@ -105,7 +108,7 @@ def test_export_then_load_reproduces_predictions(trained, tmp_path):
         "model": "visual_bert",
         "resume_zoo": "visual_bert.pretrained.coco",
     }
-    assert on_disk["run"] == {"mode": "pe", "seed": 1}
+    assert on_disk["run"] == RUN
     saved, meta = tensorfile.load(out / adapters.WEIGHTS)
     assert sorted(saved) == expected and meta == {"format": adapters.FORMAT}
     assert all(torch.equal(saved[n], pe.state_dict()[n]) for n in expected)

@@ -196,30 +196,32 @@ def test_report_md_that_is_a_folder(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "manifest, says",
+    "run_record, says",
     [
         ([], "is a JSON list"),
         ({"status": "finished"}, "field 'run' is None"),
+        ({"run": {"dataset": "hmd", "model": "visual_bert", "mode": "fc", "seed": 1},
+          "status": "done"}, "field 'status' is 'done'"),
         ({"run": {"dataset": "hmd", "model": "visual_bert", "mode": "fc"}}, "field 'run.seed'"),
         ({"run": {"dataset": "hmd", "model": "visual_bert", "mode": "fc", "seed": "1"}},
          "field 'run.seed'"),
     ],
 )  # fmt: skip
-def test_report_refuses_a_malformed_run_manifest(tmp_path, manifest, says):
+def test_report_refuses_a_malformed_run_record(tmp_path, run_record, says):
     results = tmp_path / "r"
     write_run(results, "hmd", "fc")
-    path = next(results.glob("runs/*/*/*/seed*/manifest.json"))
-    path.write_text(json.dumps(manifest))
+    path = next(results.glob("runs/*/*/*/seed*/run.json"))
+    path.write_text(json.dumps(run_record))
     refused(pekit("report", "--results", results), 1, str(path), says)
 
 
 def test_report_flags_a_run_of_an_unknown_mode(tmp_path):
     results = tmp_path / "r"
     write_run(results, "hmd", "fc")
-    path = next(results.glob("runs/*/*/*/seed*/manifest.json"))
-    manifest = json.loads(path.read_text())
-    manifest["run"]["mode"] = "lora9"
-    path.write_text(json.dumps(manifest))
+    path = next(results.glob("runs/*/*/*/seed*/run.json"))
+    run_record = json.loads(path.read_text())
+    run_record["run"]["mode"] = "lora9"
+    path.write_text(json.dumps(run_record))
     rc, _, err = pekit("report", "--results", results)
     assert rc == 0 and "left out of the report: unknown mode 'lora9'" in err, err
     report = json.loads((results / "report.json").read_text())

@@ -6,6 +6,7 @@ import pytest
 from mmf_log_writer import training_log
 
 from pekit import cli, models, report
+from pekit.run import record
 
 MODES = ("fc", "pe", "full")
 
@@ -57,7 +58,7 @@ def write_run(results, dataset, mode, seed=1, status="finished", shift=0.0, test
             finish=status == "finished",
         )
     )
-    manifest = {
+    run_record = {
         "run": {
             "dataset": dataset,
             "model": "visual_bert",
@@ -72,7 +73,7 @@ def write_run(results, dataset, mode, seed=1, status="finished", shift=0.0, test
         "exit_status": 0 if status == "finished" else 1,
         "test": test or {},
     }
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / record.RECORD).write_text(json.dumps(run_record))
     return folder
 
 
@@ -215,3 +216,12 @@ def test_cli_writes_report_files(paper_results, tmp_path, capsys):
     assert "plots/hmd_visual_bert_val_auroc.png" in md
     assert cli.main(["report", "--results", str(paper_results), "--paper-log", "hmd=x"]) == 2
     assert cli.main(["report", "--results", str(tmp_path / "empty")]) == 1
+
+
+def test_a_run_recorded_by_an_older_kit_is_reported(tmp_path):
+    """Older kits called the run record manifest.json: such runs are still read."""
+    results = tmp_path / "results"
+    folder = write_run(results, "hmd", "pe")
+    (folder / record.RECORD).rename(folder / record.LEGACY_RECORD)
+    runs, excluded = report.collect_runs(results)
+    assert [(r["dataset"], r["mode"]) for r in runs] == [("hmd", "pe")] and not excluded

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from pekit import cli, run
+from pekit import cli
 from pekit.core import pins
 from pekit.core.errors import UsageError
+from pekit.run import cli as run_cli
+from pekit.run import command, execute, record
 
 WRITER = Path(__file__).resolve().parent / "mmf_log_writer.py"
 SMALL = ["--override", "training.max_updates=3000"]
@@ -19,9 +21,11 @@ SMALL = ["--override", "training.max_updates=3000"]
 @pytest.fixture
 def fake_mmf(tmp_path, monkeypatch):
     calls = tmp_path / "calls.jsonl"
-    monkeypatch.setenv(run.ENV_MMF_RUN, f"{shlex.quote(sys.executable)} {shlex.quote(str(WRITER))}")
+    monkeypatch.setenv(
+        command.ENV_MMF_RUN, f"{shlex.quote(sys.executable)} {shlex.quote(str(WRITER))}"
+    )
     monkeypatch.setenv("FAKE_MMF_CALLS", str(calls))
-    monkeypatch.setenv(run.ENV_PROFILE, "modern")
+    monkeypatch.setenv(record.ENV_PROFILE, "modern")
     for var in ("FAKE_MMF_EXIT", "FAKE_MMF_STOP_AT", "FAKE_MMF_KILL"):
         monkeypatch.delenv(var, raising=False)
 
@@ -51,8 +55,8 @@ def run_dir(tmp_path, mode="fc", dataset="hmd", seed=1):
     return tmp_path / "results" / "runs" / dataset / "visual_bert" / mode / f"seed{seed}"
 
 
-def manifest(tmp_path, **kw):
-    return json.loads((run_dir(tmp_path, **kw) / "manifest.json").read_text())
+def run_record(tmp_path, **kw):
+    return json.loads((run_dir(tmp_path, **kw) / record.RECORD).read_text())
 
 
 def dry_run(tmp_path, capsys, *extra, **kw):
@@ -146,10 +150,10 @@ def test_bad_choices_are_usage_errors(tmp_path, capsys, fake_mmf):
     assert "lora" in capsys.readouterr().err
 
 
-def test_run_writes_manifest_and_tests(tmp_path, capsys, fake_mmf):
+def test_run_writes_its_record_and_tests(tmp_path, capsys, fake_mmf):
     (expected,) = dry_run(tmp_path, capsys, *SMALL)
     assert cli.main(["run", *args(tmp_path, *SMALL)]) == 0
-    m = manifest(tmp_path)
+    m = run_record(tmp_path)
     assert m["status"] == "finished" and m["exit_status"] == 0
     assert m["run"] == {
         "dataset": "hmd",
@@ -201,15 +205,17 @@ def test_finished_run_is_not_rerun(tmp_path, capsys, fake_mmf):
 
 
 def test_visible_devices_are_the_first_n():
-    assert run.visible_devices(1, {}) == "0"
-    assert run.visible_devices(2, {}, available=4) == "0,1"
-    assert run.visible_devices(1, {"CUDA_VISIBLE_DEVICES": "3, 5"}) == "3"
-    assert run.visible_devices(2, {"CUDA_VISIBLE_DEVICES": "GPU-a,GPU-b,GPU-c"}) == "GPU-a,GPU-b"
-    assert run.visible_devices(1, {"CUDA_VISIBLE_DEVICES": ""}) == ""  # no GPU: a CPU run
+    assert execute.visible_devices(1, {}) == "0"
+    assert execute.visible_devices(2, {}, available=4) == "0,1"
+    assert execute.visible_devices(1, {"CUDA_VISIBLE_DEVICES": "3, 5"}) == "3"
+    assert (
+        execute.visible_devices(2, {"CUDA_VISIBLE_DEVICES": "GPU-a,GPU-b,GPU-c"}) == "GPU-a,GPU-b"
+    )
+    assert execute.visible_devices(1, {"CUDA_VISIBLE_DEVICES": ""}) == ""  # no GPU: a CPU run
     with pytest.raises(UsageError, match="makes only 0 visible"):
-        run.visible_devices(2, {"CUDA_VISIBLE_DEVICES": ""})
+        execute.visible_devices(2, {"CUDA_VISIBLE_DEVICES": ""})
     with pytest.raises(UsageError, match="GPUS=3, but CUDA_VISIBLE_DEVICES=3,5 makes only 2"):
-        run.visible_devices(3, {"CUDA_VISIBLE_DEVICES": "3,5"})
+        execute.visible_devices(3, {"CUDA_VISIBLE_DEVICES": "3,5"})
 
 
 def test_mmf_sees_only_the_runs_gpus(tmp_path, fake_mmf, monkeypatch):
@@ -219,7 +225,7 @@ def test_mmf_sees_only_the_runs_gpus(tmp_path, fake_mmf, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     assert cli.main(["run", *args(tmp_path, *SMALL)]) == 0
     assert seen.read_text().splitlines() == ["2", "2", "2"]  # train, test_seen, test_unseen
-    m = manifest(tmp_path)
+    m = run_record(tmp_path)
     assert m["attempts"][0]["cuda_visible_devices"] == "2"
     # the versions and GPU recorded are those of what the run could see
     assert m["environment"]["cuda_visible_devices"] == "2"
@@ -238,7 +244,7 @@ def test_failed_run_is_marked_then_resumed(tmp_path, capsys, fake_mmf, monkeypat
     monkeypatch.setenv("FAKE_MMF_EXIT", "3")
     monkeypatch.setenv("FAKE_MMF_STOP_AT", "1500")
     assert cli.main(["run", *args(tmp_path, *SMALL)]) == 1
-    m = manifest(tmp_path)
+    m = run_record(tmp_path)
     assert m["status"] == "failed" and m["exit_status"] == 3
     assert m["test"] == {}  # a failed run is not tested
     assert "failed" in capsys.readouterr().err
@@ -247,7 +253,7 @@ def test_failed_run_is_marked_then_resumed(tmp_path, capsys, fake_mmf, monkeypat
     (cmd,) = dry_run(tmp_path, capsys, *SMALL)
     assert opts(cmd)["checkpoint.resume"] == "True"
     assert cli.main(["run", *args(tmp_path, *SMALL)]) == 0
-    m = manifest(tmp_path)
+    m = run_record(tmp_path)
     assert m["status"] == "finished"
     assert [a["resume"] for a in m["attempts"]] == [False, True]
     assert [a["exit_status"] for a in m["attempts"]] == [3, 0]
@@ -259,7 +265,7 @@ def test_killed_run_is_interrupted_and_resumes_from_checkpoint(tmp_path, fake_mm
     monkeypatch.setenv("FAKE_MMF_STOP_AT", "1500")
     monkeypatch.setenv("FAKE_MMF_KILL", "1")
     assert cli.main(["run", *args(tmp_path, *SMALL, "--no-test")]) == 1
-    assert manifest(tmp_path)["status"] == "interrupted"
+    assert run_record(tmp_path)["status"] == "interrupted"
     monkeypatch.delenv("FAKE_MMF_STOP_AT")
     monkeypatch.delenv("FAKE_MMF_KILL")
     assert cli.main(["run", *args(tmp_path, *SMALL, "--no-test")]) == 0
@@ -272,13 +278,13 @@ def test_killed_run_is_interrupted_and_resumes_from_checkpoint(tmp_path, fake_mm
 
 
 def test_runner_that_died_leaves_a_resumable_run(tmp_path, fake_mmf):
-    entry = run.entries_from_args(cli.build_parser().parse_args(["run", *args(tmp_path)]))[0]
-    entry.dir.mkdir(parents=True)
+    spec = run_cli.specs_from_args(cli.build_parser().parse_args(["run", *args(tmp_path)]))[0]
+    spec.dir.mkdir(parents=True)
     # What a runner killed with SIGKILL leaves behind: status running, its pid gone.
-    (entry.dir / "manifest.json").write_text(
+    (spec.dir / record.RECORD).write_text(
         json.dumps(
             {
-                "run": entry.describe(),
+                "run": spec.describe(),
                 "status": "running",
                 "pid": 2**22 + 12345,
                 "host": __import__("socket").gethostname(),
@@ -287,8 +293,8 @@ def test_runner_that_died_leaves_a_resumable_run(tmp_path, fake_mmf):
             }
         )
     )
-    assert run.state(entry) == "interrupted"
-    assert "checkpoint.resume=True" in run.train_command(entry, resume=True)
+    assert record.state(spec) == "interrupted"
+    assert "checkpoint.resume=True" in command.train(spec, resume=True)
 
 
 def test_unlabelled_test_split_is_skipped(tmp_path, fake_mmf):
@@ -296,7 +302,7 @@ def test_unlabelled_test_split_is_skipped(tmp_path, fake_mmf):
     annotations.mkdir(parents=True)
     (annotations / "test_unseen.jsonl").write_text('{"id": 1, "img": "img/1.png", "text": "a"}\n')
     assert cli.main(["run", *args(tmp_path, *SMALL)]) == 0
-    tests = manifest(tmp_path)["test"]
+    tests = run_record(tmp_path)["test"]
     assert tests["test_unseen"]["status"] == "skipped"
     assert tests["test_seen"]["status"] == "finished"
 
@@ -317,7 +323,7 @@ def test_mmh_uses_the_plugin(tmp_path, capsys, fake_mmf, monkeypatch):
     config = plugin / "configs" / "projects" / "mmh" / "visual_bert" / "from_coco.yaml"
     config.parent.mkdir(parents=True)
     config.write_text("includes: []\n")
-    monkeypatch.setattr(run, "_plugin_dir", lambda: plugin)
+    monkeypatch.setattr(command, "plugin_dir", lambda: plugin)
     (cmd,) = dry_run(tmp_path, capsys, dataset="mmh")
     o = opts(cmd)
     assert o["env.user_dir"] == str(plugin)
@@ -340,7 +346,7 @@ def test_mmh_uses_the_plugin(tmp_path, capsys, fake_mmf, monkeypatch):
 def test_a_dry_run_refuses_what_a_real_run_refuses(tmp_path, capsys, fake_mmf, monkeypatch,
                                                    extra, says):  # fmt: skip
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    monkeypatch.setattr(run, "machine_gpus", lambda: 0)
+    monkeypatch.setattr(execute, "machine_gpus", lambda: 0)
     for dry in (["--dry-run"], []):
         assert _exit_code(["run", *dry, *args(tmp_path, *extra)]) == 2
         assert says in capsys.readouterr().err
@@ -356,18 +362,23 @@ def _exit_code(argv):
 
 
 def test_gpus_are_counted_against_the_machine_when_none_are_named():
-    assert run.visible_devices(2, {}, available=2) == "0,1"
-    assert run.visible_devices(1, {}, available=0) == "0"  # one GPU, or MMF's CPU fallback
+    assert execute.visible_devices(2, {}, available=2) == "0,1"
+    assert execute.visible_devices(1, {}, available=0) == "0"  # one GPU, or MMF's CPU fallback
     with pytest.raises(UsageError, match="--gpus 3, but this machine has 2"):
-        run.visible_devices(3, {}, available=2)
+        execute.visible_devices(3, {}, available=2)
 
 
-def test_a_malformed_run_manifest_is_refused_naming_the_field(tmp_path, capsys, fake_mmf):
+def test_a_malformed_run_record_is_refused_naming_the_field(tmp_path, capsys, fake_mmf):
     folder = run_dir(tmp_path)
     folder.mkdir(parents=True)
-    for text, says in (("[]", "is a JSON list"), ('{"run": {}, "status": 3, "attempts": []}',
-                       "field 'status' is 3"), ('{"status": NaN}', "NaN is not JSON")):  # fmt: skip
-        (folder / "manifest.json").write_text(text)
+    good = {"dataset": "hmd", "model": "visual_bert", "mode": "fc", "seed": 1}
+    for text, says in (
+        ("[]", "is a JSON list"),
+        (json.dumps({"run": good, "status": 3, "attempts": []}), "field 'status' is 3"),
+        (json.dumps({"run": dict(good, seed="1"), "status": "failed"}), "field 'run.seed'"),
+        ('{"status": NaN}', "NaN is not JSON"),
+    ):
+        (folder / record.RECORD).write_text(text)
         assert cli.main(["run", *args(tmp_path, *SMALL)]) == 1
         err = capsys.readouterr().err
         assert says in err and len(err.strip().splitlines()) == 1, err

@@ -34,9 +34,11 @@ import mmh_world
 import pytest
 
 import mmf_world
-from pekit import adapters, logs, models, report, run, tensorfile, vocabulary
+from pekit import adapters, logs, models, report, tensorfile, vocabulary
 from pekit.core import pins
 from pekit.data import plugin_dir
+from pekit.run import command, record
+from pekit.run.spec import LOG
 
 pytestmark = [pytest.mark.mmf, pytest.mark.slow, pytest.mark.smoke]
 
@@ -62,8 +64,8 @@ class Smoke:
         self.mmh_data = mmh_world.build_data(root / "mmh")
         self.results = root / "results"
         env = mmf_world.run_env(self.world)
-        env[run.ENV_MMF_RUN] = f"{sys.executable} -m mmf_cli.run"
-        env.pop(run.ENV_PROFILE, None)
+        env[command.ENV_MMF_RUN] = f"{sys.executable} -m mmf_cli.run"
+        env.pop(record.ENV_PROFILE, None)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         self.env = env
         self.outputs = {}
@@ -106,12 +108,12 @@ class Smoke:
     def run_dir(self, dataset, mode, seed=1):
         return self.results / "runs" / dataset / MODEL / mode / f"seed{seed}"
 
-    def manifest(self, dataset, mode, seed=1):
-        return json.loads((self.run_dir(dataset, mode, seed) / run.MANIFEST).read_text())
+    def run_record(self, dataset, mode, seed=1):
+        return json.loads((self.run_dir(dataset, mode, seed) / record.RECORD).read_text())
 
     def interrupt_after_first_validation(self, argv):
         """Start `pekit ARGV`, stop its process group once update 2 is validated and saved."""
-        log = self.run_dir("hmd", "pe") / run.LOG
+        log = self.run_dir("hmd", "pe") / LOG
         start = time.monotonic()
         with open(self.root / "interrupted.out", "wb") as out:
             proc = subprocess.Popen(
@@ -149,8 +151,8 @@ class Smoke:
 def _pipeline(smoke):
     hmd_pe = smoke.run_args("hmd", "pe")
     smoke.interrupted_exit = smoke.interrupt_after_first_validation(hmd_pe)
-    smoke.interrupted_manifest = smoke.manifest("hmd", "pe")
-    smoke.interrupted_log = (smoke.run_dir("hmd", "pe") / run.LOG).read_text("utf-8", "replace")
+    smoke.interrupted_record = smoke.run_record("hmd", "pe")
+    smoke.interrupted_log = (smoke.run_dir("hmd", "pe") / LOG).read_text("utf-8", "replace")
     smoke.pekit("hmd pe resumed", hmd_pe)
     smoke.pekit("hmd fc,full", smoke.run_args("hmd", "fc,full"))
     smoke.pekit("hmd fc failing", smoke.run_args("hmd", "fc", FAILING, seeds="2"))
@@ -168,7 +170,7 @@ def smoke(mmf_installed, tmp_path_factory):
         yield smoke
     finally:
         print("\nsmoke timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in smoke.timings.items()))
-        # Each run leaves 1-3 GB of checkpoints; the logs and manifests stay for a look.
+        # Each run leaves 1-3 GB of checkpoints; the logs and run records stay for a look.
         for path in list(root.rglob("*.ckpt")) + list(root.rglob("*.pth")):
             path.unlink()
 
@@ -185,10 +187,10 @@ def table1_reference():
 FINISHED_RUNS = [(d, m) for d, modes in RUN_MODES.items() for m in modes]
 
 
-# --- runner and manifests -------------------------------------------------------------------
+# --- runner and run records ------------------------------------------------------------------
 
 
-def test_runs_finish_with_complete_manifests(smoke):
+def test_runs_finish_with_complete_run_records(smoke):
     for name in ("hmd pe resumed", "hmd fc,full", "mmh pe", "mmh fc", "report"):
         expect_ok(smoke, name)
     env = json.loads(
@@ -203,7 +205,7 @@ def test_runs_finish_with_complete_manifests(smoke):
     )
     patches = (pins.REPO_ROOT / "patches" / "manifest.json").read_bytes()
     for dataset, mode in FINISHED_RUNS:
-        m = smoke.manifest(dataset, mode)
+        m = smoke.run_record(dataset, mode)
         where = f"{dataset}/{mode}"
         assert m["status"] == "finished" and m["exit_status"] == 0, where
         assert m["run"] == {"dataset": dataset, "model": MODEL, "mode": mode, "seed": 1,
@@ -240,15 +242,15 @@ def test_finished_runs_are_not_rerun(smoke):
     code, out = smoke.pekit("hmd pe again", smoke.run_args("hmd", "pe"))
     assert code == 0, out[-4000:]
     assert "finished already, not rerun" in out
-    assert len(smoke.manifest("hmd", "pe")["attempts"]) == 2
+    assert len(smoke.run_record("hmd", "pe")["attempts"]) == 2
 
 
 def test_test_split_scored_on_best_checkpoint(smoke):
     scored = {("hmd", m): ["test_seen"] for m in MODES}
     scored[("mmh", "pe")] = ["test"]
     for (dataset, mode), splits in scored.items():
-        m = smoke.manifest(dataset, mode)
-        parsed = logs.parse_file(smoke.run_dir(dataset, mode) / run.LOG)
+        m = smoke.run_record(dataset, mode)
+        parsed = logs.parse_file(smoke.run_dir(dataset, mode) / LOG)
         best = parsed["best"]["update"]
         for split in splits:
             t = m["test"][split]
@@ -264,25 +266,25 @@ def test_test_split_scored_on_best_checkpoint(smoke):
             assert all(0.0 <= t["metrics"][k] <= 1.0 for k in ("roc_auc", "accuracy", "binary_f1"))
     # HMD's test_unseen has no labels in this world: skipped, not failed.
     for mode in MODES:
-        assert smoke.manifest("hmd", mode)["test"]["test_unseen"]["status"] == "skipped"
-    assert smoke.manifest("mmh", "fc")["test"] == {}
+        assert smoke.run_record("hmd", mode)["test"]["test_unseen"]["status"] == "skipped"
+    assert smoke.run_record("mmh", "fc")["test"] == {}
 
 
 # --- resume -----------------------------------------------------------------------------------
 
 
 def test_interrupted_run_resumes_from_its_checkpoint(smoke):
-    first = smoke.interrupted_manifest
+    first = smoke.interrupted_record
     assert first["status"] == "interrupted", smoke.interrupted_log[-4000:]
     assert first["attempts"][0]["resume"] is False and first["test"] == {}
     assert smoke.interrupted_exit != 0
     expect_ok(smoke, "hmd pe resumed")
-    m = smoke.manifest("hmd", "pe")
+    m = smoke.run_record("hmd", "pe")
     assert [a["resume"] for a in m["attempts"]] == [False, True]
     assert [a["exit_status"] for a in m["attempts"]] == [None, 0]
     assert "checkpoint.resume=True" in m["attempts"][1]["command"]
     assert "checkpoint.resume=True" not in m["attempts"][0]["command"]
-    text = (smoke.run_dir("hmd", "pe") / run.LOG).read_text("utf-8", "replace")
+    text = (smoke.run_dir("hmd", "pe") / LOG).read_text("utf-8", "replace")
     assert text.startswith(smoke.interrupted_log)  # attempts are appended
     second = text[len(smoke.interrupted_log) :]
     # The second attempt loaded update 2 and trained only the updates after it.
@@ -290,7 +292,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(smoke):
     assert loaded < second.index(f"progress: 3/{MAX_UPDATES}, train/")
     assert f"progress: 1/{MAX_UPDATES}, train/" not in second
     assert f"progress: 2/{MAX_UPDATES}, train/" not in second
-    parsed = logs.parse_file(smoke.run_dir("hmd", "pe") / run.LOG)
+    parsed = logs.parse_file(smoke.run_dir("hmd", "pe") / LOG)
     assert parsed["attempts"] == 2 and parsed["finished"]
     assert [e["update"] for e in parsed["train"]] == [1, 2, 3, 4]
     assert [e["update"] for e in parsed["val"]] == [2, 4]
@@ -299,13 +301,13 @@ def test_interrupted_run_resumes_from_its_checkpoint(smoke):
 def test_failed_run_is_recorded_and_not_tested(smoke):
     code, out = smoke.outputs["hmd fc failing"]
     assert code == 1, out[-4000:]
-    m = smoke.manifest("hmd", "fc", seed=2)
+    m = smoke.run_record("hmd", "fc", seed=2)
     assert m["status"] == "failed" and m["exit_status"] not in (0, None)
     assert m["test"] == {}
-    log = (smoke.run_dir("hmd", "fc", seed=2) / run.LOG).read_text("utf-8", "replace")
+    log = (smoke.run_dir("hmd", "fc", seed=2) / LOG).read_text("utf-8", "replace")
     assert "Criteria used for early stopping" in log
     # It trained before failing: had it been reported, it would count in the tables.
-    parsed = logs.parse_file(smoke.run_dir("hmd", "fc", seed=2) / run.LOG)
+    parsed = logs.parse_file(smoke.run_dir("hmd", "fc", seed=2) / LOG)
     assert parsed["parameters"] and parsed["train"]
 
 
@@ -313,7 +315,7 @@ def test_failed_run_is_recorded_and_not_tested(smoke):
 
 
 def test_logs_command_reads_the_mmf_logs(smoke):
-    paths = [str(smoke.run_dir(d, m) / run.LOG) for d, m in FINISHED_RUNS]
+    paths = [str(smoke.run_dir(d, m) / LOG) for d, m in FINISHED_RUNS]
     code, out = smoke.pekit("logs", ["logs", "--compact", *paths])
     assert code == 0, out[-4000:]
     parsed = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
@@ -371,7 +373,7 @@ def test_table2_reports_each_finished_run_against_the_paper(smoke, written):
         where = f"{dataset}/{mode}"
         # One seed each: the failed second FC seed is not counted.
         assert row["n"] == 1 and row["seeds"] == [1], where
-        best = logs.parse_file(smoke.run_dir(dataset, mode) / run.LOG)["best"]
+        best = logs.parse_file(smoke.run_dir(dataset, mode) / LOG)["best"]
         paper = reference[(dataset, MODEL, mode)]
         for metric in ("roc_auc", "accuracy", "binary_f1"):
             assert row[metric]["mean"] == best[metric], where
@@ -402,7 +404,7 @@ def test_test_split_metrics_in_the_report(smoke, written):
     got = {(r["dataset"], r["mode"], r["split"]): r for r in rep["test"]}
     assert set(got) == {("hmd", m, "test_seen") for m in MODES} | {("mmh", "pe", "test")}
     for (dataset, mode, split), row in got.items():
-        metrics = smoke.manifest(dataset, mode)["test"][split]["metrics"]
+        metrics = smoke.run_record(dataset, mode)["test"][split]["metrics"]
         for metric in ("roc_auc", "accuracy", "binary_f1"):
             assert row[metric]["mean"] == metrics[metric] and row[metric]["n"] == 1
     assert "## Test splits (best checkpoint)" in md

@@ -143,15 +143,16 @@ def _resolve_checkpoint(source):
 
 
 def _run_info(checkpoint):
-    """The run's manifest entry, when the checkpoint sits in a pekit run folder."""
+    """The run's spec, when the checkpoint sits in a pekit run folder (MMF's save dir in it)."""
+    from .run import record
+
     for folder in (checkpoint.parent, checkpoint.parent.parent):
-        path = folder / "manifest.json"
-        if path.is_file():
-            try:
-                with open(path, encoding="utf-8") as f:
-                    return json.load(f).get("run")
-            except (OSError, ValueError):
-                return None
+        try:
+            found = record.load(folder)
+        except PekitError:
+            return None
+        if found is not None:
+            return found.run
     return None
 
 

@@ -25,7 +25,7 @@ COMMAND_MODULES = [
     "pekit.data.cli",
     "pekit.features.cli",
     "pekit.assets",
-    "pekit.run",
+    "pekit.run.cli",
     "pekit.logs",
     "pekit.report",
     "pekit.adapters",

@@ -14,9 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from .core import argtypes, pins
+from .core import argtypes, gitinfo, pins
 from .core.errors import PekitError
-from .patching.targets import find_root, git_head
+from .core.gitinfo import git
+from .patching.targets import find_root
 
 
 def cache_dir():
@@ -32,34 +33,13 @@ def cached_checkout(commit=None):
     return cache_dir() / "mmf" / commit
 
 
-def _git(*args, cwd=None, deadline=None):
-    """Run git; `deadline` (time.monotonic()) bounds it, so an unreachable remote cannot hang."""
-    timeout = None if deadline is None else max(deadline - time.monotonic(), 1)
-    try:
-        out = subprocess.run(
-            ["git", *args],
-            cwd=str(cwd) if cwd else None,
-            capture_output=True,
-            check=True,
-            timeout=timeout,
-        )
-    except FileNotFoundError as e:
-        raise PekitError("git is not installed; it is needed to fetch MMF") from e
-    except subprocess.TimeoutExpired as e:
-        raise PekitError(f"git {' '.join(args)} did not finish in time (no network?)") from e
-    except subprocess.CalledProcessError as e:
-        msg = e.stderr.decode(errors="replace").strip().splitlines()
-        raise PekitError(f"git {' '.join(args)} failed: {msg[-1] if msg else e}") from e
-    return out.stdout.decode().strip()
-
-
 def verify_checkout(path, commit=None):
     """Raise unless `path` is an MMF checkout whose HEAD is the pinned commit."""
     commit = commit or pins.get("mmf.commit")
     path = Path(path)
     if not (path / "mmf" / "__init__.py").is_file():
         raise PekitError(f"{path}: not an MMF checkout (no mmf/__init__.py)")
-    head = git_head(path)
+    head = gitinfo.head(path)
     if head is None:
         raise PekitError(f"{path}: not a git checkout; cannot verify MMF commit {commit}")
     if head != commit:
@@ -88,12 +68,12 @@ def fetch(source=None, dest=None, commit=None, timeout=None):
     try:
         if Path(source).exists():
             source = str(Path(source).resolve())
-        _git("clone", "--quiet", "--no-checkout", source, str(tmp), deadline=deadline)
+        git("clone", "--quiet", "--no-checkout", source, str(tmp), deadline=deadline)
         try:
-            _git("cat-file", "-e", f"{commit}^{{commit}}", cwd=tmp)
+            git("cat-file", "-e", f"{commit}^{{commit}}", cwd=tmp)
         except PekitError:
-            _git("fetch", "--quiet", "origin", commit, cwd=tmp, deadline=deadline)
-        _git("-c", "advice.detachedHead=false", "checkout", "--quiet", commit, cwd=tmp)
+            git("fetch", "--quiet", "origin", commit, cwd=tmp, deadline=deadline)
+        git("-c", "advice.detachedHead=false", "checkout", "--quiet", commit, cwd=tmp)
         verify_checkout(tmp, commit)
         os.replace(str(tmp), str(dest))
     except BaseException:

@@ -11,7 +11,7 @@ import statistics
 from pathlib import Path
 
 from . import logs, models
-from .core import argtypes, jsonfile
+from .core import argtypes
 from .core.atomic import output_file, write_json, write_text
 from .core.errors import PekitError, UsageError
 from .vocabulary import DATASETS, MODELS, MODES, label
@@ -34,57 +34,34 @@ def table2_reference(reference=None):
 # --- collecting runs ------------------------------------------------------------------------
 
 
-def _run_record(manifest_path):
-    """The run a manifest describes, checked; a PekitError naming the file and field if not."""
-    manifest = jsonfile.load(manifest_path, "run manifest")
-    run = manifest.get("run")
-    if not isinstance(run, dict):
-        raise PekitError(f"{manifest_path}: field 'run' is {run!r}; expected an object")
-    for key, kind in (("dataset", str), ("model", str), ("mode", str), ("seed", int)):
-        if type(run.get(key)) is not kind:
-            raise PekitError(
-                f"{manifest_path}: field 'run.{key}' is {run.get(key)!r}; expected a "
-                f"{'string' if kind is str else 'whole number'}"
-            )
-    return manifest, run
-
-
 def collect_runs(results):
     """(included, excluded): parsed finished runs, and the others with their status (a run of
     a dataset, model or mode the kit does not know is excluded, with why)."""
+    from .run import record as run_record
+
     included, excluded = [], []
-    root = Path(results) / "runs"
-    for manifest_path in sorted(root.glob("*/*/*/seed*/manifest.json")):
-        manifest, run = _run_record(manifest_path)
-        record = dict(run, dir=str(manifest_path.parent), status=manifest.get("status"))
+    folders = sorted({p.parent for p in Path(results).glob("runs/*/*/*/seed*/*.json")})
+    for folder in folders:
+        path = run_record.record_path(folder)
+        if path is None:
+            continue
+        record = run_record.load(folder)
+        run = record.run
+        entry = dict(run, dir=str(folder), status=record.status)
         unknown = [
             f"{key} '{run[key]}'"
-            for key, known in (
-                ("dataset", DATASETS),
-                ("model", MODELS),
-                ("mode", MODES),
-            )  # fmt: skip
+            for key, known in (("dataset", DATASETS), ("model", MODELS), ("mode", MODES))
             if run[key] not in known
         ]
         if unknown:
-            excluded.append(dict(record, status=f"unknown {', '.join(unknown)}"))
+            excluded.append(dict(entry, status=f"unknown {', '.join(unknown)}"))
             continue
-        if manifest.get("status") != "finished":
-            excluded.append(record)
+        if record.status != run_record.FINISHED:
+            excluded.append(entry)
             continue
-        log_name = manifest.get("log", "train.log")
-        if not isinstance(log_name, str) or "/" in log_name:
-            raise PekitError(f"{manifest_path}: field 'log' is {log_name!r}; expected a file name")
-        record["log"] = logs.parse_file(manifest_path.parent / log_name)
-        tests = manifest.get("test") or {}
-        if not isinstance(tests, dict):
-            raise PekitError(f"{manifest_path}: field 'test' is {tests!r}; expected an object")
-        record["test"] = {
-            split: t["metrics"]
-            for split, t in tests.items()
-            if isinstance(t, dict) and t.get("status") == "finished" and t.get("metrics")
-        }
-        included.append(record)
+        entry["log"] = logs.parse_file(folder / record.log)
+        entry["test"] = record.test_metrics()
+        included.append(entry)
     return included, excluded
 
 

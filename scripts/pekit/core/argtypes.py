@@ -46,3 +46,31 @@ def url(text):
     if parts.scheme != "file" and not parts.netloc:
         raise argparse.ArgumentTypeError(f"'{text}' names no host")
     return text
+
+
+def names(text, allowed=None, default=(), option="names"):
+    """A comma-separated list of names (spaces allowed), each one of `allowed` when given;
+    `default` for an empty value (Make passes empty variables as ""). A UsageError names
+    `option` and what it takes."""
+    from .errors import UsageError
+
+    items = [x.strip() for x in (text or "").replace(" ", ",").split(",") if x.strip()]
+    if not items:
+        return list(default)
+    bad = [x for x in items if allowed is not None and x not in allowed]
+    if bad:
+        raise UsageError(
+            f"{option}: unknown '{bad[0]}' (expected a comma-separated list of "
+            f"{', '.join(allowed)})"
+        )
+    return items
+
+
+def optional(kind):
+    """`kind`, with "" meaning the default (Make passes empty variables as "")."""
+
+    def parse(text):
+        return "" if text == "" else kind(text)
+
+    parse.__name__ = kind.__name__
+    return parse

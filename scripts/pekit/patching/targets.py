@@ -5,11 +5,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
-from ..core import pins
+from ..core import gitinfo, pins
 from ..core.errors import PekitError
 
 _VERSION = re.compile(r"""^__version__\s*=\s*['"]([^'"]+)['"]""", re.M)
@@ -46,22 +45,6 @@ def _read_version(file):
     return m.group(1) if m else None
 
 
-def git_head(root):
-    """HEAD commit of a git checkout at `root`, or None if it is not one (or git is absent)."""
-    if not (Path(root) / ".git").exists():
-        return None
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.decode().strip()
-
-
 def _installed_commit(root):
     """The commit pip recorded for an installed MMF (direct_url.json of a VCS install)."""
     for info in sorted(Path(root).glob("mmf-*.dist-info")):
@@ -92,7 +75,7 @@ def check_version(target, root, pin_data=None):
             raise PekitError(f"{file}: transformers version is {found}, expected {want}")
         return f"transformers {found}"
     want_commit = p["mmf"]["commit"]
-    head = git_head(root) or _installed_commit(root)
+    head = gitinfo.head(root) or _installed_commit(root)
     if head is not None:
         if head != want_commit:
             raise PekitError(f"{root}: MMF is at commit {head}, expected {want_commit}")

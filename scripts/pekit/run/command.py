@@ -1,0 +1,108 @@
+"""The exact mmf_run command lines of a run: training, and testing its best checkpoint."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+
+from .. import settings as settings_mod
+from ..data.facts import dataset_facts
+from ..data.paths import plugin_dir
+from ..vocabulary import mode_overrides
+
+ENV_MMF_RUN = "PEKIT_MMF_RUN"
+# MMF stores git details of its own checkout in every checkpoint; GitPython raises on the
+# detached HEAD of a checkout at the pinned commit. The run record keeps the commit instead.
+NO_GIT_DETAILS = "checkpoint.save_git_details=False"
+
+
+def mmf_run_command():
+    """How to start MMF: $PEKIT_MMF_RUN, else `mmf_run` on PATH, else `python -m mmf_cli.run`."""
+    override = os.environ.get(ENV_MMF_RUN)
+    if override:
+        return shlex.split(override)
+    found = shutil.which("mmf_run")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "mmf_cli.run"]
+
+
+def experiment_config(spec):
+    """The MMF config of the spec's dataset and model: MMF's own project config for HMD (the
+    ones the paper fine-tuned from), the kit's plugin's for MMH; an explicit one wins."""
+    if spec.config:
+        return spec.config
+    facts = dataset_facts(spec.dataset)
+    config = facts["mmf_configs"][spec.model]
+    return str(plugin_dir() / config) if facts["mmf_configs_in"] == "plugin" else config
+
+
+def dataset_overrides(spec):
+    facts = dataset_facts(spec.dataset)
+    name = facts["mmf_dataset"]
+    out = []
+    if facts["mmf_configs_in"] == "plugin":
+        out.append(f"env.user_dir={plugin_dir()}")
+    val = facts.get("paper_val_split")
+    if val and val != facts.get("mmf_default_val_split"):
+        # The paper validated on dev_seen (500 items); MMF's default is dev_unseen.
+        out.append(
+            f"dataset_config.{name}.annotations.val[0]={name}/defaults/annotations/{val}.jsonl"
+        )
+    if spec.data_dir:
+        out.append(f"env.data_dir={spec.data_dir}")
+    return out
+
+
+def _base(spec, run_type, save_dir):
+    """What training and testing share: config, model, dataset, settings, mode, GPUs."""
+    name = dataset_facts(spec.dataset)["mmf_dataset"]
+    cmd = mmf_run_command() + [
+        f"config={experiment_config(spec)}",
+        f"model={spec.model}",
+        f"datasets={name}",
+        f"run_type={run_type}",
+        f"env.save_dir={save_dir}",
+        f"training.seed={spec.seed}",
+    ]
+    cmd += settings_mod.overrides(spec.settings, name, batch_size=spec.batch)
+    cmd += mode_overrides(spec.model, spec.mode)
+    return cmd + dataset_overrides(spec)
+
+
+def train(spec, resume=False):
+    """The mmf_run command line training `spec` (resuming from its last checkpoint)."""
+    cmd = _base(spec, "train_val", spec.save_dir)
+    # Every checkpoint_interval MMF also keeps models/model_<update>.ckpt (~450 MB each);
+    # best.ckpt and current.ckpt are all that resuming and testing need.
+    cmd.append("checkpoint.max_to_keep=1")
+    # MMF's default world size is every visible GPU; with N > 1 it spawns one process per GPU
+    # itself (mmf_cli/run.py). batch_size stays the global batch.
+    cmd.append(f"distributed.world_size={spec.gpus}")
+    cmd.append(NO_GIT_DETAILS)
+    if resume:
+        cmd.append("checkpoint.resume=True")
+    return cmd + list(spec.extra)
+
+
+def test(spec, split):
+    """The mmf_run command line scoring the best checkpoint of `spec` on test split `split`."""
+    name = dataset_facts(spec.dataset)["mmf_dataset"]
+    cmd = _base(spec, "test", spec.dir / "test" / split)
+    if spec.dataset == "hmd":
+        annotations = f"{name}/defaults/annotations/{split}.jsonl"
+        cmd.append(f"dataset_config.{name}.annotations.test[0]={annotations}")
+    # resume_pretrained would load only the pre-trained BERT part of the checkpoint.
+    cmd += [
+        f"checkpoint.resume_file={spec.save_dir / 'best.ckpt'}",
+        "checkpoint.resume_pretrained=False",
+        f"distributed.world_size={spec.gpus}",
+        NO_GIT_DETAILS,
+    ]
+    return cmd + list(spec.extra)
+
+
+def quoted(cmd):
+    return " ".join(shlex.quote(str(c)) for c in cmd)

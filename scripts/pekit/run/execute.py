@@ -1,0 +1,225 @@
+"""Running MMF: the GPUs a run sees, the subprocess and its signals, resuming, test splits."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+
+from .. import settings as settings_mod
+from ..core.errors import PekitError, UsageError
+from ..data.facts import dataset_facts
+from ..data.paths import dataset_dir
+from . import command
+from .record import (
+    FAILED,
+    FINISHED,
+    INTERRUPTED,
+    NEW,
+    RUNNING,
+    RunRecord,
+    config_record,
+    load,
+    now,
+    provenance,
+    state,
+)
+from .spec import LOG, SAVE_DIR
+
+
+class _Terminated(Exception):
+    pass
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def machine_gpus():
+    """How many NVIDIA GPUs this machine shows, without importing torch: the driver's entries
+    in /proc (a container sees those of its GPUs), else `nvidia-smi -L`; 0 without a driver."""
+    try:
+        return len(os.listdir("/proc/driver/nvidia/gpus"))
+    except OSError:
+        pass
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    if out.returncode != 0:
+        return 0
+    lines = out.stdout.decode(errors="replace").splitlines()
+    return sum(1 for line in lines if line.startswith("GPU "))
+
+
+def visible_devices(gpus, environ=None, available=None):
+    """CUDA_VISIBLE_DEVICES for a run on `gpus` GPUs: the first `gpus` of those visible.
+
+    With world_size 1 MMF wraps the model in DataParallel over every visible GPU (its
+    parallelize_model), which splits the batch and, in its replica threads, drops a bf16
+    autocast to fp16 without loss scaling. A run on N GPUs therefore sees exactly N. More than
+    one GPU where there are fewer is refused here, before MMF starts (`available`: the
+    machine's count, machine_gpus() by default).
+    """
+    environ = os.environ if environ is None else environ
+    current = environ.get("CUDA_VISIBLE_DEVICES")
+    if current is None:
+        if gpus > 1:
+            have = machine_gpus() if available is None else available
+            if have < gpus:
+                raise UsageError(f"--gpus {gpus}, but this machine has {have} NVIDIA GPUs")
+        return ",".join(str(i) for i in range(gpus))
+    devices = [d.strip() for d in current.split(",") if d.strip()]
+    # None visible with GPUS=1 is a CPU run (MMF falls back to the CPU); more GPUs than visible
+    # would fail inside MMF's spawned processes.
+    if len(devices) < gpus and (devices or gpus > 1):
+        raise UsageError(
+            f"GPUS={gpus}, but CUDA_VISIBLE_DEVICES={current} makes only {len(devices)} visible"
+        )
+    return ",".join(devices[:gpus])
+
+
+def _execute(cmd, log_path, header, devices):
+    """Run `cmd` with its output appended to `log_path`; returns its exit status. Interrupted,
+    it stops MMF too (SIGINT, then SIGKILL), so the next call can resume cleanly."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(
+            f"# pekit: {header} {now()}: CUDA_VISIBLE_DEVICES={devices} {command.quoted(cmd)}\n"
+        )
+        log.flush()
+        env = dict(os.environ, CUDA_VISIBLE_DEVICES=devices)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            return proc.wait()
+        except BaseException:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            raise
+
+
+def run(spec, force=False, test=True, probe=True, echo=None):
+    """Train `spec` unless it finished, then score its test splits; returns its RunRecord."""
+    devices = visible_devices(spec.gpus)
+    current = state(spec)
+    if current == RUNNING:
+        raise PekitError(f"{spec.key} is being run by process {load(spec.dir).pid} ({spec.dir})")
+    record = load(spec.dir) if current != NEW else None
+    if force and record is not None:
+        shutil.rmtree(str(spec.dir))
+        record, current = None, NEW
+    spec.dir.mkdir(parents=True, exist_ok=True)
+    if current != FINISHED:
+        settings_mod.check_data(spec.settings, dataset_facts(spec.dataset)["mmf_dataset"],
+                                spec.data_dir)  # fmt: skip
+        resume = current in (FAILED, INTERRUPTED)
+        cmd = command.train(spec, resume=resume)
+        if echo:
+            echo(f"{spec.key}: {'resuming' if resume else 'training'} ({spec.dir})")
+        if record is None:
+            record = RunRecord(run=spec.describe())
+        for key, value in provenance(probe=probe, devices=devices).items():
+            setattr(record, key, value)
+        attempt = {
+            "start": now(),
+            "resume": resume,
+            "command": cmd,
+            "cuda_visible_devices": devices,
+        }
+        record.attempts.append(attempt)
+        record.status, record.command = RUNNING, cmd
+        record.start = record.start or attempt["start"]
+        record.end = record.exit_status = None
+        record.pid, record.host = os.getpid(), socket.gethostname()
+        record.log, record.save_dir = LOG, SAVE_DIR
+        record.save(spec.dir)
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        try:
+            code = _execute(cmd, spec.dir / LOG, "train", devices)
+        except (KeyboardInterrupt, _Terminated):
+            attempt.update(end=now(), exit_status=None)
+            record.status, record.end = INTERRUPTED, attempt["end"]
+            record.save(spec.dir)
+            raise KeyboardInterrupt() from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        attempt.update(end=now(), exit_status=code)
+        record.status = FINISHED if code == 0 else (INTERRUPTED if code < 0 else FAILED)
+        record.end, record.exit_status = attempt["end"], code
+        record.config, record.resolved_config = config_record(spec)
+        record.save(spec.dir)
+        if record.status != FINISHED:
+            return record
+    if test:
+        run_tests(spec, record, echo=echo)
+    return record
+
+
+def _unlabelled(spec, split):
+    """True when the split's annotations are here and carry no labels (nothing to score)."""
+    if spec.dataset != "hmd":
+        return False
+    folder = dataset_dir(dataset_facts("hmd")["mmf_dataset"], spec.data_dir) / "annotations"
+    try:
+        with open(folder / f"{split}.jsonl", encoding="utf-8") as f:
+            first = f.readline()
+        return bool(first.strip()) and "label" not in json.loads(first)
+    except (OSError, ValueError):
+        return False
+
+
+def run_tests(spec, record, echo=None):
+    """Score the best checkpoint on the dataset's test splits (once per split)."""
+    from ..logs import parse_file
+
+    for split in dataset_facts(spec.dataset)["test_splits"]:
+        if record.test.get(split, {}).get("status") in (FINISHED, "skipped"):
+            continue
+        if _unlabelled(spec, split):
+            record.test[split] = {"status": "skipped", "reason": "annotations carry no labels"}
+            record.save(spec.dir)
+            continue
+        if echo:
+            echo(f"{spec.key}: testing on {split}")
+        cmd = command.test(spec, split)
+        log = spec.dir / "test" / f"{split}.log"
+        result = {
+            "start": now(),
+            "command": cmd,
+            "log": f"test/{split}.log",
+            "checkpoint": f"{SAVE_DIR}/best.ckpt",
+        }
+        code = _execute(cmd, log, f"test {split}", visible_devices(spec.gpus))
+        result.update(end=now(), exit_status=code, status=FINISHED if code == 0 else FAILED)
+        if code == 0:
+            parsed = parse_file(log)
+            result["metrics"] = parsed["test"]
+            # The update MMF restored: the best checkpoint's, as the training log names it.
+            loaded = parsed.get("loaded_updates") or [None]
+            result["checkpoint_update"] = loaded[-1]
+        record.test[split] = result
+        record.save(spec.dir)
+    return record.test
+
+
+def run_matrix(specs, force=False, test=True, echo=None):
+    """Run every spec, going on past failures; returns {key: status}."""
+    statuses = {}
+    for spec in specs:
+        if state(spec) == FINISHED and not force and echo:
+            echo(f"{spec.key}: finished already, not rerun ({spec.dir})")
+        record = run(spec, force=force, test=test, echo=echo)
+        statuses[spec.key] = record.status
+        if record.status != FINISHED and echo:
+            echo(
+                f"{spec.key}: {record.status} (exit status {record.exit_status}); "
+                f"see {spec.dir / LOG}"
+            )
+    return statuses

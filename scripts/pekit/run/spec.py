@@ -1,0 +1,81 @@
+"""RunSpec: one point of the experiment matrix (dataset, model, mode, seed, how to train) and
+the folder that holds it; `matrix` spans them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from .. import settings as settings_mod
+from .. import vocabulary
+from ..core.errors import UsageError
+
+LOG = "train.log"
+SAVE_DIR = "mmf"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    results: Path
+    dataset: str
+    model: str
+    mode: str
+    seed: int
+    settings: settings_mod.TrainingSettings = settings_mod.PAPER
+    batch: Optional[int] = None  # global batch; None: the settings'
+    gpus: int = 1
+    data_dir: Optional[str] = None
+    extra: Sequence[str] = field(default_factory=tuple)  # MMF overrides appended last
+    config: Optional[str] = None  # an MMF config instead of the paper's project config
+
+    def __post_init__(self):
+        for kind in ("dataset", "model", "mode"):
+            vocabulary.check(kind, getattr(self, kind))
+        object.__setattr__(self, "results", Path(self.results).resolve())
+        object.__setattr__(self, "seed", int(self.seed))
+        object.__setattr__(self, "extra", tuple(self.extra))
+        if self.batch is None:
+            object.__setattr__(self, "batch", self.settings.batch_size)
+        if int(self.gpus) < 1:
+            raise UsageError(f"--gpus must be at least 1, got {self.gpus}")
+        if self.batch < 1 or self.batch % self.gpus:
+            # MMF splits the global batch evenly over its processes, and asserts it divides.
+            raise UsageError(
+                f"--batch {self.batch} is not a positive multiple of --gpus {self.gpus}: the "
+                "global batch is split evenly over the GPUs"
+            )
+
+    @property
+    def key(self):
+        return f"{self.dataset}/{self.model}/{self.mode}/seed{self.seed}"
+
+    @property
+    def dir(self):
+        return self.results / "runs" / self.dataset / self.model / self.mode / f"seed{self.seed}"
+
+    @property
+    def save_dir(self):
+        return self.dir / SAVE_DIR
+
+    def describe(self):
+        """What the run record keeps of the spec."""
+        return {
+            "dataset": self.dataset,
+            "model": self.model,
+            "mode": self.mode,
+            "seed": self.seed,
+            "settings": self.settings.name,
+            "batch_size": self.batch,
+            "gpus": self.gpus,
+        }
+
+
+def matrix(results, dataset, models, modes, seeds, **options) -> List[RunSpec]:
+    """Every (model, mode, seed) of `dataset`, in that order; `options` are RunSpec's."""
+    return [
+        RunSpec(results, dataset, model, mode, seed, **options)
+        for model in models
+        for mode in modes
+        for seed in seeds
+    ]
