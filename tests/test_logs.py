@@ -5,7 +5,8 @@ import json
 import pytest
 from mmf_log_writer import mmf_test_log, timer, training_log
 
-from pekit import cli, logs
+from pekit import cli
+from pekit.report import logs
 
 
 def paper_curve(best_update, best):

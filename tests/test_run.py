@@ -260,7 +260,7 @@ def test_failed_run_is_marked_then_resumed(tmp_path, capsys, fake_mmf, monkeypat
 
 
 def test_killed_run_is_interrupted_and_resumes_from_checkpoint(tmp_path, fake_mmf, monkeypatch):
-    from pekit import logs
+    from pekit.report import logs
 
     monkeypatch.setenv("FAKE_MMF_STOP_AT", "1500")
     monkeypatch.setenv("FAKE_MMF_KILL", "1")

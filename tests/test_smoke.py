@@ -34,9 +34,10 @@ import mmh_world
 import pytest
 
 import mmf_world
-from pekit import adapters, logs, models, report, tensorfile, vocabulary
+from pekit import adapters, models, report, tensorfile, vocabulary
 from pekit.core import pins
 from pekit.data import plugin_dir
+from pekit.report import logs
 from pekit.run import command, record
 from pekit.run.spec import LOG
 

@@ -26,8 +26,7 @@ COMMAND_MODULES = [
     "pekit.features.cli",
     "pekit.assets",
     "pekit.run.cli",
-    "pekit.logs",
-    "pekit.report",
+    "pekit.report.cli",
     "pekit.adapters",
     "pekit.bench",
 ]

@@ -177,7 +177,7 @@ def _unlabelled(spec, split):
 
 def run_tests(spec, record, echo=None):
     """Score the best checkpoint on the dataset's test splits (once per split)."""
-    from ..logs import parse_file
+    from ..report.logs import parse_file
 
     for split in dataset_facts(spec.dataset)["test_splits"]:
         if record.test.get(split, {}).get("status") in (FINISHED, "skipped"):

@@ -22,12 +22,9 @@ A resumed run repeats updates after its last checkpoint: the last line for an up
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
 import statistics
-
-from .core import jsonfile
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 PARAMS = re.compile(r"Total Parameters: (\d+)\. Trained Parameters: (\d+)")
@@ -221,37 +218,3 @@ def _best(val_curve, best_update, criterion):
 def parse_file(path):
     with open(path, encoding="utf-8", errors="replace") as f:
         return parse_lines(f, source=str(path))
-
-
-def register(subparsers):
-    p = subparsers.add_parser(
-        "logs",
-        help="parse MMF training logs into JSON",
-        description="Print one JSON object per MMF log: validation and train curves, best "
-        "validation metrics, parameter counts, updates per second, peak memory, wall time.",
-    )
-    p.add_argument(
-        "logs", nargs="+", metavar="LOG", help="MMF log file (stdout capture or train.log)"
-    )
-    p.add_argument("--compact", action="store_true", help="one line per log (JSON Lines)")
-    p.set_defaults(func=_main)
-
-
-def _main(args):
-    from .core.errors import PekitError
-
-    for path in args.logs:
-        try:
-            parsed = parse_file(path)
-        except OSError as e:
-            raise PekitError(f"cannot read log {path}: {e.strerror}") from None
-        print(jsonfile.dumps(parsed, indent=None if args.compact else 2))
-    return 0
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="pekit logs")
-    sub = parser.add_subparsers()
-    register(sub)
-    args = parser.parse_args(["logs"] + list(argv or []))
-    return args.func(args)

@@ -1,0 +1,31 @@
+"""The report: the paper's tables with our numbers beside them, and curves instead of log lines.
+
+    logs.py       MMF's training logs parsed into curves, best metrics, speed, memory
+    tables.py     Tables I and II and the test-split table, from the finished runs
+    plots.py      validation AUROC and losses against updates
+    markdown.py   report.md
+    build.py      the report as data (report.json), and writing it with the plots
+    cli.py        `pekit report`, `pekit logs`
+
+Reads every run folder under <results>/runs (pekit.run), keeps the finished ones, and writes
+<results>/report.md, <results>/report.json and PNG plots under <results>/plots/.
+"""
+
+from .build import build_report, write_report
+from .cli import add_report_options, parse_paper_log_args, write_report_from_args
+from .markdown import render_markdown
+from .plots import plot_specs
+from .tables import DEFAULT_TOLERANCE, collect_runs, paper_reference
+
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "add_report_options",
+    "build_report",
+    "collect_runs",
+    "paper_reference",
+    "parse_paper_log_args",
+    "plot_specs",
+    "render_markdown",
+    "write_report",
+    "write_report_from_args",
+]

@@ -1,0 +1,96 @@
+"""`pekit report` and `pekit logs`, and the report options `pekit reproduce` shares."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..core import argtypes, jsonfile
+from ..core.errors import PekitError, UsageError
+from ..vocabulary import DATASETS, MODES
+from . import logs
+from .build import write_report
+from .tables import DEFAULT_TOLERANCE
+
+
+def parse_paper_log_args(items):
+    """['hmd:fc=path', ...] -> {('hmd', 'fc'): 'path'}."""
+    out = {}
+    for item in items or []:
+        key, sep, path = item.partition("=")
+        dataset, colon, mode = key.partition(":")
+        if not (sep and colon and path) or dataset not in DATASETS or mode not in MODES:
+            raise UsageError(
+                f"--paper-log expects DATASET:MODE=LOG with DATASET in hmd, mmh and MODE in "
+                f"fc, pe, full; got '{item}'"
+            )
+        if not Path(path).is_file():
+            raise PekitError(f"paper log {path}: no such file")
+        out[(dataset, mode)] = path
+    return out
+
+
+def register(subparsers):
+    lg = subparsers.add_parser(
+        "logs",
+        help="parse MMF training logs into JSON",
+        description="Print one JSON object per MMF log: validation and train curves, best "
+        "validation metrics, parameter counts, updates per second, peak memory, wall time.",
+    )
+    lg.add_argument("logs", nargs="+", metavar="LOG", help="MMF log file (stdout or train.log)")
+    lg.add_argument("--compact", action="store_true", help="one line per log (JSON Lines)")
+    lg.set_defaults(func=_logs)
+
+    p = subparsers.add_parser(
+        "report",
+        help="write results/report.md, report.json and plots from the runs",
+        description="Tables I and II against the paper, test-split metrics and training curves "
+        "from every finished run under RESULTS/runs.",
+    )
+    p.add_argument("--results", default="results", help="results folder (default: results)")
+    add_report_options(p)
+    p.set_defaults(func=_main)
+
+
+def add_report_options(parser):
+    """The report's options, shared by `pekit report` and `pekit reproduce`."""
+    parser.add_argument(
+        "--tolerance",
+        type=argtypes.nonnegative_float,
+        default=DEFAULT_TOLERANCE,
+        help=f"AUROC pass/fail tolerance (default: {DEFAULT_TOLERANCE})",
+    )
+    parser.add_argument(
+        "--paper-log",
+        action="append",
+        default=[],
+        metavar="DATASET:MODE=LOG",
+        help="the paper's MMF log for a run, drawn dashed in the plots (repeatable)",
+    )
+
+
+def write_report_from_args(args, echo):
+    """Write the report with the options in `args`, telling `echo` what was written and which
+    runs were left out for being of no dataset, model or mode the kit knows."""
+    paths, report = write_report(args.results, args.tolerance, parse_paper_log_args(args.paper_log))
+    for r in report["excluded"]:
+        if str(r["status"]).startswith("unknown "):
+            echo(f"warning: {r['dir']}: left out of the report: {r['status']}")
+    for path in paths:
+        echo(f"wrote {path}")
+    return paths
+
+
+def _logs(args):
+    for path in args.logs:
+        try:
+            parsed = logs.parse_file(path)
+        except OSError as e:
+            raise PekitError(f"cannot read log {path}: {e.strerror}") from None
+        print(jsonfile.dumps(parsed, indent=None if args.compact else 2))
+    return 0
+
+
+def _main(args):
+    write_report_from_args(args, lambda text: print(text, file=sys.stderr))
+    return 0

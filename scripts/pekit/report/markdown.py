@@ -1,0 +1,122 @@
+"""report.md: the report's data as Markdown tables."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ..vocabulary import label
+
+
+def _fmt(value, digits=4):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def _fmt_stat(stat, digits=4):
+    if stat["mean"] is None:
+        return "–"
+    if stat["n"] > 1:
+        return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+    return f"{stat['mean']:.{digits}f}"
+
+
+def _fmt_diff(value):
+    return "–" if value is None else f"{value:+.4f}"
+
+
+def _fmt_int(value):
+    return "–" if value is None else f"{value:,}"
+
+
+def _fmt_pct(value):
+    return "–" if value is None else f"{value:.2f}%"
+
+
+def render_markdown(report):
+    tol = report["tolerance"]
+    out = ["# Results against the paper", ""]
+    out += [
+        "## Table I: parameters",
+        "",
+        "| model | mode | total (ours) | total (paper) | trained (ours) | trained (paper) "
+        "| PE (ours) | PE (paper) | increase (ours) | increase (paper) | match |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in report["table1"]:
+        o, p = r["ours"] or {}, r["paper"] or {}
+        match = {True: "yes", False: "**no**", None: "–"}[r["match"]]
+        out.append(
+            f"| {label(r['model'])} | {label(r['mode'])} "
+            f"| {_fmt_int(o.get('total'))} | {_fmt_int(p.get('total'))} "
+            f"| {_fmt_int(o.get('trained'))} | {_fmt_int(p.get('trained'))} "
+            f"| {_fmt_int(o.get('pe'))} | {_fmt_int(p.get('pe'))} "
+            f"| {_fmt_pct(o.get('increase_pct'))} | {_fmt_pct(p.get('increase_pct'))} | {match} |"
+        )
+    out += [
+        "",
+        "## Table II: best validation metrics",
+        "",
+        f"Pass/fail: |our mean AUROC - paper's AUROC| <= {tol:g}. With several seeds: "
+        "mean ± standard deviation over n seeds.",
+        "",
+        "| dataset | model | mode | n | AUROC | paper | diff | accuracy | paper | F1 | paper "
+        "| best update | paper | pass |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in report["table2"]:
+        verdict = {True: "pass", False: "**FAIL**", None: "–"}[r["pass"]]
+        bu = r["best_update"]
+        out.append(
+            f"| {label(r['dataset'])} | {label(r['model'])} "
+            f"| {label(r['mode'])} | {r['n']} "
+            f"| {_fmt_stat(r['roc_auc'])} | {_fmt(r['roc_auc']['paper'])} "
+            f"| {_fmt_diff(r['roc_auc']['diff'])} "
+            f"| {_fmt_stat(r['accuracy'])} | {_fmt(r['accuracy']['paper'])} "
+            f"| {_fmt_stat(r['binary_f1'])} | {_fmt(r['binary_f1']['paper'])} "
+            f"| {_fmt_stat(bu, 0)} | {_fmt_int(bu['paper'])} | {verdict} |"
+        )
+    if report["test"]:
+        out += [
+            "",
+            "## Test splits (best checkpoint)",
+            "",
+            "| dataset | model | mode | split | n | AUROC | accuracy | F1 |",
+            "|---|---|---|---|---:|---:|---:|---:|",
+        ]
+        for r in report["test"]:
+            out.append(
+                f"| {label(r['dataset'])} | {label(r['model'])} "
+                f"| {label(r['mode'])} | {r['split']} | {r['roc_auc']['n']} "
+                f"| {_fmt_stat(r['roc_auc'])} | {_fmt_stat(r['accuracy'])} "
+                f"| {_fmt_stat(r['binary_f1'])} |"
+            )
+    out += [
+        "",
+        "## Runs",
+        "",
+        "| dataset | model | mode | seed | updates | ups | peak memory (MB) | wall time (h) |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["runs"]:
+        wall = r["wall_time_s"]
+        out.append(
+            f"| {label(r['dataset'])} | {label(r['model'])} "
+            f"| {label(r['mode'])} | {r['seed']} | {_fmt_int(r['last_update'])} "
+            f"| {_fmt(r['ups'], 2)} | {_fmt(r['peak_memory_mb'], 0)} "
+            f"| {_fmt(wall / 3600 if wall else None, 2)} |"
+        )
+    if report["excluded"]:
+        out += ["", "Not reported (not finished):", ""]
+        for r in report["excluded"]:
+            out.append(
+                f"- {r['dataset']}/{r['model']}/{label(r['mode'])}/seed{r['seed']}: "
+                f"{r['status']} ({r['dir']})"
+            )
+    if report["plots"]:
+        out += ["", "## Curves", ""]
+        for p in report["plots"]:
+            name = Path(p["file"]).name
+            out.append(f"![{name}](plots/{name})")
+    return "\n".join(out) + "\n"

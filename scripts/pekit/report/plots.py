@@ -1,0 +1,124 @@
+"""The curves: validation AUROC and losses against updates, ours beside the paper's logs."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from ..vocabulary import MODES, label
+from .tables import _groups
+
+
+def _mean_curve(curves, field):
+    """Average `field` over seeds at each update seen by every seed that logged it."""
+    by_update = {}
+    for curve in curves:
+        for point in curve:
+            if point.get(field) is not None:
+                by_update.setdefault(point["update"], []).append(point[field])
+    xs = sorted(by_update)
+    return xs, [statistics.mean(by_update[x]) for x in xs]
+
+
+def plot_specs(runs, paper_logs=None):
+    """What each plot draws: {(dataset, model): {"auroc": [...lines], "loss": {...}}}.
+
+    A line is {mode, source ('ours'|'paper'), label, style ('-' ours, '--' paper), x, y}.
+    """
+    paper_logs = paper_logs or {}
+    specs = {}
+    groups = _groups(runs, ("dataset", "model", "mode"))
+    datasets_models = {(d, m) for d, m, _ in groups}
+    datasets_models |= {(d, "visual_bert") for d, _ in paper_logs}
+    for dataset, model in sorted(datasets_models):
+        spec = {"auroc": [], "train_loss": [], "val_loss": []}
+        for mode in MODES:
+            sources = []
+            group = groups.get((dataset, model, mode))
+            if group:
+                sources.append(("ours", [r["log"] for r in group]))
+            if model == "visual_bert" and (dataset, mode) in paper_logs:
+                sources.append(("paper", [paper_logs[(dataset, mode)]]))
+            for source, parsed in sources:
+                line = label(mode) + (" (paper)" if source == "paper" else "")
+                style = "--" if source == "paper" else "-"
+                for panel, curve_key, field in (
+                    ("auroc", "val", "roc_auc"),
+                    ("train_loss", "train", "loss"),
+                    ("val_loss", "val", "loss"),
+                ):
+                    xs, ys = _mean_curve([p[curve_key] for p in parsed], field)
+                    if xs:
+                        spec[panel].append(
+                            {
+                                "mode": mode,
+                                "source": source,
+                                "label": line,
+                                "style": style,
+                                "x": xs,
+                                "y": ys,
+                            }
+                        )
+        specs[(dataset, model)] = spec
+    return specs
+
+
+def render_plots(specs, out_dir):
+    """Draw the specs as PNGs; returns [{file, dataset, model, kind, lines: [(label, style)]}]."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for (dataset, model), spec in sorted(specs.items()):
+        title = f"{label(dataset)} / {label(model)}"
+        panels = {
+            "val_auroc": [("auroc", "validation AUROC")],
+            "loss": [("train_loss", "train loss"), ("val_loss", "validation loss")],
+        }
+        for kind, parts in panels.items():
+            if not any(spec[p] for p, _ in parts):
+                continue
+            fig, axes = plt.subplots(1, len(parts), figsize=(6.5 * len(parts), 4.5), squeeze=False)
+            drawn = []
+            for ax, (panel, ylabel) in zip(axes[0], parts):
+                for line in spec[panel]:
+                    ax.plot(
+                        line["x"],
+                        line["y"],
+                        linestyle=line["style"],
+                        label=line["label"],
+                        marker="o" if panel != "train_loss" else None,
+                        markersize=3,
+                    )
+                ax.set_xlabel("updates")
+                ax.set_ylabel(ylabel)
+                ax.grid(True, alpha=0.3)
+                if spec[panel]:
+                    ax.legend()
+                drawn.append(
+                    {
+                        "panel": panel,
+                        "lines": [(ln.get_label(), ln.get_linestyle()) for ln in ax.get_lines()],
+                    }
+                )
+            fig.suptitle(title)
+            fig.tight_layout()
+            path = out_dir / f"{dataset}_{model}_{kind}.png"
+            tmp = path.with_name(f".{path.name}.tmp.png")
+            fig.savefig(str(tmp), dpi=110)
+            plt.close(fig)
+            tmp.replace(path)
+            written.append(
+                {
+                    "file": str(path),
+                    "dataset": dataset,
+                    "model": model,
+                    "kind": kind,
+                    "panels": drawn,
+                }
+            )
+    return written
