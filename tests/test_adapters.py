@@ -4,7 +4,10 @@ import json
 
 import pytest
 
-from pekit import adapters, cli, tensorfile
+from pekit import adapters, cli
+from pekit.adapters import tensorfile
+from pekit.core.digests import sha256_file
+from pekit.core.errors import PekitError
 from pekit.run.record import RunRecord
 
 RUN = {"dataset": "hmd", "model": "visual_bert", "mode": "pe", "seed": 1}
@@ -95,9 +98,9 @@ def test_is_trained_selects_adapters_and_head():
 
 def test_export_then_load_reproduces_predictions(trained, tmp_path):
     pe, run, base_path = trained
-    manifest = adapters.export(run, base=base_path)
+    info = adapters.export(run, base=base_path)
     out = run / "adapters"
-    assert manifest["dir"] == str(out)
+    assert info["dir"] == str(out)
     on_disk = json.loads((out / "adapters.json").read_text())
     expected = sorted(n for n in pe.state_dict() if "Adapt" in n or ".classifier." in n)
     assert on_disk["keys"] == expected
@@ -130,7 +133,7 @@ def test_load_refuses_a_different_base(trained, tmp_path):
     torch.manual_seed(1)
     other = tmp_path / "other.ckpt"
     mmf_checkpoint(TinyModel(adapter=False), other)
-    with pytest.raises(adapters.PekitError, match="same base"):
+    with pytest.raises(PekitError, match="same base"):
         adapters.load(run / "adapters", other, tmp_path / "x.ckpt")
     assert not (tmp_path / "x.ckpt").exists()
 
@@ -138,7 +141,7 @@ def test_load_refuses_a_different_base(trained, tmp_path):
 def test_export_refuses_a_run_without_adapters(tmp_path):
     path = tmp_path / "fc.ckpt"
     mmf_checkpoint(TinyModel(adapter=False), path)
-    with pytest.raises(adapters.PekitError, match="no adapter parameters"):
+    with pytest.raises(PekitError, match="no adapter parameters"):
         adapters.export(path)
 
 
@@ -147,7 +150,7 @@ def test_load_detects_tampered_weights(trained, tmp_path):
     adapters.export(run)
     with open(run / "adapters" / adapters.WEIGHTS, "ab") as f:
         f.write(b"x")
-    with pytest.raises(adapters.PekitError, match="sha256"):
+    with pytest.raises(PekitError, match="sha256"):
         adapters.load(run / "adapters", base_path, tmp_path / "x.ckpt")
 
 
@@ -198,11 +201,11 @@ def test_an_export_that_would_run_code_is_refused_unrun(trained, tmp_path):
     marker = tmp_path / "ran"
     evil = folder / "adapters.pth"
     torch.save({"format": adapters.OLD_FORMAT, "model": {"x": _Runs(marker)}}, str(evil))
-    manifest = json.loads((folder / adapters.MANIFEST).read_text())
-    manifest.update(format=adapters.OLD_FORMAT)
-    manifest["weights"].update(file="adapters.pth", sha256=adapters.sha256_file(evil))
-    (folder / adapters.MANIFEST).write_text(json.dumps(manifest))
-    with pytest.raises(adapters.PekitError, match="refusing to load it"):
+    info = json.loads((folder / adapters.INFO).read_text())
+    info.update(format=adapters.OLD_FORMAT)
+    info["weights"].update(file="adapters.pth", sha256=sha256_file(evil))
+    (folder / adapters.INFO).write_text(json.dumps(info))
+    with pytest.raises(PekitError, match="refusing to load it"):
         adapters.load(folder, base_path, tmp_path / "x.ckpt")
     assert not marker.exists() and not (tmp_path / "x.ckpt").exists()
 
@@ -213,7 +216,7 @@ def test_a_base_that_would_run_code_is_refused_unrun(trained, tmp_path):
     marker = tmp_path / "ran"
     evil = tmp_path / "evil.ckpt"
     torch.save({"model": {}, "config": _Runs(marker)}, str(evil))
-    with pytest.raises(adapters.PekitError, match="refusing to load it: it names posix.system"):
+    with pytest.raises(PekitError, match="refusing to load it: it names posix.system"):
         adapters.load(run / "adapters", evil, tmp_path / "x.ckpt")
     assert not marker.exists()
 
@@ -234,22 +237,22 @@ def test_a_garbage_base_is_refused_in_one_line(trained, tmp_path, capsys):
 def test_a_manifest_without_a_field_is_refused(trained, tmp_path, drop):
     _, run, base_path = trained
     adapters.export(run)
-    path = run / "adapters" / adapters.MANIFEST
-    manifest = json.loads(path.read_text())
-    del manifest[drop]
-    path.write_text(json.dumps(manifest))
-    with pytest.raises(adapters.PekitError, match=f"field '{drop}"):
+    path = run / "adapters" / adapters.INFO
+    info = json.loads(path.read_text())
+    del info[drop]
+    path.write_text(json.dumps(info))
+    with pytest.raises(PekitError, match=f"field '{drop}"):
         adapters.load(run / "adapters", base_path, tmp_path / "x.ckpt")
 
 
 def test_a_weights_file_outside_the_export_is_refused(trained, tmp_path):
     _, run, base_path = trained
     adapters.export(run)
-    path = run / "adapters" / adapters.MANIFEST
-    manifest = json.loads(path.read_text())
-    manifest["weights"]["file"] = "../mmf/best.ckpt"
-    path.write_text(json.dumps(manifest))
-    with pytest.raises(adapters.PekitError, match="weights.file"):
+    path = run / "adapters" / adapters.INFO
+    info = json.loads(path.read_text())
+    info["weights"]["file"] = "../mmf/best.ckpt"
+    path.write_text(json.dumps(info))
+    with pytest.raises(PekitError, match="weights.file"):
         adapters.load(run / "adapters", base_path, tmp_path / "x.ckpt")
 
 
@@ -258,9 +261,9 @@ def test_an_output_that_is_a_folder_or_under_a_file_is_refused(trained, tmp_path
     adapters.export(run)
     (tmp_path / "afile").write_text("x")
     for out, says in ((tmp_path, "is a folder"), (tmp_path / "afile" / "x.ckpt", "not a folder")):
-        with pytest.raises(adapters.PekitError, match=says):
+        with pytest.raises(PekitError, match=says):
             adapters.load(run / "adapters", base_path, out)
-    with pytest.raises(adapters.PekitError, match="not a folder"):
+    with pytest.raises(PekitError, match="not a folder"):
         adapters.export(run, out_dir=tmp_path / "afile" / "sub")
 
 

@@ -34,7 +34,8 @@ import mmh_world
 import pytest
 
 import mmf_world
-from pekit import adapters, models, report, tensorfile, vocabulary
+from pekit import adapters, models, report, vocabulary
+from pekit.adapters import tensorfile
 from pekit.core import pins
 from pekit.data import plugin_dir
 from pekit.report import logs
@@ -462,20 +463,18 @@ def test_adapters_export_and_load_reproduce_pe_predictions(smoke, tmp_path):
         "adapters export", ["adapters", "export", str(pe_run), "--out", str(out)]
     )
     assert code == 0, text[-4000:]
-    manifest = json.loads((out / adapters.MANIFEST).read_text())
+    info = json.loads((out / adapters.INFO).read_text())
     pe_trained = table1_reference()[(MODEL, "pe")]["trained"]
-    assert manifest["parameters"] == pe_trained == 2004626
-    assert (
-        manifest["adapter_parameters"] == report.paper_reference()["table1"]["adapters_only"][MODEL]
-    )
-    assert manifest["run"]["mode"] == "pe"
+    assert info["parameters"] == pe_trained == 2004626
+    assert info["adapter_parameters"] == report.paper_reference()["table1"]["adapters_only"][MODEL]
+    assert info["run"]["mode"] == "pe"
     weights, _ = tensorfile.load(out / adapters.WEIGHTS)
-    assert sorted(weights) == manifest["keys"]
+    assert sorted(weights) == info["keys"]
     assert sum(t.numel() for t in weights.values()) == pe_trained
     # Exactly what PE trains: the parameters MMF's PE model leaves trainable.
     model = models.build_mmf_model(MODEL, "pe", tmp_path / "mmf")
     trainable = sorted(n for n, p in model.named_parameters() if p.requires_grad)
-    assert manifest["keys"] == trainable
+    assert info["keys"] == trainable
     assert all(adapters.ADAPTER.search(k) or ".classifier." in k for k in trainable)
 
     pe_state = adapters.load_state_dict(pe_run / "mmf" / "best.ckpt")

@@ -27,7 +27,7 @@ COMMAND_MODULES = [
     "pekit.assets",
     "pekit.run.cli",
     "pekit.report.cli",
-    "pekit.adapters",
+    "pekit.adapters.cli",
     "pekit.bench",
 ]
 

@@ -1,8 +1,8 @@
 """Adapter-only checkpoints: keep what PE trained (~8 MB), not the whole model (~450 MB).
 
 `export` takes a PE run's best checkpoint (MMF's `{"model": state_dict, ...}`) and writes the
-parameters PE trains, the adapters (`Adapt*`) and the classifier head, with a manifest naming the
-base they belong on. The base is everything else: the frozen pre-trained weights. The manifest holds
+parameters PE trains, the adapters (`Adapt*`) and the classifier head, with adapters.json naming
+the base they belong on. The base is everything else: the frozen pre-trained weights. adapters.json holds
 a digest of those frozen tensors, so `load` accepts only the same base and then reproduces the full
 model exactly (same tensors, so the same predictions).
 
@@ -21,16 +21,16 @@ import json
 import re
 from pathlib import Path
 
+from ..core import atomic
+from ..core.atomic import write_bytes, write_json
+from ..core.digests import sha256_file
+from ..core.errors import PekitError
 from . import tensorfile
-from .core import atomic
-from .core.atomic import write_bytes, write_json
-from .core.digests import sha256_file
-from .core.errors import PekitError
 
 FORMAT = "pekit-adapters/2"
 OLD_FORMAT = "pekit-adapters/1"  # the same, in a torch.save file: read with the safe loader
 WEIGHTS = "adapters.safetensors"
-MANIFEST = "adapters.json"
+INFO = "adapters.json"  # what an export holds and which base it belongs on
 # PE trains the adapter blocks and the classification head; the frozen base is everything else.
 ADAPTER = re.compile(r"(^|\.)adapt", re.IGNORECASE)
 HEADS = ("classifier",)
@@ -144,7 +144,7 @@ def _resolve_checkpoint(source):
 
 def _run_info(checkpoint):
     """The run's spec, when the checkpoint sits in a pekit run folder (MMF's save dir in it)."""
-    from .run import record
+    from ..run import record
 
     for folder in (checkpoint.parent, checkpoint.parent.parent):
         try:
@@ -158,7 +158,7 @@ def _run_info(checkpoint):
 
 def export(source, out_dir=None, base=None, heads=HEADS):
     """Write adapters.safetensors and adapters.json for the PE checkpoint `source`; returns the
-    manifest."""
+    info."""
     checkpoint = _resolve_checkpoint(source)
     raw = load_checkpoint(checkpoint)
     state = state_dict_of(raw, checkpoint)
@@ -169,13 +169,13 @@ def export(source, out_dir=None, base=None, heads=HEADS):
         )
     frozen = [n for n in state if n not in set(trained)]
     if out_dir is None:
-        # Beside the run's manifest (RUN/adapters), else beside the checkpoint.
+        # In the run's folder (RUN/adapters), else beside the checkpoint.
         run_dir = checkpoint.parent.parent if checkpoint.parent.name == "mmf" else checkpoint.parent
         out_dir = run_dir / "adapters"
     out_dir = atomic.output_folder(out_dir)
     weights = {n: state[n].detach().cpu().clone() for n in trained}
     tensorfile.save(out_dir / WEIGHTS, weights, {"format": FORMAT})
-    manifest = {
+    info = {
         "format": FORMAT,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "run": _run_info(checkpoint),
@@ -199,9 +199,9 @@ def export(source, out_dir=None, base=None, heads=HEADS):
             "config": _base_config(raw),
         },
     }
-    write_json(out_dir / MANIFEST, manifest)
-    manifest["dir"] = str(out_dir)
-    return manifest
+    write_json(out_dir / INFO, info)
+    info["dir"] = str(out_dir)
+    return info
 
 
 def _base_record(base):
@@ -223,21 +223,19 @@ def _base_config(ckpt):
 
 
 def read_export(adapters):
-    """(manifest, weights) of an export, every field it relies on checked first."""
+    """(info, weights) of an export, every field it relies on checked first."""
     adapters = Path(adapters)
     folder = adapters if adapters.is_dir() else adapters.parent
-    where = folder / MANIFEST
+    where = folder / INFO
     try:
         with open(where, encoding="utf-8") as f:
-            manifest = json.load(f)
+            info = json.load(f)
     except (OSError, ValueError) as e:
-        raise PekitError(f"{where}: cannot read adapter manifest: {e}") from None
-    if not isinstance(manifest, dict):
+        raise PekitError(f"{where}: cannot read the export's adapters.json: {e}") from None
+    if not isinstance(info, dict):
         raise PekitError(f"{where}: expected a JSON object")
-    if manifest.get("format") not in (FORMAT, OLD_FORMAT):
-        raise PekitError(
-            f"{where}: field 'format' is {manifest.get('format')!r}, expected {FORMAT!r}"
-        )
+    if info.get("format") not in (FORMAT, OLD_FORMAT):
+        raise PekitError(f"{where}: field 'format' is {info.get('format')!r}, expected {FORMAT!r}")
     for field, kind, check in (
         ("weights.file", str, lambda v: v and "/" not in v and "\\" not in v and v not in ".."),
         ("weights.sha256", str, lambda v: len(v) == 64),
@@ -245,36 +243,36 @@ def read_export(adapters):
         ("base.tensors", int, lambda v: v >= 0),
         ("base.digest", str, lambda v: len(v) == 64),
     ):
-        value = manifest
+        value = info
         for part in field.split("."):
             value = value.get(part) if isinstance(value, dict) else None
         if type(value) is not kind or not check(value):
             raise PekitError(
                 f"{where}: field {field!r} is {value!r}; expected a valid {kind.__name__}"
             )
-    weights_path = folder / manifest["weights"]["file"]
-    if sha256_file(weights_path) != manifest["weights"]["sha256"]:
+    weights_path = folder / info["weights"]["file"]
+    if sha256_file(weights_path) != info["weights"]["sha256"]:
         raise PekitError(f"{weights_path}: sha256 differs from {where}")
-    if manifest["format"] == FORMAT:
+    if info["format"] == FORMAT:
         weights, _ = tensorfile.load(weights_path)
     else:
         weights = load_state_dict(weights_path)
-    if sorted(weights) != sorted(manifest["keys"]):
+    if sorted(weights) != sorted(info["keys"]):
         raise PekitError(
-            f"{weights_path}: its tensors are not the {len(manifest['keys'])} keys of {where}"
+            f"{weights_path}: its tensors are not the {len(info['keys'])} keys of {where}"
         )
-    return manifest, weights
+    return info, weights
 
 
-def combine(manifest, weights, base_state):
+def combine(info, weights, base_state):
     """The full state dict: `base_state`'s frozen tensors plus the exported ones, checked."""
-    frozen = [n for n in base_state if n not in set(manifest["keys"])]
-    missing = len(frozen) != manifest["base"]["tensors"]
-    if missing or tensors_digest(base_state, frozen) != manifest["base"]["digest"]:
+    frozen = [n for n in base_state if n not in set(info["keys"])]
+    missing = len(frozen) != info["base"]["tensors"]
+    if missing or tensors_digest(base_state, frozen) != info["base"]["digest"]:
         raise PekitError(
             f"the base holds {len(frozen)} frozen tensors with a different digest than the "
-            f"adapters were trained on ({manifest['base']['tensors']} tensors, digest "
-            f"{manifest['base']['digest'][:12]}); use the same base checkpoint"
+            f"adapters were trained on ({info['base']['tensors']} tensors, digest "
+            f"{info['base']['digest'][:12]}); use the same base checkpoint"
         )
     full = dict(base_state)
     full.update(weights)
@@ -285,50 +283,10 @@ def load(adapters, base, out):
     """Write an MMF checkpoint `out` = `base` + adapters; returns its path."""
     torch = _torch()
     out = atomic.output_file(out)
-    manifest, weights = read_export(adapters)
+    info, weights = read_export(adapters)
     base_state = load_state_dict(base)
-    full = combine(manifest, weights, base_state)
+    full = combine(info, weights, base_state)
     buffer = io.BytesIO()
     torch.save({"model": full}, buffer)
     write_bytes(out, buffer.getvalue())
     return out
-
-
-def register(subparsers):
-    p = subparsers.add_parser(
-        "adapters",
-        help="export or load adapter-only checkpoints of PE runs",
-        description="Adapter-only checkpoints: the adapters and classifier head PE trained.",
-    )
-    sub = p.add_subparsers(dest="adapters_command", metavar="ACTION")
-    sub.required = True
-    e = sub.add_parser("export", help="write RUN's adapters and head with a manifest")
-    e.add_argument("run", metavar="RUN", help="a PE run folder or an MMF checkpoint (best.ckpt)")
-    e.add_argument("--out", help="output folder (default: RUN/adapters)")
-    e.add_argument("--base", help="the base checkpoint to name in the manifest (sha256 recorded)")
-    e.set_defaults(func=_export)
-    ld = sub.add_parser("load", help="put exported adapters onto a base checkpoint")
-    ld.add_argument("adapters", metavar="ADAPTERS", help="folder (or file) written by export")
-    ld.add_argument("--base", required=True, help="MMF checkpoint holding the same frozen base")
-    ld.add_argument("--out", required=True, help="MMF checkpoint to write (base + adapters)")
-    ld.set_defaults(func=_load)
-
-
-def _export(args):
-    import sys
-
-    manifest = export(args.run, out_dir=args.out, base=args.base)
-    print(
-        f"wrote {manifest['dir']}: {manifest['parameters']:,} parameters in "
-        f"{manifest['tensors']} tensors ({manifest['weights']['bytes'] / 1e6:.1f} MB)",
-        file=sys.stderr,
-    )
-    return 0
-
-
-def _load(args):
-    import sys
-
-    out = load(args.adapters, args.base, args.out)
-    print(f"wrote {out}", file=sys.stderr)
-    return 0

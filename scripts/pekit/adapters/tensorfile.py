@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import struct
 
-from .core.errors import PekitError
+from ..core.errors import PekitError
 
 # safetensors dtype names <-> torch dtype names, and their sizes in bytes.
 DTYPES = {
@@ -120,7 +120,7 @@ def loads(data, label="tensors"):
 
 
 def save(path, tensors, metadata=None):
-    from .core.atomic import write_bytes
+    from ..core.atomic import write_bytes
 
     write_bytes(path, dumps(tensors, metadata))
 
