@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from pekit import assets, cli
+from pekit.assets import AssetFacts
 from pekit.core.errors import PekitError
 
 # --------------------------------------------------------------------------------------------
@@ -172,7 +173,7 @@ def _fetch(server, tmp_path, names=None, facts=None, **kw):
         data_dir=tmp_path / "data",
         cache_dir=tmp_path / "cache",
         transformers_cache=tmp_path / "cache" / "transformers",
-        facts=facts or _facts(server.url),
+        facts=AssetFacts.from_dict(facts or _facts(server.url)),
         **kw,
     )
 
@@ -290,7 +291,7 @@ def test_cli_fetch_from_a_mirror_exits_nonzero_on_mismatch(server, tmp_path, mon
     facts_file = tmp_path / "assets.json"
     facts = _facts("http://unreachable.invalid")
     facts_file.write_text(json.dumps(facts))
-    monkeypatch.setattr(assets, "ASSETS_FILE", facts_file)
+    monkeypatch.setattr(assets.specs, "ASSETS_FILE", facts_file)
     server.files.update({"pytorch_model.bin": WEIGHTS, "vocab.txt": VOCAB})
     args = ["assets", "fetch", "--quiet", "--data-dir", str(tmp_path / "data"),
             "--cache-dir", str(tmp_path / "cache"),
@@ -306,11 +307,11 @@ def test_cli_fetch_from_a_mirror_exits_nonzero_on_mismatch(server, tmp_path, mon
 
 def test_kit_facts_are_well_formed():
     facts = assets.load_facts()
-    names = [a["name"] for a in facts["assets"]]
+    names = [a.name for a in facts.assets]
     assert len(names) == len(set(names))
-    for asset in facts["assets"]:
-        for f in asset["files"]:
-            assert f["sha256"] is None or len(f["sha256"]) == 64, (asset["name"], f["file_name"])
+    for asset in facts.assets:
+        for f in asset.files:
+            assert f.sha256 is None or len(f.sha256) == 64, (asset.name, f.file_name)
     needed = {"visual_bert.pretrained.coco", "vilbert.pretrained.cc", "hateful_memes.features",
               "hateful_memes.extras", "bert-base-uncased", "frcnn-vg-finetuned"}  # fmt: skip
     assert needed <= set(names)
@@ -333,8 +334,8 @@ def test_mmf_assets_match_the_zoo_at_the_pinned_commit(mmf_checkout):
     """URLs, file names, hashes, versions and places agree with MMF's zoo YAML files."""
     # MMF reads the zoo with OmegaConf, whose YAML loader keeps '1.0_2020_05_19' a string.
     omegaconf = pytest.importorskip("omegaconf")
-    for asset in assets.load_facts()["assets"]:
-        source = asset.get("source", "")
+    for asset in assets.load_facts().assets:
+        source = asset.source or ""
         if not source.startswith("mmf/configs/zoo/"):
             continue
         path, key = source.split(": ")
@@ -342,19 +343,19 @@ def test_mmf_assets_match_the_zoo_at_the_pinned_commit(mmf_checkout):
         zoo = omegaconf.OmegaConf.to_container(conf, resolve=False)
         node, version = _zoo_node(zoo, key)
         resources = node["resources"] if isinstance(node, dict) else node
-        assert assets.marker_value(asset["marker_version"]) == version, asset["name"]
-        for spec, res in zip(asset["files"], resources):
-            assert (spec["url"], spec["file_name"], spec["sha256"]) == (
-                res["url"], res["file_name"], res["hashcode"]), asset["name"]  # fmt: skip
+        assert assets.marker_value(asset.marker_version) == version, asset.name
+        for spec, res in zip(asset.files, resources):
+            assert (spec.url, spec.file_name, spec.sha256) == (
+                res["url"], res["file_name"], res["hashcode"]), asset.name  # fmt: skip
         if path.endswith("models.yaml"):
             # MMF downloads zoo key K into models/K, or models/K.defaults when K's node only
             # names its `defaults` (mmf/utils/download.py download_pretrained_model).
-            name_node, _ = _zoo_node(zoo, asset["name"])
+            name_node, _ = _zoo_node(zoo, asset.name)
             if "version" in name_node:
-                assert asset["dest"] == f"models/{asset['name']}"
+                assert asset.dest == f"models/{asset.name}"
             else:
                 assert name_node["defaults"] == "${" + key + "}"
-                assert asset["dest"] == f"models/{asset['name']}.defaults"
+                assert asset.dest == f"models/{asset.name}.defaults"
 
 
 def test_transformers_loads_the_layout_offline(server, tmp_path):
@@ -400,3 +401,20 @@ def test_transformers_loads_the_layout_offline(server, tmp_path):
     out = proc.stdout.decode()
     assert proc.returncode == 0, out
     assert "8 ['hello', 'world'] BertForPreTraining" in out
+
+
+@pytest.mark.parametrize(
+    "change, says",
+    [
+        (lambda f: f["assets"][0]["files"][0].update(file_name="../escape.tar.gz"), "file_name"),
+        (lambda f: f["assets"][0].update(dest="../../outside"), "dest"),
+        (lambda f: f["assets"][0]["files"][0].update(sha256="abc"), "64 hex digits"),
+        (lambda f: f["assets"][1]["files"][0].update(size=-1), "size"),
+        (lambda f: f.update(assets="all"), "'assets'"),
+    ],
+)
+def test_asset_facts_are_checked_when_read(change, says):
+    facts = _facts("http://localhost")
+    change(facts)
+    with pytest.raises(PekitError, match=says):
+        AssetFacts.from_dict(facts)

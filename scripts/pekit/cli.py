@@ -24,7 +24,7 @@ COMMAND_MODULES = [
     "pekit.mmf_source",
     "pekit.data.cli",
     "pekit.features.cli",
-    "pekit.assets",
+    "pekit.assets.cli",
     "pekit.run.cli",
     "pekit.report.cli",
     "pekit.adapters.cli",

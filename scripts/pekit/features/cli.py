@@ -43,9 +43,9 @@ def default_model_dir(data_dir=None):
     from .. import assets
     from ..data.paths import mmf_data_dir
 
-    for asset in assets.load_facts()["assets"]:
-        if asset["name"] == FRCNN_ASSET:
-            return mmf_data_dir(data_dir) / asset["dest"]
+    for asset in assets.load_facts().assets:
+        if asset.name == FRCNN_ASSET:
+            return mmf_data_dir(data_dir) / asset.dest
     raise PekitError(f"the asset facts name no '{FRCNN_ASSET}'; pass --model-dir")
 
 

@@ -1,17 +1,9 @@
-"""Offline assets: `pekit assets list|fetch`.
-
-Downloads what MMF and transformers would otherwise fetch at run time (pre-trained checkpoints,
-Hateful Memes features, bert-base-uncased, the Faster R-CNN extractor), verifies each file's
-sha256, unpacks archives where MMF expects them and writes MMF's `.built.json` markers, so that a
-later run with the network off downloads nothing. The facts (URLs, hashes, places) are in
-facts/assets.json. Downloads resume from a `.part` file (HTTP Range); a checksum mismatch
-deletes the partial file. Stdlib only: the paper profile's Python 3.7 runs this too.
-"""
+"""Fetching assets: download (resuming, sha256-checked), unpack, MMF's `.built.json` markers,
+and transformers' offline cache; what is already there."""
 
 from __future__ import annotations
 
 import datetime
-import fnmatch
 import hashlib
 import json
 import os
@@ -23,59 +15,17 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from .core import argtypes, atomic
-from .core.digests import sha256_file
-from .core.errors import PekitError, UsageError
-from .core.pins import FACTS_DIR
-from .core.progress import progress
-from .data.paths import mmf_cache_dir, mmf_data_dir
+from ..core import atomic
+from ..core.digests import sha256_file
+from ..core.errors import PekitError
+from ..data.archive import check_members
+from ..data.paths import mmf_cache_dir, mmf_data_dir
+from .specs import ASSETS_FILE, load_facts
 
-ASSETS_FILE = FACTS_DIR / "assets.json"
 MMF_MARKER = ".built.json"
 CHUNK = 1 << 20
 TIMEOUT_S = 60
 USER_AGENT = "pekit-assets"
-
-
-# ---------------------------------------------------------------------------------------------
-# Facts and places
-
-
-def load_facts(path=None):
-    path = Path(path) if path else ASSETS_FILE
-    try:
-        with open(str(path), encoding="utf-8") as f:
-            facts = json.load(f)
-    except (OSError, ValueError) as e:
-        raise PekitError(f"{path}: cannot read the asset facts ({e})") from e
-    for i, asset in enumerate(facts.get("assets", [])):
-        for key in ("name", "dest", "files"):
-            if key not in asset:
-                raise PekitError(f"{path}: assets[{i}] has no '{key}'")
-        for j, f in enumerate(asset["files"]):
-            for key in ("url", "file_name", "sha256"):
-                if key not in f:
-                    raise PekitError(
-                        f"{path}: assets[{i}] ({asset['name']}) files[{j}] has no '{key}'"
-                    )
-    return facts
-
-
-def select(facts, names=None):
-    """The assets named (all when `names` is empty); patterns like 'vilbert.*' are allowed."""
-    assets = facts["assets"]
-    if not names:
-        return list(assets)
-    chosen = []
-    for name in names:
-        hits = [a for a in assets if fnmatch.fnmatchcase(a["name"], name)]
-        if not hits:
-            hits = [a for a in assets if name in a.get("used_by", [])]
-        if not hits:
-            known = ", ".join(a["name"] for a in assets)
-            raise UsageError(f"unknown asset '{name}' (known: {known}; or a use: hmd, mmh)")
-        chosen.extend(a for a in hits if a not in chosen)
-    return chosen
 
 
 def default_transformers_cache():
@@ -93,22 +43,8 @@ def default_transformers_cache():
     return Path(hf_home) / "transformers"
 
 
-def resolve_url(url, facts, mirror=None, file_name=None):
-    """The address to download from: MMF's mmf:// prefix expanded, or MIRROR/<file name>."""
-    if mirror:
-        return mirror.rstrip("/") + "/" + (file_name or url.rsplit("/", 1)[-1])
-    for prefix, replacement in facts.get("url_prefixes", {}).items():
-        if url.startswith(prefix):
-            return replacement + url[len(prefix) :]
-    return url
-
-
 def record_path(asset, data_dir):
-    return Path(data_dir) / asset["dest"] / f".pekit-asset.{asset['name']}.json"
-
-
-def is_verified(asset):
-    return all(f["sha256"] for f in asset["files"])
+    return Path(data_dir) / asset.dest / f".pekit-asset.{asset.name}.json"
 
 
 def _read_json(path):
@@ -125,20 +61,20 @@ def _read_json(path):
 
 def state(asset, data_dir):
     """'present' (fetched by the kit and matching the facts), 'built-by-mmf', or 'missing'."""
-    dest = Path(data_dir) / asset["dest"]
+    dest = Path(data_dir) / asset.dest
     record = _read_json(record_path(asset, data_dir))
     if record is not None:
         recorded = record.get("files", {})
         ok = True
-        for f in asset["files"]:
-            got = recorded.get(f["file_name"])
-            if not got or (f["sha256"] and got.get("sha256") != f["sha256"]):
+        for f in asset.files:
+            got = recorded.get(f.file_name)
+            if not got or (f.sha256 and got.get("sha256") != f.sha256):
                 ok = False
-            elif not f.get("extract") and not (dest / f["file_name"]).is_file():
+            elif not f.extract and not (dest / f.file_name).is_file():
                 ok = False
         if ok and _marker_ok(asset, dest):
             return "present"
-    if asset.get("marker_version") and _marker_ok(asset, dest):
+    if asset.marker_version and _marker_ok(asset, dest):
         return "built-by-mmf"
     return "missing"
 
@@ -160,7 +96,7 @@ def marker_value(zoo_version):
 
 
 def _marker_ok(asset, dest):
-    version = asset.get("marker_version")
+    version = asset.marker_version
     if not version:
         return True
     marker = _read_json(dest / MMF_MARKER)
@@ -261,33 +197,33 @@ def download(url, part, progress=None, timeout=TIMEOUT_S):
 
 def fetch_file(asset, spec, dest, facts, allow_unverified=False, mirror=None, progress=None):
     """Download one file of `asset` into `dest`, verified; returns (path, sha256, verified)."""
-    final = Path(dest) / spec["file_name"]
+    final = Path(dest) / spec.file_name
     part = final.with_name(final.name + ".part")
-    expected = spec["sha256"]
+    expected = spec.sha256
     if not expected and not allow_unverified:
         raise PekitError(
-            f"asset {asset['name']}: {spec['file_name']} has no recorded sha256 in "
+            f"asset {asset.name}: {spec.file_name} has no recorded sha256 in "
             f"{ASSETS_FILE.name}; pass --allow-unverified to download it and print its hash"
         )
-    url = resolve_url(spec["url"], facts, mirror, spec["file_name"])
+    url = facts.url(spec, mirror)
     if final.is_file() and expected and sha256_file(final) == expected:
         return final, expected, True
     try:
         got = download(url, part, progress)
     except PekitError as e:
-        raise PekitError(f"asset {asset['name']}: {e}") from e
+        raise PekitError(f"asset {asset.name}: {e}") from e
     if expected and got != expected:
         part.unlink()
         raise PekitError(
-            f"asset {asset['name']}: checksum mismatch for {spec['file_name']} from {url}: "
+            f"asset {asset.name}: checksum mismatch for {spec.file_name} from {url}: "
             f"expected sha256 {expected}, got {got}; the partial download was deleted"
         )
-    size = spec.get("size")
+    size = spec.size
     if size is not None and part.stat().st_size != size:
         actual = part.stat().st_size
         part.unlink()
         raise PekitError(
-            f"asset {asset['name']}: {spec['file_name']} is {actual} bytes, expected {size}; "
+            f"asset {asset.name}: {spec.file_name} is {actual} bytes, expected {size}; "
             "the partial download was deleted"
         )
     os.replace(str(part), str(final))
@@ -330,7 +266,7 @@ def extract(archive, dest):
                 tar.extractall(str(tmp), members=members)
         elif zipfile.is_zipfile(str(archive)):
             with zipfile.ZipFile(str(archive)) as z:
-                _safe_members(archive, z.namelist(), tmp)
+                check_members(z, str(archive))
                 z.extractall(str(tmp))
         else:
             raise PekitError(f"{archive}: not a tar or zip archive")
@@ -369,14 +305,14 @@ def _place(src, target):
 
 def link_transformers_cache(asset, dest, facts, cache_dirs):
     """Make `from_pretrained(<model>)` find the asset's files offline in each of `cache_dirs`."""
-    model = asset.get("transformers_model")
+    model = asset.transformers_model
     if not model:
         return []
-    template = facts["transformers_cache"]["url_template"]
+    template = facts.cache_url_template
     placed = []
-    for spec in asset["files"]:
-        src = Path(dest) / spec["file_name"]
-        url = template.format(model=model, file_name=spec["file_name"])
+    for spec in asset.files:
+        src = Path(dest) / spec.file_name
+        url = template.format(model=model, file_name=spec.file_name)
         name = transformers_cache_name(url)
         for cache in cache_dirs:
             target = Path(cache) / name
@@ -394,26 +330,26 @@ def link_transformers_cache(asset, dest, facts, cache_dirs):
 def fetch_asset(asset, data_dir, facts, cache_dirs=(), allow_unverified=False, mirror=None,
                 keep_archives=False, progress=None):  # fmt: skip
     """Fetch one asset unless present. Returns a result dict (name, status, dest, files)."""
-    dest = Path(data_dir) / asset["dest"]
+    dest = Path(data_dir) / asset.dest
     current = state(asset, data_dir)
-    result = {"name": asset["name"], "dest": str(dest), "status": current, "files": {}}
+    result = {"name": asset.name, "dest": str(dest), "status": current, "files": {}}
     if current == "missing":
         dest.mkdir(parents=True, exist_ok=True)
         files = {}
-        for spec in asset["files"]:
+        for spec in asset.files:
             path, sha, verified = fetch_file(
                 asset, spec, dest, facts, allow_unverified, mirror, progress
             )
-            if spec.get("extract"):
+            if spec.extract:
                 extract(path, dest)
                 if not keep_archives:
                     path.unlink()
-            files[spec["file_name"]] = {"sha256": sha, "verified": verified}
-        if asset.get("marker_version"):
-            write_mmf_marker(dest, asset["marker_version"])
+            files[spec.file_name] = {"sha256": sha, "verified": verified}
+        if asset.marker_version:
+            write_mmf_marker(dest, asset.marker_version)
         atomic.write_json(
             record_path(asset, data_dir),
-            {"name": asset["name"], "source": asset.get("source"), "files": files},
+            {"name": asset.name, "source": asset.source, "files": files},
         )
         result.update(status="fetched", files=files)
     elif current == "present":
@@ -434,13 +370,13 @@ def fetch(names=None, data_dir=None, cache_dir=None, transformers_cache=None, fa
     transformers_cache = (
         Path(transformers_cache) if transformers_cache else default_transformers_cache()
     )
-    cache_dirs = [transformers_cache, cache_dir / facts["transformers_cache"]["mmf_cache_subdir"]]
-    chosen = select(facts, names)
-    unverified = [a for a in chosen if not is_verified(a)]
+    cache_dirs = [transformers_cache, cache_dir / facts.mmf_cache_subdir]
+    chosen = facts.select(names)
+    unverified = [a for a in chosen if not a.verified]
     if names and unverified and not allow_unverified:
         # Refused before anything is downloaded, so a group is fetched whole or not at all.
         unknown = "; ".join(
-            f"{a['name']} ({', '.join(f['file_name'] for f in a['files'] if not f['sha256'])})"
+            f"{a.name} ({', '.join(f.file_name for f in a.files if not f.sha256)})"
             for a in unverified
         )
         raise PekitError(
@@ -450,9 +386,9 @@ def fetch(names=None, data_dir=None, cache_dir=None, transformers_cache=None, fa
         )
     results = []
     for asset in chosen:
-        if not is_verified(asset) and not allow_unverified:
-            results.append({"name": asset["name"], "status": "skipped-unverified",
-                            "dest": str(data_dir / asset["dest"]), "files": {}})  # fmt: skip
+        if not asset.verified and not allow_unverified:
+            results.append({"name": asset.name, "status": "skipped-unverified",
+                            "dest": str(data_dir / asset.dest), "files": {}})  # fmt: skip
             continue
         results.append(
             fetch_asset(
@@ -467,92 +403,3 @@ def fetch(names=None, data_dir=None, cache_dir=None, transformers_cache=None, fa
             )  # fmt: skip
         )
     return results
-
-
-# ---------------------------------------------------------------------------------------------
-# CLI
-
-
-class _Bar:
-    """One byte progress bar per file, started once the file's size is known."""
-
-    def __init__(self, stream):
-        self.stream = stream
-        self.bar = None
-
-    def start(self, label, done, total):
-        self.bar = progress(total, label, unit="B", initial=done, stream=self.stream)
-
-    def update(self, n):
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
-def register(subparsers):
-    p = subparsers.add_parser(
-        "assets",
-        help="download and verify what an offline run needs (checkpoints, features, BERT)",
-        description="Exit codes: 0 done, 1 refused or failed (a checksum mismatch names the "
-        "asset and both hashes), 2 usage error.",
-    )
-    sub = p.add_subparsers(dest="assets_action", metavar="ACTION")
-    sub.required = True
-    ls = sub.add_parser("list", help="list the assets and whether they are present")
-    _common(ls)
-    ls.set_defaults(func=_cmd_list)
-    f = sub.add_parser("fetch", help="download, verify, unpack and mark the assets")
-    _common(f)
-    f.add_argument("names", nargs="*", metavar="NAME",
-                   help="assets (or patterns, or a use: hmd, mmh); default: all")  # fmt: skip
-    f.add_argument("--transformers-cache", metavar="DIR",
-                   help="transformers' cache (default: $TRANSFORMERS_CACHE, else "
-                   "$HF_HOME/transformers)")  # fmt: skip
-    f.add_argument("--allow-unverified", action="store_true",
-                   help="also fetch files with no recorded sha256, and print their hashes")  # fmt: skip
-    f.add_argument("--mirror", metavar="URL", type=argtypes.url,
-                   help="download every file as URL/<file name> instead (a local mirror)")  # fmt: skip
-    f.add_argument("--keep-archives", action="store_true",
-                   help="keep the .tar.gz files after unpacking")  # fmt: skip
-    f.add_argument("--quiet", action="store_true", help="no progress bar")
-    f.set_defaults(func=_cmd_fetch)
-
-
-def _common(p):
-    p.add_argument("--data-dir", metavar="DIR",
-                   help="MMF's data dir (default: $MMF_DATA_DIR, else <cache dir>/data)")  # fmt: skip
-    p.add_argument("--cache-dir", metavar="DIR",
-                   help="MMF's cache dir (default: $MMF_CACHE_DIR, else ~/.cache/torch/mmf)")  # fmt: skip
-
-
-def _cmd_list(args):
-    facts = load_facts()
-    cache_dir = Path(args.cache_dir) if args.cache_dir else mmf_cache_dir()
-    data_dir = mmf_data_dir(args.data_dir, cache_dir)
-    for asset in facts["assets"]:
-        verified = "" if is_verified(asset) else " (no recorded sha256)"
-        print(f"{state(asset, data_dir):13} {asset['name']:32} {asset['dest']}{verified}")
-    return 0
-
-
-def _cmd_fetch(args):
-    import sys
-
-    progress = None if args.quiet else _Bar(sys.stderr)
-    results = fetch(args.names, args.data_dir, args.cache_dir, args.transformers_cache,
-                    allow_unverified=args.allow_unverified, mirror=args.mirror,
-                    keep_archives=args.keep_archives, progress=progress)  # fmt: skip
-    for r in results:
-        print(f"{r['status']:18} {r['name']:32} {r['dest']}")
-        for file_name, info in sorted(r.get("files", {}).items()):
-            if not info.get("verified"):
-                print(f"  unverified: {file_name} sha256 {info.get('sha256')}")
-    skipped = [r["name"] for r in results if r["status"] == "skipped-unverified"]
-    if skipped:
-        print(f"skipped (no recorded sha256; name them with --allow-unverified to fetch): "
-              f"{', '.join(skipped)}")  # fmt: skip
-    return 0

@@ -1,0 +1,27 @@
+"""Offline assets: `pekit assets list|fetch`.
+
+    specs.py      facts/assets.json as Asset specs: what is downloaded, from where, its sha256
+    download.py   downloading (resumable, verified), unpacking, MMF's markers, transformers' cache
+    cli.py        `pekit assets list|fetch`
+
+Downloads what MMF and transformers would otherwise fetch at run time (pre-trained checkpoints,
+Hateful Memes features, bert-base-uncased, the Faster R-CNN extractor), verifies each file's
+sha256, unpacks archives where MMF expects them and writes MMF's `.built.json` markers, so that a
+later run with the network off downloads nothing. Downloads resume from a `.part` file (HTTP
+Range); a checksum mismatch deletes the partial file. Stdlib only: the paper profile's Python
+3.7 runs this too.
+"""
+
+from .download import extract, fetch, marker_value, state
+from .specs import Asset, AssetFacts, AssetFile, load_facts
+
+__all__ = [
+    "Asset",
+    "AssetFacts",
+    "AssetFile",
+    "extract",
+    "fetch",
+    "load_facts",
+    "marker_value",
+    "state",
+]

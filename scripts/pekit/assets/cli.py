@@ -1,0 +1,96 @@
+"""`pekit assets list|fetch`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..core import argtypes
+from ..core.progress import progress
+from ..data.paths import mmf_cache_dir, mmf_data_dir
+from .download import fetch, state
+from .specs import load_facts
+
+
+class _Bar:
+    """One byte progress bar per file, started once the file's size is known."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.bar = None
+
+    def start(self, label, done, total):
+        self.bar = progress(total, label, unit="B", initial=done, stream=self.stream)
+
+    def update(self, n):
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "assets",
+        help="download and verify what an offline run needs (checkpoints, features, BERT)",
+        description="Exit codes: 0 done, 1 refused or failed (a checksum mismatch names the "
+        "asset and both hashes), 2 usage error.",
+    )
+    sub = p.add_subparsers(dest="assets_action", metavar="ACTION")
+    sub.required = True
+    ls = sub.add_parser("list", help="list the assets and whether they are present")
+    _common(ls)
+    ls.set_defaults(func=_cmd_list)
+    f = sub.add_parser("fetch", help="download, verify, unpack and mark the assets")
+    _common(f)
+    f.add_argument("names", nargs="*", metavar="NAME",
+                   help="assets (or patterns, or a use: hmd, mmh); default: all")  # fmt: skip
+    f.add_argument("--transformers-cache", metavar="DIR",
+                   help="transformers' cache (default: $TRANSFORMERS_CACHE, else "
+                   "$HF_HOME/transformers)")  # fmt: skip
+    f.add_argument("--allow-unverified", action="store_true",
+                   help="also fetch files with no recorded sha256, and print their hashes")  # fmt: skip
+    f.add_argument("--mirror", metavar="URL", type=argtypes.url,
+                   help="download every file as URL/<file name> instead (a local mirror)")  # fmt: skip
+    f.add_argument("--keep-archives", action="store_true",
+                   help="keep the .tar.gz files after unpacking")  # fmt: skip
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
+    f.set_defaults(func=_cmd_fetch)
+
+
+def _common(p):
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="MMF's data dir (default: $MMF_DATA_DIR, else <cache dir>/data)")  # fmt: skip
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="MMF's cache dir (default: $MMF_CACHE_DIR, else ~/.cache/torch/mmf)")  # fmt: skip
+
+
+def _cmd_list(args):
+    facts = load_facts()
+    cache_dir = Path(args.cache_dir) if args.cache_dir else mmf_cache_dir()
+    data_dir = mmf_data_dir(args.data_dir, cache_dir)
+    for asset in facts.assets:
+        verified = "" if asset.verified else " (no recorded sha256)"
+        print(f"{state(asset, data_dir):13} {asset.name:32} {asset.dest}{verified}")
+    return 0
+
+
+def _cmd_fetch(args):
+
+    progress = None if args.quiet else _Bar(sys.stderr)
+    results = fetch(args.names, args.data_dir, args.cache_dir, args.transformers_cache,
+                    allow_unverified=args.allow_unverified, mirror=args.mirror,
+                    keep_archives=args.keep_archives, progress=progress)  # fmt: skip
+    for r in results:
+        print(f"{r['status']:18} {r['name']:32} {r['dest']}")
+        for file_name, info in sorted(r.get("files", {}).items()):
+            if not info.get("verified"):
+                print(f"  unverified: {file_name} sha256 {info.get('sha256')}")
+    skipped = [r["name"] for r in results if r["status"] == "skipped-unverified"]
+    if skipped:
+        print(f"skipped (no recorded sha256; name them with --allow-unverified to fetch): "
+              f"{', '.join(skipped)}")  # fmt: skip
+    return 0
