@@ -29,30 +29,12 @@ $(VENV)/.installed: docker/lock/modern.txt tests/requirements.txt scripts/pekit/
 
 venv: $(VENV)/.installed ## create the locked test environment (.venv)
 
-# MMF: the one this environment has, else MMF_SRC or the kit's cache, else fetched into the
-# cache from MMF_FROM (a clone or bundle) or MMF's public repository (a short timeout: offline,
-# the MMF tests are skipped and say why). Then the kit's patches on what is installed.
-# MMF_FROM is docker/docker.mk's: the same clone or bundle serves the image's build.
+# MMF installed (fetched into the kit's cache from MMF_FROM, a clone or bundle, or its public
+# repository under a two-minute limit, when no checkout is found), then the kit's patches.
+# Offline, the MMF tests are skipped and say why. MMF_FROM is docker/docker.mk's too.
 MMF_FETCH_TIMEOUT ?= 120
 prepare: venv ## install MMF (fetched if needed), and apply the kit's patches to .venv
-	@where=$$($(PEKIT) mmf where 2>&1) || { \
-	  echo "MMF: not found; fetching it into the kit's cache from $(or $(MMF_FROM),its public repository)"; \
-	  if $(PEKIT) mmf fetch $(if $(MMF_FROM),--from $(MMF_FROM)) --timeout $(MMF_FETCH_TIMEOUT); then \
-	    where=$$($(PEKIT) mmf where 2>&1); \
-	  elif [ -n "$(MMF_FROM)" ]; then exit 1; \
-	  else echo "MMF: could not be fetched (offline?): the MMF tests will be skipped"; fi; }; \
-	case "$$where" in \
-	  installed:*) echo "MMF $$where";; \
-	  checkout:*) echo "MMF $$where: installing into $(VENV)"; $(PEKIT) mmf install || exit 1;; \
-	esac
-	@only=$$($(VPY) -c 'import importlib.util as u; print("" if u.find_spec("mmf") else "--only transformers")'); \
-	if ! $(PEKIT) patch check $$only >/dev/null 2>&1; then \
-	  echo "patched files do not match this kit's manifest: reinstalling pristine upstream files"; \
-	  $(VPY) -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall \
-	    transformers==$(call PIN,transformers.version) || exit 1; \
-	  if [ -z "$$only" ]; then $(PEKIT) mmf install || exit 1; fi; \
-	fi; \
-	$(PEKIT) patch apply $$only
+	$(PEKIT) prepare $(if $(MMF_FROM),--mmf-from $(MMF_FROM)) --timeout $(MMF_FETCH_TIMEOUT)
 
 lint: venv ## ruff (lint and format check) over the kit, its tests and docker helpers
 	$(VENV)/bin/ruff check scripts tests docker

@@ -107,3 +107,47 @@ def test_fetch_from_a_remote_that_never_answers_gives_up_in_time(tmp_path):
             conn.close()
         server.close()
     assert not dest.exists() and not list(dest.parent.glob(".*partial"))
+
+
+@pytest.fixture
+def nothing_installed(monkeypatch):
+    """An environment where MMF is nowhere and fetching it fails; patching is recorded only."""
+    from pekit import environment
+
+    calls = []
+    monkeypatch.setattr(environment.mmf_source, "locate", lambda: (None, "not found"))
+
+    def fail(source=None, dest=None, commit=None, timeout=None):
+        calls.append(("fetch", source, timeout))
+        raise PekitError("git clone failed: Could not resolve host: github.com")
+
+    monkeypatch.setattr(environment.mmf_source, "fetch", fail)
+    monkeypatch.setattr(environment, "_mmf_importable", lambda: False)
+    monkeypatch.setattr(
+        environment.engine, "check", lambda entries, roots: calls.append(("check", tuple(roots)))
+    )
+    monkeypatch.setattr(
+        environment.engine,
+        "apply",
+        lambda entries, roots: (
+            calls.append(("apply", tuple(roots))),
+            environment.engine.Outcome("applied", []),
+        )[1],
+    )
+    return environment, calls
+
+
+def test_prepare_offline_goes_on_without_mmf(nothing_installed):
+    environment, calls = nothing_installed
+    said = []
+    assert environment.prepare(timeout=5, echo=said.append) is False
+    assert calls[0] == ("fetch", None, 5)
+    assert ("apply", ("transformers",)) in calls  # transformers is patched alone
+    assert any("tests that need MMF will be skipped" in line for line in said)
+
+
+def test_prepare_refuses_when_the_named_source_fails(nothing_installed):
+    environment, calls = nothing_installed
+    with pytest.raises(PekitError, match="Could not resolve host"):
+        environment.prepare(mmf_from="/no/such/bundle", echo=lambda _: None)
+    assert not [c for c in calls if c[0] == "apply"]

@@ -20,8 +20,9 @@ from .core.errors import PekitError
 
 # Stage modules, in pipeline order (pin -> patch -> data -> run -> report).
 COMMAND_MODULES = [
+    "pekit.environment",
     "pekit.patching.cli",
-    "pekit.mmf_source",
+    "pekit.mmf_source.cli",
     "pekit.data.cli",
     "pekit.features.cli",
     "pekit.assets.cli",

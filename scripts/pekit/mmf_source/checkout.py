@@ -14,10 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from .core import argtypes, gitinfo, pins
-from .core.errors import PekitError
-from .core.gitinfo import git
-from .patching.targets import find_root
+from ..core import gitinfo, pins
+from ..core.errors import PekitError
+from ..core.gitinfo import git
+from ..patching.targets import find_root
 
 
 def cache_dir():
@@ -132,39 +132,3 @@ def locate():
         "MMF not found: not importable, MMF_SRC unset, and no checkout in the kit's cache "
         f"({cached_checkout()}); run `pekit mmf fetch`"
     )
-
-
-def register(subparsers):
-    p = subparsers.add_parser("mmf", help="fetch, install or locate MMF at the pinned commit")
-    sub = p.add_subparsers(dest="mmf_action", metavar="ACTION")
-    sub.required = True
-    f = sub.add_parser("fetch", help="clone MMF at the pinned commit into the kit's cache")
-    f.add_argument("--from", dest="source", metavar="URL|PATH", help="another clone or mirror")
-    f.add_argument("--dest", metavar="DIR", help="where to put the checkout (default: the cache)")
-    f.add_argument("--timeout", type=argtypes.positive_float, metavar="SECONDS",
-                   help="give up after this long (default: no limit)")  # fmt: skip
-    f.set_defaults(func=_cmd_fetch)
-    i = sub.add_parser("install", help="pip-install MMF (no deps) from MMF_SRC or the cache")
-    i.add_argument("--src", metavar="DIR", help="the checkout (default: MMF_SRC, else the cache)")
-    i.set_defaults(func=_cmd_install)
-    w = sub.add_parser("where", help="print where MMF is found, or why not (exit 1)")
-    w.set_defaults(func=_cmd_where)
-
-
-def _cmd_fetch(args):
-    path, fetched = fetch(args.source, args.dest, timeout=args.timeout)
-    print(f"{'fetched' if fetched else 'already present'}: {path}")
-    return 0
-
-
-def _cmd_install(args):
-    print(f"installed MMF from {install(args.src)}")
-    return 0
-
-
-def _cmd_where(args):
-    kind, where = locate()
-    if kind is None:
-        raise PekitError(where)
-    print(f"{kind}: {where}")
-    return 0
