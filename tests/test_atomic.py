@@ -117,3 +117,18 @@ def test_a_fileset_finishes_what_its_journal_names(tmp_path):
         assert sorted(again.recovered) == [str(tmp_path / "b")]
     assert (tmp_path / "b").read_bytes() == b"new b"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+
+
+def test_a_staged_folder_replaces_the_old_one_whole_or_not_at_all(tmp_path):
+    dest = tmp_path / "features.lmdb"
+    dest.mkdir()
+    (dest / "data.mdb").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic.staged_folder(dest) as new:
+            (new / "data.mdb").write_text("half")
+            raise RuntimeError("killed half way")
+    assert (dest / "data.mdb").read_text() == "old"
+    with atomic.staged_folder(dest) as new:
+        (new / "data.mdb").write_text("new")
+    assert (dest / "data.mdb").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features.lmdb"]

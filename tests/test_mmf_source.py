@@ -106,7 +106,7 @@ def test_fetch_from_a_remote_that_never_answers_gives_up_in_time(tmp_path):
         for conn in accepted:
             conn.close()
         server.close()
-    assert not dest.exists() and not list(dest.parent.glob(".*partial"))
+    assert not dest.exists() and not list(dest.parent.glob(".*.pekit-*"))
 
 
 @pytest.fixture

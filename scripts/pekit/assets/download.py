@@ -290,19 +290,6 @@ def transformers_cache_name(url):
     return hashlib.sha256(url.encode("utf-8")).hexdigest()
 
 
-def _place(src, target):
-    """Hard-link `src` at `target` (copy across file systems), replacing atomically."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    if tmp.exists():
-        tmp.unlink()
-    try:
-        os.link(str(src), str(tmp))
-    except OSError:
-        shutil.copyfile(str(src), str(tmp))
-    os.replace(str(tmp), str(target))
-
-
 def link_transformers_cache(asset, dest, facts, cache_dirs):
     """Make `from_pretrained(<model>)` find the asset's files offline in each of `cache_dirs`."""
     model = asset.transformers_model
@@ -317,7 +304,7 @@ def link_transformers_cache(asset, dest, facts, cache_dirs):
         for cache in cache_dirs:
             target = Path(cache) / name
             if not (target.is_file() and target.stat().st_size == src.stat().st_size):
-                _place(src, target)
+                atomic.link_or_copy(src, target)
             atomic.write_json(Path(cache) / (name + ".json"), {"url": url, "etag": None})
             placed.append(target)
     return placed

@@ -410,6 +410,68 @@ def _exchange(a, b):
         raise OSError(err, os.strerror(err), a)
 
 
+def _swap_into_place(new, dest):
+    """Put the folder `new` at `dest` in one step: a rename, or where a folder is there,
+    renameat2 RENAME_EXCHANGE (where the system has none, two renames); the old folder is
+    removed after."""
+    new, dest = str(new), str(dest)
+    if not os.path.lexists(dest):
+        os.replace(new, dest)
+        return
+    try:
+        _exchange(new, dest)
+        old = new  # the exchange left the old folder at the new one's name
+    except OSError:
+        old = os.path.join(
+            os.path.dirname(dest), f".{os.path.basename(dest)}-{uuid.uuid4().hex[:12]}"
+        )
+        os.replace(dest, old)
+        os.replace(new, dest)
+    if os.path.isdir(old) and not os.path.islink(old):
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(old)
+
+
+@contextlib.contextmanager
+def staged_folder(dest):
+    """A new folder beside `dest` to build a whole folder in; it takes `dest`'s place in one
+    step when the block succeeds, and is removed when it fails. Folders a killed run staged
+    for `dest` are removed first (one writer of `dest` at a time)."""
+    dest = Path(os.fspath(dest))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for stale in dest.parent.glob(f".{dest.name}.pekit-*.new"):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(str(stale), ignore_errors=True)
+    new = dest.parent / f".{dest.name}.pekit-{uuid.uuid4().hex[:12]}.new"
+    new.mkdir()
+    try:
+        yield new
+        _swap_into_place(new, dest)
+    except BaseException:
+        shutil.rmtree(str(new), ignore_errors=True)
+        raise
+
+
+def link_or_copy(src, target):
+    """`target` becomes `src`'s content in one rename: a hard link where the file system allows,
+    else a copy."""
+    target = Path(os.fspath(target))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.pekit-{uuid.uuid4().hex[:12]}.new"
+    try:
+        try:
+            os.link(os.fspath(src), str(tmp))
+        except OSError:
+            shutil.copyfile(os.fspath(src), str(tmp))
+        os.replace(str(tmp), str(target))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(str(tmp))
+        raise
+
+
 def clean_versions(path):
     """Remove what publish_folder left beside `path` that `path` does not point to: older
     versions, and the scratch of a run killed before its switch."""
@@ -466,12 +528,7 @@ def publish_folder(path, contents):
     link = path.parent / f".{path.name}.pekit-{txid}.new"
     os.symlink(version.name, str(link))
     if path.is_dir() and not path.is_symlink():
-        try:
-            _exchange(str(link), str(path))
-            shutil.rmtree(str(link), ignore_errors=True)  # the old folder, now at link's name
-        except OSError:
-            os.replace(str(path), str(path.parent / f".{path.name}-{uuid.uuid4().hex[:12]}"))
-            os.replace(str(link), str(path))
+        _swap_into_place(link, path)  # a real folder of an older layout
     else:
         os.replace(str(link), str(path))
     _fsync_dir(str(path.parent))

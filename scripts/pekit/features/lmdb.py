@@ -17,9 +17,9 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import shutil
 from pathlib import Path
 
+from ..core import atomic
 from ..core.errors import PekitError
 
 SUFFIX = ".lmdb"
@@ -119,11 +119,7 @@ def convert(features_dir, out_path=None, force=False, progress=None, names=None)
     if not names:
         raise PekitError(f"{features_dir}: no <name>.npy feature files in it")
     check_names(names)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"
-    if tmp.exists():
-        shutil.rmtree(str(tmp))
-    try:
+    with atomic.staged_folder(out) as tmp:
         env = lmdb.open(str(tmp), map_size=_map_size(features_dir, names), subdir=True)
         try:
             keys = []
@@ -143,21 +139,7 @@ def convert(features_dir, out_path=None, force=False, progress=None, names=None)
         # MMF opens the database read-only and without locking; the lock file is not needed.
         with contextlib.suppress(OSError):
             (tmp / "lock.mdb").unlink()
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(str(tmp), ignore_errors=True)
-        raise
     return {"out": str(out), "count": len(names)}
-
-
-def _replace_dir(tmp, out):
-    if not out.exists():
-        os.replace(str(tmp), str(out))
-        return
-    old = out.parent / f".{out.name}.{os.getpid()}.old"
-    os.replace(str(out), str(old))
-    os.replace(str(tmp), str(out))
-    shutil.rmtree(str(old), ignore_errors=True)
 
 
 def _open_readonly(lmdb_path):

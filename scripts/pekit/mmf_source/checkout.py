@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..core import gitinfo, pins
+from ..core import atomic, gitinfo, pins
 from ..core.errors import PekitError
 from ..core.gitinfo import git
 from ..patching.targets import find_root
@@ -61,13 +61,10 @@ def fetch(source=None, dest=None, commit=None, timeout=None):
     if dest.exists():
         verify_checkout(dest, commit)
         return dest, False
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.partial")
-    if tmp.exists():
-        shutil.rmtree(str(tmp))
-    try:
-        if Path(source).exists():
-            source = str(Path(source).resolve())
+    if Path(source).exists():
+        source = str(Path(source).resolve())
+    # Cloned beside `dest` and put in its place only once the commit is verified.
+    with atomic.staged_folder(dest) as tmp:
         git("clone", "--quiet", "--no-checkout", source, str(tmp), deadline=deadline)
         try:
             git("cat-file", "-e", f"{commit}^{{commit}}", cwd=tmp)
@@ -75,10 +72,6 @@ def fetch(source=None, dest=None, commit=None, timeout=None):
             git("fetch", "--quiet", "origin", commit, cwd=tmp, deadline=deadline)
         git("-c", "advice.detachedHead=false", "checkout", "--quiet", commit, cwd=tmp)
         verify_checkout(tmp, commit)
-        os.replace(str(tmp), str(dest))
-    except BaseException:
-        shutil.rmtree(str(tmp), ignore_errors=True)
-        raise
     return dest, True
 
 
