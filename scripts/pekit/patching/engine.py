@@ -13,14 +13,14 @@ from ..core import atomic
 from ..core.digests import sha256_bytes
 from ..core.errors import PekitError
 from . import unidiff
-from .manifest import Entry
+from .manifest import PatchEntry
 from .targets import check_version
 
 PRISTINE, PATCHED, MODIFIED, MISSING = "pristine", "patched", "modified", "missing"
 
 
 class FileState(NamedTuple):
-    entry: Entry
+    entry: PatchEntry
     file: Path
     state: str
     sha256: Optional[str]

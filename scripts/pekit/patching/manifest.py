@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import List, NamedTuple
 
@@ -33,9 +35,15 @@ def target_dirname(target, pin_data=None):
     return f"mmf-{p['mmf']['commit'][:7]}"
 
 
-class Entry(NamedTuple):
-    target: str
-    set: str
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class PatchEntry:
+    """One patched file: which diff turns which upstream file from which sha256 into which."""
+
+    target: str  # transformers or mmf
+    set: str  # compat, pe or fast
     path: str  # relative to the target root (the folder holding the package)
     diff: str  # relative to patches/
     sha256_before: str
@@ -52,9 +60,43 @@ class Entry(NamedTuple):
             raise PekitError(f"{file}: not a text diff (byte {e.start} is not UTF-8)") from None
         return unidiff.parse(text, source=str(file))
 
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, item, where):
+        """The entry `item` describes, checked: strings where strings belong, a known target
+        and set, and paths that stay inside their trees."""
+        fields = [f.name for f in dataclasses.fields(cls)]
+        if not isinstance(item, dict):
+            raise PekitError(f"{where}: expected an object, got {type(item).__name__}")
+        missing = [k for k in fields if k not in item]
+        if missing:
+            raise PekitError(f"{where} lacks field {missing[0]!r}")
+        bad = [k for k in fields if not isinstance(item[k], str)]
+        if bad:
+            raise PekitError(f"{where}: field {bad[0]!r} is {item[bad[0]]!r}; expected a string")
+        entry = cls(**{k: item[k] for k in fields})
+        if entry.target not in TARGETS or entry.set not in SETS:
+            raise PekitError(
+                f"{where}: target {entry.target!r} / set {entry.set!r}; expected one of "
+                f"{', '.join(TARGETS)} / {', '.join(SETS)}"
+            )
+        for field in ("path", "diff"):
+            value = getattr(entry, field)
+            parts = PurePosixPath(value).parts
+            if not parts or parts[0] == "/" or ".." in parts or "\\" in value:
+                raise PekitError(
+                    f"{where}: field {field!r} is {value!r}; expected a relative path without '..'"
+                )
+        for field in ("sha256_before", "sha256_after"):
+            if not _SHA256.match(getattr(entry, field)):
+                raise PekitError(f"{where}: field {field!r} is not a sha256 (64 hex digits)")
+        return entry
+
 
 class Manifest(NamedTuple):
-    entries: List[Entry]
+    entries: List[PatchEntry]
     path: Path
 
     def select(self, sets=SETS, targets=TARGETS):
@@ -75,42 +117,10 @@ def load(path=None):
         raise PekitError(f"{path}: expected an object with a list 'patches'")
     if not raw["patches"]:
         raise PekitError(f"{path}: 'patches' is empty; regenerate it with `pekit patch manifest`")
-    entries = [_entry(path, i, item) for i, item in enumerate(raw["patches"])]
+    entries = [
+        PatchEntry.from_dict(item, f"{path}: patches[{i}]") for i, item in enumerate(raw["patches"])
+    ]
     return Manifest(entries, path)
-
-
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-def _entry(path, i, item):
-    """One manifest entry, checked: strings where strings belong, a known target and set, and
-    paths that stay inside their trees."""
-    where = f"{path}: patches[{i}]"
-    if not isinstance(item, dict):
-        raise PekitError(f"{where}: expected an object, got {type(item).__name__}")
-    missing = [k for k in Entry._fields if k not in item]
-    if missing:
-        raise PekitError(f"{where} lacks field {missing[0]!r}")
-    bad = [k for k in Entry._fields if not isinstance(item[k], str)]
-    if bad:
-        raise PekitError(f"{where}: field {bad[0]!r} is {item[bad[0]]!r}; expected a string")
-    entry = Entry(**{k: item[k] for k in Entry._fields})
-    if entry.target not in TARGETS or entry.set not in SETS:
-        raise PekitError(
-            f"{where}: target {entry.target!r} / set {entry.set!r}; expected one of "
-            f"{', '.join(TARGETS)} / {', '.join(SETS)}"
-        )
-    for field in ("path", "diff"):
-        parts = PurePosixPath(getattr(entry, field)).parts
-        if not parts or parts[0] == "/" or ".." in parts or "\\" in getattr(entry, field):
-            raise PekitError(
-                f"{where}: field {field!r} is {getattr(entry, field)!r}; expected a relative "
-                "path without '..'"
-            )
-    for field in ("sha256_before", "sha256_after"):
-        if not _SHA256.match(getattr(entry, field)):
-            raise PekitError(f"{where}: field {field!r} is not a sha256 (64 hex digits)")
-    return entry
 
 
 def build(pristine_roots, base=None, pin_data=None):
@@ -145,7 +155,7 @@ def build(pristine_roots, base=None, pin_data=None):
                 before = (Path(pristine_roots[target]) / rel).read_bytes()
                 after = unidiff.apply(parsed, before, source=str(diff_file))
                 entries.append(
-                    Entry(
+                    PatchEntry(
                         target=target,
                         set=set_name,
                         path=rel,
@@ -163,7 +173,7 @@ def write(entries, path=None):
     doc = {
         "format": 1,
         "about": "Generated by `pekit patch manifest` from the diffs and pristine upstream files.",
-        "patches": [e._asdict() for e in entries],
+        "patches": [e.to_dict() for e in entries],
     }
     atomic.write_json(path, doc)
     return path
