@@ -29,6 +29,13 @@ def bench_args(tmp_path, **kw):
     return argparse.Namespace(**args)
 
 
+def run_bench(args):
+    """What `pekit bench ARGS` measures."""
+    from pekit.bench import runner
+
+    return runner.run(runner.plan(args), args.out)
+
+
 def fake_result(device="cuda"):
     """A result as run_bench returns it, with round figures."""
     pipe = []
@@ -164,7 +171,7 @@ def test_a_store_in_memory_is_never_called_cold(tmp_path, monkeypatch):
 @pytest.mark.mmf
 @pytest.mark.slow
 def test_bench_runs_on_cpu(mmf_installed, tmp_path):
-    from pekit.bench.cli import run_bench, write_outputs
+    from pekit.bench.cli import write_outputs
 
     result = run_bench(bench_args(tmp_path))
     assert result["device"]["type"] == "cpu" and result["device"]["name"]
@@ -212,8 +219,6 @@ def test_bench_runs_on_cpu(mmf_installed, tmp_path):
 @pytest.mark.slow
 def test_bench_extraction(mmf_installed, mmf_checkout, tmp_path):
     from test_features import FRCNN_TEST_CONFIG
-
-    from pekit.bench.cli import run_bench
 
     frcnn = tmp_path / "frcnn"
     frcnn.mkdir()

@@ -1,0 +1,309 @@
+"""The bench's plan and its run: which sections, models, modes and stores on which device, and
+the measurements in order. `pekit bench` (cli.py) builds the plan from its options."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from .. import settings as settings_mod
+from ..core import argtypes
+from ..core.errors import UsageError
+from ..vocabulary import DATASETS, MODELS, MODES
+
+SECTIONS = ("loader", "train", "pipeline", "extract")
+DEFAULTS = {
+    # option: (GPU, CPU)
+    "batch": (16, 2),
+    "updates": (20, 1),
+    # Loading and updates together: long enough that the loader's prefetched batches and
+    # throughput noise are a small share.
+    "pipeline_updates": (100, 1),
+    "warmup": (3, 1),
+    "loader_items": (2048, 256),
+    # Loading alone costs little compute: the paper's batch on every device.
+    "loader_batch": (16, 16),
+    "extract_images": (33, 3),
+    "extract_batch": (8, 1),
+}
+
+
+@dataclass
+class BenchPlan:
+    """What one bench measures, decided from the options and the device."""
+
+    device: object  # torch.device
+    sections: List[str]
+    models: List[str]
+    modes: List[str]
+    pipeline_models: List[str]
+    pipeline_modes: List[str]
+    datasets: List[str]
+    counts: Dict[str, int]  # DEFAULTS' keys: batch, updates, ...
+    scaled: List[str]  # what was scaled down for a CPU, said in the output
+    workers: int
+    workdir: Optional[Path] = None
+    features: Optional[str] = None  # a real features folder for the loading section
+    frcnn_dir: Optional[str] = None
+    data_dir: Optional[str] = None
+    mmf_src: Optional[str] = None
+
+
+def device_info(device):
+    import torch
+
+    info = {
+        "type": device.type,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    if device.type == "cuda":
+        info["name"] = torch.cuda.get_device_name(device)
+        info["capability"] = list(torch.cuda.get_device_capability(device))
+    else:
+        info["name"] = _cpu_name()
+    return info
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def counts_for(args, device):
+    """The bench's counts: explicit options, else the device's defaults."""
+    column = 0 if device.type == "cuda" else 1
+    opts = {}
+    scaled = []
+    for name, defaults in DEFAULTS.items():
+        value = getattr(args, name)
+        opts[name] = defaults[column] if value is None else value
+        if value is None and device.type != "cuda" and defaults[1] != defaults[0]:
+            scaled.append(f"{name.replace('_', ' ')} {defaults[1]} (GPU default {defaults[0]})")
+    for name in DEFAULTS:
+        least = 0 if name == "warmup" else 1
+        if opts[name] < least:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least {least}")
+    return opts, scaled
+
+
+def plan(args):
+    """The BenchPlan of `pekit bench`'s arguments (every name checked before anything runs)."""
+    import torch
+
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    counts, scaled = counts_for(args, device)
+    modes = argtypes.names(args.modes, MODES, MODES, "--modes")
+    if args.pipeline_modes:
+        pipe_modes = argtypes.names(args.pipeline_modes, MODES, MODES, "--pipeline-modes")
+    elif device.type == "cuda":
+        pipe_modes = list(modes)
+    else:
+        pipe_modes = [m for m in modes if m == "fc"]
+        scaled.append("pipeline section FC only (GPU default: every mode)")
+    return BenchPlan(
+        device=device,
+        sections=argtypes.names(args.only, SECTIONS, SECTIONS, "--only"),
+        models=argtypes.names(args.models, MODELS, MODELS, "--models"),
+        modes=modes,
+        pipeline_models=argtypes.names(args.pipeline_models, MODELS, MODELS, "--pipeline-models"),
+        pipeline_modes=pipe_modes,
+        datasets=argtypes.names(args.datasets, DATASETS, DATASETS, "--datasets"),
+        counts=counts,
+        scaled=scaled,
+        workers=settings_mod.auto_workers(),
+        workdir=Path(args.workdir) if args.workdir else None,
+        features=args.features,
+        frcnn_dir=args.frcnn_dir,
+        data_dir=args.data_dir,
+        mmf_src=args.mmf_src,
+    )
+
+
+def run(plan, out, echo=None):
+    """Measure every section of `plan`; returns the result dict (see bench/report.py). Scratch
+    goes into plan.workdir, else a temporary folder beside `out` (on a disk, not /tmp)."""
+    from . import batch as batch_mod
+    from . import memory, report, train
+
+    echo = echo or (lambda text: None)
+    opts = plan.counts
+    result = {
+        "kind": "pekit-bench",
+        "schema": 1,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "device": device_info(plan.device),
+        "memory_kind": memory.kind(plan.device),
+        "params": {
+            "batch_size": opts["batch"],
+            "updates": opts["updates"],
+            "pipeline_updates": opts["pipeline_updates"],
+            "warmup": opts["warmup"],
+            "seq_len": batch_mod.SEQ_LEN,
+            "num_boxes": batch_mod.NUM_BOXES,
+            "feature_dim": batch_mod.FEATURE_DIM,
+            "loader_items": opts["loader_items"],
+            "workers": plan.workers,
+            "scaled_down": "; ".join(plan.scaled) if plan.scaled else None,
+        },
+        "settings": {s: train.step_settings(s, plan.device) for s in (train.PAPER, train.FAST)},
+        "train": [],
+        "loader": [],
+        "pipeline": [],
+    }
+    scratch = None
+    if plan.workdir is not None:
+        workdir = plan.workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+    else:
+        out_dir = Path(out).parent
+        out_dir.mkdir(parents=True, exist_ok=True)
+        scratch = tempfile.TemporaryDirectory(prefix=".pekit-bench-", dir=str(out_dir))
+        workdir = Path(scratch.name)
+    try:
+        stores = {}
+        if "loader" in plan.sections or "pipeline" in plan.sections:
+            stores = _stores(plan, workdir, result, echo)
+        if "loader" in plan.sections:
+            _loading(plan, stores, result, echo)
+        if "train" in plan.sections or "pipeline" in plan.sections:
+            _models(plan, stores, workdir, result, echo)
+        if "extract" in plan.sections:
+            result["extract"] = _extract(plan, workdir, echo)
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+    result["ratios"] = report.ratios(result)
+    result["paper_v100"] = list(report.paper_runs().values())
+    return result
+
+
+def _loading(plan, stores, result, echo):
+    """MMF's LMDB reader as it is (the paper's HMD runs) and with the `fast` read-ahead, which
+    only MMF with the `fast` patches has, against the .npy folder; cold, then warm."""
+    from . import loader
+
+    readers = [("npy", False), ("lmdb", False)]
+    if settings_mod.mmf_has_fast_keys():
+        readers.append(("lmdb", True))
+    for fmt, readahead in readers:
+        for n in sorted({0, plan.workers}):
+            pin = n > 0 and plan.device.type == "cuda"
+            path, names = stores[fmt]
+            for cache in ("cold", "warm"):
+                echo(f"loader: {fmt}{', read-ahead' if readahead else ''}, {n} workers, {cache}")
+                result["loader"].append(
+                    loader.measure(
+                        path, names, fmt, plan.counts["loader_batch"], n, pin, cache, readahead
+                    )  # fmt: skip
+                )
+
+
+def _stores(plan, workdir, result, echo):
+    """{"npy": (folder, names), "lmdb": (path, names)} of the store the loading is read from."""
+    from ..features import lmdb
+    from . import loader
+
+    if plan.features:
+        features = Path(plan.features)
+        names = loader.store_names(features, plan.counts["loader_items"])
+        result["params"]["store"] = f"{features} (first {len(names)} items)"
+        lmdb_path = lmdb.default_lmdb_path(features)
+        if not lmdb_path.exists():
+            # Only the items read, in the scratch folder: the user's data is never written.
+            lmdb_path = workdir / "features.lmdb"
+            if not lmdb_path.exists():
+                echo(f"packing {len(names)} items of {features} into {lmdb_path}")
+                lmdb.convert(features, lmdb_path, names=names)
+    else:
+        echo(f"writing a synthetic store of {plan.counts['loader_items']} items")
+        features, names = loader.write_store(workdir / "store", plan.counts["loader_items"])
+        result["params"]["store"] = "a synthetic store written for the bench"
+        lmdb_path = loader.write_lmdb(features)
+    return {"npy": (features, names), "lmdb": (lmdb_path, names)}
+
+
+def _models(plan, stores, workdir, result, echo):
+    from . import batch as batch_mod
+    from . import pipeline, train
+
+    opts, device = plan.counts, plan.device
+    for model in plan.models:
+        try:
+            for mode in plan.modes:
+                echo(f"{model} {mode}: building the full-size model")
+                net, config = train.build(model, mode, workdir / "models" / f"{model}-{mode}")
+                net = net.to(device)
+                net.train()
+                if "train" in plan.sections:
+                    batches = [
+                        batch_mod.synthetic_batch(model, opts["batch"], seed=i)
+                        for i in range(opts["warmup"] + opts["updates"])
+                    ]
+                    for settings_name in (train.PAPER, train.FAST):
+                        echo(f"{model} {mode}: updates, {settings_name} settings")
+                        row = train.measure(
+                            net, config, device, settings_name, batches, opts["warmup"]
+                        )
+                        result["train"].append(dict(row, model=model, mode=mode))
+                if (
+                    "pipeline" in plan.sections
+                    and model in plan.pipeline_models
+                    and mode in plan.pipeline_modes
+                ):
+                    for dataset in plan.datasets:
+                        for settings_name in (train.PAPER, train.FAST):
+                            echo(f"{model} {mode}: {dataset} run, {settings_name} settings")
+                            row = pipeline.measure(
+                                net,
+                                config,
+                                device,
+                                model,
+                                dataset,
+                                settings_name,
+                                stores,
+                                opts["batch"],
+                                opts["warmup"],
+                                opts["pipeline_updates"],
+                            )
+                            result["pipeline"].append(dict(row, model=model, mode=mode))
+                del net, config
+                train.release(device)
+        finally:
+            # ViLBERT swaps transformers' BERT forwards for MMF's, process-wide.
+            hf_layers = sys.modules.get("mmf.modules.hf_layers")
+            if hf_layers is not None:
+                hf_layers.undo_replace_with_jit()
+
+
+def _extract(plan, workdir, echo):
+    from ..core.errors import PekitError
+    from ..features.frcnn import locate_mmf_src
+    from . import extract
+
+    config, weights, where = extract.find_model(plan.frcnn_dir, plan.data_dir)
+    if config is None:
+        return {"skipped": where}
+    try:
+        mmf_src = locate_mmf_src(plan.mmf_src)
+    except PekitError as e:
+        return {"skipped": str(e)}
+    counts = plan.counts
+    echo(f"extraction: {counts['extract_images']} images, FRCNN from {where}")
+    row = extract.measure(mmf_src, config, weights, plan.device, counts["extract_images"],
+                          counts["extract_batch"], workdir)  # fmt: skip
+    return dict(row, model_dir=where)
