@@ -12,8 +12,8 @@ PYTEST_ARGS ?=
 .PHONY: help venv prepare test lint
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | \
-	  awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_ -]+:.*?## ' $(MAKEFILE_LIST) | sort | \
+	  awk 'BEGIN {FS = ":.*?## "}; {printf "  %-28s %s\n", $$1, $$2}'
 
 # The modern stack, installed as the image installs it: one list, no dependency resolution.
 $(VENV)/.installed: docker/lock/modern.txt tests/requirements.txt scripts/pekit/facts/pins.json \
@@ -104,13 +104,13 @@ data-mmh: src-check volumes ## convert MMHS150K at SRC into MMF annotations in D
 features-mmh: $(IN_DEPS) ## MMH region features with MMF's Faster R-CNN (GPU; resumable)
 	$(PEKIT_IN) features mmh $(DATA_ARG)
 
-reproduce-hmd: $(IN_DEPS) ## the paper's HMD runs (MODELS MODES SEEDS GPUS BATCH SETTINGS), then the report
-	$(PEKIT_IN) reproduce --dataset hmd --models "$(MODELS)" --modes "$(MODES)" --seeds "$(SEEDS)" \
-	  --gpus "$(RUN_GPUS)" --batch "$(BATCH)" --settings "$(SETTINGS)" --results $(RESULTS_IN) $(DATA_ARG)
-
-reproduce-mmh: $(IN_DEPS) ## the paper's MMH runs (same options), then the report
-	$(PEKIT_IN) reproduce --dataset mmh --models "$(MODELS)" --modes "$(MODES)" --seeds "$(SEEDS)" \
-	  --gpus "$(RUN_GPUS)" --batch "$(BATCH)" --settings "$(SETTINGS)" --results $(RESULTS_IN) $(DATA_ARG)
+# One rule for every dataset; each option reaches the runner only when set.
+_opt = $(if $(strip $(2)),$(1) '$(strip $(2))')
+RUN_OPTS = $(call _opt,--models,$(MODELS)) $(call _opt,--modes,$(MODES)) \
+	$(call _opt,--seeds,$(SEEDS)) $(call _opt,--gpus,$(RUN_GPUS)) $(call _opt,--batch,$(BATCH)) \
+	$(call _opt,--settings,$(SETTINGS))
+reproduce-hmd reproduce-mmh: reproduce-%: $(IN_DEPS) ## the paper's runs (MODELS MODES SEEDS GPUS BATCH SETTINGS), then the report
+	$(PEKIT_IN) reproduce --dataset $* $(RUN_OPTS) --results $(RESULTS_IN) $(DATA_ARG)
 
 report: GPUS :=
 report: $(if $(LOCAL),venv,profile-check run-check volumes) ## tables + plots from the runs in results/ (REPORT_ARGS="--paper-log hmd:pe=LOG")

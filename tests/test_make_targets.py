@@ -33,17 +33,26 @@ def test_reproduce_passes_every_option_to_the_runner_in_the_image():
     cmd = _last_command(out)
     assert cmd.startswith("docker run --rm")
     assert "--gpus 2 " in cmd and "pekit:paper pekit reproduce --dataset hmd" in cmd
-    for flag in ('--models "vilbert"', '--modes "pe,fc"', '--seeds "1,2"', '--gpus "2"',
-                 '--batch "8"', '--settings "paper"'):  # fmt: skip
+    for flag in ("--models 'vilbert'", "--modes 'pe,fc'", "--seeds '1,2'", "--gpus '2'",
+                 "--batch '8'", "--settings 'paper'"):  # fmt: skip
         assert flag in cmd, cmd
     assert "/mmf/data" in cmd and "/mmf/results" in cmd
 
 
 def test_gpus_that_are_not_a_count_mean_the_runners_default():
     cmd = _last_command(_make("-n", "reproduce-mmh", "GPUS=all"))
-    assert "--gpus all" in cmd and '--gpus ""' in cmd and "--dataset mmh" in cmd
+    assert "--gpus all" in cmd and "--dataset mmh" in cmd
+    assert "pekit reproduce" in cmd and "--gpus" not in cmd.split("pekit reproduce")[1]
     cmd = _last_command(_make("-n", "reproduce-mmh", "GPUS=device=1"))
-    assert "--gpus '\"device=1\"'" in cmd and '--gpus ""' in cmd
+    assert "--gpus '\"device=1\"'" in cmd
+    assert "--gpus" not in cmd.split("pekit reproduce")[1]
+
+
+def test_options_reach_the_runner_only_when_set():
+    cmd = _last_command(_make("-n", "reproduce-hmd", "LOCAL=1"))
+    runner = cmd.split("pekit reproduce")[1]
+    for flag in ("--models", "--modes", "--seeds", "--gpus", "--batch", "--settings"):
+        assert flag not in runner, runner
 
 
 def test_local_runs_use_the_test_environment():
