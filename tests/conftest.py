@@ -26,8 +26,18 @@ def transformers_wheel():
     wheel = WHEEL_CACHE / pin["wheel"]
     if not wheel.exists():
         WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-               "--only-binary=:all:", f"transformers=={pin['version']}", "-d", str(WHEEL_CACHE)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            f"transformers=={pin['version']}",
+            "-d",
+            str(WHEEL_CACHE),
+        ]
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         if proc.returncode != 0 or not wheel.exists():
             pytest.fail(f"could not download {pin['wheel']} from PyPI:\n{proc.stdout.decode()}")
@@ -89,9 +99,23 @@ def mmf_installed():
 
 # Make variables of the kit a caller's environment may hold (CI exports MMF_FROM), and make's own
 # channel for passing command-line variables on to sub-makes.
-KIT_MAKE_VARIABLES = ("MMF_FROM", "BUILD_CA", "BASE_IMAGE", "DOCKER", "GPUS", "PROFILE", "IMAGE",
-                      "IMAGE_TAG", "LOCAL", "DATA_DIR", "CACHE_DIR", "RESULTS_DIR",
-                      "MAKEFLAGS", "MFLAGS", "MAKELEVEL")  # fmt: skip
+KIT_MAKE_VARIABLES = (
+    "MMF_FROM",
+    "BUILD_CA",
+    "BASE_IMAGE",
+    "DOCKER",
+    "GPUS",
+    "PROFILE",
+    "IMAGE",
+    "IMAGE_TAG",
+    "LOCAL",
+    "DATA_DIR",
+    "CACHE_DIR",
+    "RESULTS_DIR",
+    "MAKEFLAGS",
+    "MFLAGS",
+    "MAKELEVEL",
+)
 
 
 def make_env(**overrides):

@@ -46,10 +46,37 @@ SPLITS = ("train", "val", "test")  # MMF's names in dataset_config
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = [
-    "a", "the", "when", "you", "me", "my", "is", "are", "and", "not", "this", "that",
-    "people", "dog", "cat", "friend", "day", "look", "like", "love", "hate", "funny",
-    "meme", "monday", "coffee", "work", "school", "home", "happy", "sad",
-]  # fmt: skip
+    "a",
+    "the",
+    "when",
+    "you",
+    "me",
+    "my",
+    "is",
+    "are",
+    "and",
+    "not",
+    "this",
+    "that",
+    "people",
+    "dog",
+    "cat",
+    "friend",
+    "day",
+    "look",
+    "like",
+    "love",
+    "hate",
+    "funny",
+    "meme",
+    "monday",
+    "coffee",
+    "work",
+    "school",
+    "home",
+    "happy",
+    "sad",
+]
 
 OFFLINE_ENV = {"TRANSFORMERS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
@@ -156,8 +183,13 @@ def write_vocab(vocab_dir: Path) -> None:
     # tokenizer_class spares AutoTokenizer from looking for a model config.
     config = {"do_lower_case": True, "model_max_length": 512, "tokenizer_class": "BertTokenizer"}
     (vocab_dir / "tokenizer_config.json").write_text(json.dumps(config))
-    special = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",
-               "cls_token": "[CLS]", "mask_token": "[MASK]"}  # fmt: skip
+    special = {
+        "unk_token": "[UNK]",
+        "sep_token": "[SEP]",
+        "pad_token": "[PAD]",
+        "cls_token": "[CLS]",
+        "mask_token": "[MASK]",
+    }
     (vocab_dir / "special_tokens_map.json").write_text(json.dumps(special))
 
 

@@ -226,8 +226,17 @@ def test_a_garbage_base_is_refused_in_one_line(trained, tmp_path, capsys):
     adapters.export(run)
     garbage = tmp_path / "garbage.ckpt"
     garbage.write_bytes(b"not a checkpoint at all")
-    code = cli.main(["adapters", "load", str(run / "adapters"), "--base", str(garbage),
-                     "--out", str(tmp_path / "x.ckpt")])  # fmt: skip
+    code = cli.main(
+        [
+            "adapters",
+            "load",
+            str(run / "adapters"),
+            "--base",
+            str(garbage),
+            "--out",
+            str(tmp_path / "x.ckpt"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "not a torch checkpoint" in err
     assert len(err.strip().splitlines()) == 1, err
@@ -291,11 +300,16 @@ def test_tensorfile_round_trips_every_dtype_and_refuses_a_bad_header(tmp_path):
         ({"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 99]}}, "do not hold"),
         ({"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 0]}}, "negative dimension"),
         ({"x": {"dtype": "PICKLE", "shape": [1], "data_offsets": [0, 4]}}, "expected dtype"),
-        ({"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
-          "y": {"dtype": "F32", "shape": [1], "data_offsets": [2, 6]}}, "overlap"),
+        (
+            {
+                "x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+                "y": {"dtype": "F32", "shape": [1], "data_offsets": [2, 6]},
+            },
+            "overlap",
+        ),
         (["not", "an", "object"], "not a JSON object"),
     ],
-)  # fmt: skip
+)
 def test_tensorfile_refuses_hostile_headers(header, says):
     text = json.dumps(header).encode()
     data = len(text).to_bytes(8, "little") + text + bytes(16)

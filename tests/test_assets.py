@@ -133,13 +133,13 @@ def _facts(base, archive_sha=None):
                         "sha256": _sha(WEIGHTS),
                         "size": len(WEIGHTS),
                         "extract": False,
-                    },  # fmt: skip
+                    },
                     {
                         "url": base + "/vocab.txt",
                         "file_name": "vocab.txt",
                         "sha256": _sha(VOCAB),
                         "extract": False,
-                    },  # fmt: skip
+                    },
                 ],
             },
             {
@@ -154,7 +154,7 @@ def _facts(base, archive_sha=None):
                         "sha256": None,
                         "extract": False,
                     }
-                ],  # fmt: skip
+                ],
             },
         ],
     }
@@ -293,9 +293,19 @@ def test_cli_fetch_from_a_mirror_exits_nonzero_on_mismatch(server, tmp_path, mon
     facts_file.write_text(json.dumps(facts))
     monkeypatch.setattr(assets.specs, "ASSETS_FILE", facts_file)
     server.files.update({"pytorch_model.bin": WEIGHTS, "vocab.txt": VOCAB})
-    args = ["assets", "fetch", "--quiet", "--data-dir", str(tmp_path / "data"),
-            "--cache-dir", str(tmp_path / "cache"),
-            "--transformers-cache", str(tmp_path / "tc"), "--mirror", server.url]  # fmt: skip
+    args = [
+        "assets",
+        "fetch",
+        "--quiet",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--transformers-cache",
+        str(tmp_path / "tc"),
+        "--mirror",
+        server.url,
+    ]
     assert cli.main(args + ["toy.pretrained"]) == 0
     assert "fetched" in capsys.readouterr().out
     facts["assets"][1]["files"][1]["sha256"] = "f" * 64
@@ -312,8 +322,14 @@ def test_kit_facts_are_well_formed():
     for asset in facts.assets:
         for f in asset.files:
             assert f.sha256 is None or len(f.sha256) == 64, (asset.name, f.file_name)
-    needed = {"visual_bert.pretrained.coco", "vilbert.pretrained.cc", "hateful_memes.features",
-              "hateful_memes.extras", "bert-base-uncased", "frcnn-vg-finetuned"}  # fmt: skip
+    needed = {
+        "visual_bert.pretrained.coco",
+        "vilbert.pretrained.cc",
+        "hateful_memes.features",
+        "hateful_memes.extras",
+        "bert-base-uncased",
+        "frcnn-vg-finetuned",
+    }
     assert needed <= set(names)
 
 
@@ -346,7 +362,10 @@ def test_mmf_assets_match_the_zoo_at_the_pinned_commit(mmf_checkout):
         assert assets.marker_value(asset.marker_version) == version, asset.name
         for spec, res in zip(asset.files, resources):
             assert (spec.url, spec.file_name, spec.sha256) == (
-                res["url"], res["file_name"], res["hashcode"]), asset.name  # fmt: skip
+                res["url"],
+                res["file_name"],
+                res["hashcode"],
+            ), asset.name
         if path.endswith("models.yaml"):
             # MMF downloads zoo key K into models/K, or models/K.defaults when K's node only
             # names its `defaults` (mmf/utils/download.py download_pretrained_model).
@@ -367,8 +386,14 @@ def test_transformers_loads_the_layout_offline(server, tmp_path):
     from transformers import BertConfig, BertForPreTraining
 
     src = tmp_path / "tiny"
-    config = BertConfig(vocab_size=8, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=16, max_position_embeddings=16)  # fmt: skip
+    config = BertConfig(
+        vocab_size=8,
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=16,
+    )
     BertForPreTraining(config).save_pretrained(str(src))
     vocab = b"\n".join([b"[PAD]", b"[UNK]", b"[CLS]", b"[SEP]", b"[MASK]", b"hello", b"world"])
     files = {
@@ -394,10 +419,18 @@ def test_transformers_loads_the_layout_offline(server, tmp_path):
         "m = BertForPreTraining.from_pretrained('bert-base-uncased', cache_dir=sys.argv[1])\n"
         "print(cfg.hidden_size, tok.tokenize('hello world'), type(m).__name__)\n"
     )
-    env = dict(os.environ, TRANSFORMERS_OFFLINE="1", HF_HUB_OFFLINE="1",
-               TRANSFORMERS_CACHE=str(cache / "transformers"))  # fmt: skip
-    proc = subprocess.run([sys.executable, "-c", probe, str(cache / "distributed_-1")], env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    env = dict(
+        os.environ,
+        TRANSFORMERS_OFFLINE="1",
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_CACHE=str(cache / "transformers"),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, str(cache / "distributed_-1")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     out = proc.stdout.decode()
     assert proc.returncode == 0, out
     assert "8 ['hello', 'world'] BertForPreTraining" in out

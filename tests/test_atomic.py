@@ -88,8 +88,10 @@ def test_a_journal_naming_a_file_outside_its_folders_is_refused(tmp_path):
     (outside / "victim").write_text("mine")
     staged = outside / ".victim.pekit-0123456789ab.new"
     staged.write_text("overwritten")
-    journal = {"txid": "0123456789ab", "files": [{"file": str(outside / "victim"),
-                                                   "staged": str(staged)}]}  # fmt: skip
+    journal = {
+        "txid": "0123456789ab",
+        "files": [{"file": str(outside / "victim"), "staged": str(staged)}],
+    }
     (inside / atomic.JOURNAL).write_text(json.dumps(journal))
     with pytest.raises(PekitError, match="outside"):
         with atomic.FileSet([inside]):
@@ -107,9 +109,14 @@ def test_a_fileset_finishes_what_its_journal_names(tmp_path):
     fs.add(tmp_path / "a", b"new a")
     fs.add(tmp_path / "b", b"new b")
     (first, staged_first), _ = fs._staged
-    atomic.write_json(tmp_path / atomic.JOURNAL, {
-        "txid": fs.txid, "journals": [str(tmp_path / atomic.JOURNAL)],
-        "files": [{"file": f, "staged": s} for f, s in fs._staged]})  # fmt: skip
+    atomic.write_json(
+        tmp_path / atomic.JOURNAL,
+        {
+            "txid": fs.txid,
+            "journals": [str(tmp_path / atomic.JOURNAL)],
+            "files": [{"file": f, "staged": s} for f, s in fs._staged],
+        },
+    )
     os.replace(staged_first, first)
     fs.unlock()
     assert (tmp_path / "a").read_bytes() == b"new a" and (tmp_path / "b").read_bytes() == b"old b"

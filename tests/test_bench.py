@@ -19,12 +19,28 @@ SECTIONS = "loader,train,pipeline"
 
 def bench_args(tmp_path, **kw):
     args = dict(
-        models="visual_bert", modes="fc", pipeline_models="visual_bert", pipeline_modes=None,
-        datasets="mmh", only=SECTIONS, device="cpu", batch=1, updates=1, pipeline_updates=2, warmup=0,
-        loader_items=4, loader_batch=2, extract_images=2, extract_batch=1, features=None, frcnn_dir=None,
-        data_dir=None, mmf_src=None, workdir=str(tmp_path / "work"),
+        models="visual_bert",
+        modes="fc",
+        pipeline_models="visual_bert",
+        pipeline_modes=None,
+        datasets="mmh",
+        only=SECTIONS,
+        device="cpu",
+        batch=1,
+        updates=1,
+        pipeline_updates=2,
+        warmup=0,
+        loader_items=4,
+        loader_batch=2,
+        extract_images=2,
+        extract_batch=1,
+        features=None,
+        frcnn_dir=None,
+        data_dir=None,
+        mmf_src=None,
+        workdir=str(tmp_path / "work"),
         out=str(tmp_path / "out" / "bench.json"),
-    )  # fmt: skip
+    )
     args.update(kw)
     return argparse.Namespace(**args)
 
@@ -41,14 +57,32 @@ def fake_result(device="cuda"):
     pipe = []
     for dataset, paper_ups, fast_ups in (("hmd", 5.0, 12.0), ("mmh", 1.6, 11.0)):
         for settings, ups in (("paper", paper_ups), ("fast", fast_ups)):
-            pipe.append({"model": "visual_bert", "mode": "fc", "dataset": dataset,
-                         "settings": settings, "updates_per_s": ups})  # fmt: skip
+            pipe.append(
+                {
+                    "model": "visual_bert",
+                    "mode": "fc",
+                    "dataset": dataset,
+                    "settings": settings,
+                    "updates_per_s": ups,
+                }
+            )
     train = [
-        {"model": "visual_bert", "mode": mode, "settings": s, "seconds_per_update": t,
-         "updates_per_s": 1 / t, "samples_per_s": 16 / t, "peak_memory_mb": 1000.0}
-        for mode, s, t in (("fc", "fast", 0.05), ("pe", "fast", 0.055), ("fc", "paper", 0.2),
-                           ("pe", "paper", 0.21))
-    ]  # fmt: skip
+        {
+            "model": "visual_bert",
+            "mode": mode,
+            "settings": s,
+            "seconds_per_update": t,
+            "updates_per_s": 1 / t,
+            "samples_per_s": 16 / t,
+            "peak_memory_mb": 1000.0,
+        }
+        for mode, s, t in (
+            ("fc", "fast", 0.05),
+            ("pe", "fast", 0.055),
+            ("fc", "paper", 0.2),
+            ("pe", "paper", 0.21),
+        )
+    ]
     result = {
         "device": {"type": device, "name": "Test GPU", "torch": "2", "cuda": "12", "cpu_count": 8},
         "memory_kind": "max_memory_allocated",
@@ -60,7 +94,7 @@ def fake_result(device="cuda"):
             "num_boxes": 100,
             "feature_dim": 2048,
             "scaled_down": None,
-        },  # fmt: skip
+        },
         "settings": {"paper": {"note": "fp32"}, "fast": {"note": "bf16, TF32"}},
         "train": train,
         "loader": [
@@ -118,8 +152,11 @@ def test_bad_sections_are_usage_errors(tmp_path, capsys):
 
 
 def _resident_bytes(files):
-    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", *map(str, files)],
-                         stdout=subprocess.PIPE, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--output", "RES", *map(str, files)],
+        stdout=subprocess.PIPE,
+        check=True,
+    ).stdout
     return sum(int(x) for x in out.split())
 
 

@@ -230,9 +230,21 @@ def test_a_damaged_member_is_refused_in_one_line(tmp_path):
     at = data.find(b"meme 1001")  # inside train.jsonl's stored bytes
     data[at] ^= 0x01
     src.write_bytes(bytes(data))
-    proc = subprocess.run([sys.executable, "-m", "pekit", "data", "hmd", str(src), "--data-dir",
-                           str(tmp_path / "mmf"), "--expect-counts", "none"],
-                          capture_output=True)  # fmt: skip
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pekit",
+            "data",
+            "hmd",
+            str(src),
+            "--data-dir",
+            str(tmp_path / "mmf"),
+            "--expect-counts",
+            "none",
+        ],
+        capture_output=True,
+    )
     err = proc.stderr.decode()
     assert proc.returncode == 1 and "damaged" in err and "Traceback" not in err, err
     assert len(err.strip().splitlines()) == 1
@@ -276,8 +288,11 @@ def test_a_kill_at_any_step_leaves_the_old_annotations_or_the_new(tmp_path):
             for f in folder.glob("*.jsonl"):
                 f.write_text(f.read_text().replace("meme", "MEME"))
         zips[name] = tmp_path / f"{name}.zip"
-        subprocess.run(["zip", "-q", "-r", "-P", "pw", str(zips[name]), "data"],
-                       cwd=str(tmp_path / name), check=True)  # fmt: skip
+        subprocess.run(
+            ["zip", "-q", "-r", "-P", "pw", str(zips[name]), "data"],
+            cwd=str(tmp_path / name),
+            check=True,
+        )
     data_dir = tmp_path / "mmf"
     out = out_dir(data_dir)
 
@@ -291,8 +306,18 @@ def test_a_kill_at_any_step_leaves_the_old_annotations_or_the_new(tmp_path):
     for step in range(1, 400):
         layout_hmd(zips["old"], data_dir, password="pw", expect_counts="none", show_progress=False)
         old = view()
-        rc, output = pekit_killed_at(step, "data", "hmd", zips["new"], "--data-dir", data_dir,
-                                     "--password", "pw", "--expect-counts", "none")  # fmt: skip
+        rc, output = pekit_killed_at(
+            step,
+            "data",
+            "hmd",
+            zips["new"],
+            "--data-dir",
+            data_dir,
+            "--password",
+            "pw",
+            "--expect-counts",
+            "none",
+        )
         if rc != -signal.SIGKILL:
             assert rc == 0, output
             break

@@ -305,8 +305,9 @@ def test_a_kill_at_any_step_of_a_conversion_leaves_the_old_set_or_the_new(src, d
         convert_mmh(src, data_dir, label_rule="any", show_progress=False)
         old = reader_view(out)
         assert old != new
-        rc, output = pekit_killed_at(step, "data", "mmh", src, "--data-dir", data_dir,
-                                     "--label-rule", "majority")  # fmt: skip
+        rc, output = pekit_killed_at(
+            step, "data", "mmh", src, "--data-dir", data_dir, "--label-rule", "majority"
+        )
         if rc != -signal.SIGKILL:
             assert rc == 0, output
             break
@@ -356,6 +357,9 @@ def test_files_get_the_users_umask(src, data_dir):
     finally:
         os.umask(old)
     out = out_dir(data_dir)
-    for path in [out / "annotations" / "train.jsonl", out / "conversion.json",
-                 out / "images" / "img_resized" / (TWEETS[0][0] + ".jpg")]:  # fmt: skip
+    for path in [
+        out / "annotations" / "train.jsonl",
+        out / "conversion.json",
+        out / "images" / "img_resized" / (TWEETS[0][0] + ".jpg"),
+    ]:
         assert path.stat().st_mode & 0o777 == 0o644, path

@@ -48,8 +48,11 @@ def test_there_is_a_dockerfile():
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_hadolint_passes(dockerfile):
-    proc = subprocess.run([_hadolint(), "--no-color", str(dockerfile)], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT)  # fmt: skip
+    proc = subprocess.run(
+        [_hadolint(), "--no-color", str(dockerfile)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     assert proc.returncode == 0, proc.stdout.decode()
 
 
@@ -126,8 +129,11 @@ def test_dockerfile_holds_no_copy_of_a_pinned_version():
         p = pins.get(f"profiles.{name}")
         values |= {p["python"], p["torch"], p["torchvision"]}
     for value in sorted(values):
-        hits = [line for line in text.splitlines()
-                if re.search(r"(?<![\w.])" + re.escape(value) + r"(?![\w.])", line)]  # fmt: skip
+        hits = [
+            line
+            for line in text.splitlines()
+            if re.search(r"(?<![\w.])" + re.escape(value) + r"(?![\w.])", line)
+        ]
         assert not hits, f"'{value}' (a pinned version) appears in docker/: {hits}"
 
 
@@ -220,8 +226,12 @@ def make():
         environ = make_env(**env)
         if path_prefix:
             environ["PATH"] = f"{path_prefix}:{environ['PATH']}"
-        proc = subprocess.run(["make", "--no-print-directory", "-f", "docker/docker.mk", *args],
-                              cwd=str(REPO), env=environ, capture_output=True)  # fmt: skip
+        proc = subprocess.run(
+            ["make", "--no-print-directory", "-f", "docker/docker.mk", *args],
+            cwd=str(REPO),
+            env=environ,
+            capture_output=True,
+        )
         return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
 
     return run
@@ -265,9 +275,15 @@ def test_make_shell_mounts_volumes_as_the_caller(make, tmp_path):
     log = tmp_path / "docker.log"
     _fake_tool(tmp_path, "docker", f'echo "$@" >> "{log}"\n')
     data, cache, results = tmp_path / "d", tmp_path / "c", tmp_path / "r"
-    rc, _, err = make("shell", "GPUS=", f"DATA_DIR={data}", f"CACHE_DIR={cache}",
-                      f"RESULTS_DIR={results}", "CMD=pekit assets list",
-                      path_prefix=str(tmp_path))  # fmt: skip
+    rc, _, err = make(
+        "shell",
+        "GPUS=",
+        f"DATA_DIR={data}",
+        f"CACHE_DIR={cache}",
+        f"RESULTS_DIR={results}",
+        "CMD=pekit assets list",
+        path_prefix=str(tmp_path),
+    )
     assert rc == 0, err
     run = log.read_text().splitlines()[-1]
     assert run.startswith("run --rm ") and "--gpus" not in run
@@ -290,8 +306,13 @@ def test_make_shell_with_gpus_checks_the_gpu_runtime(make, tmp_path):
 
 
 def test_make_assets_runs_the_kit_on_the_host(make, tmp_path):
-    rc, out, err = make("-n", "assets", f"DATA_DIR={tmp_path}/d", f"CACHE_DIR={tmp_path}/c",
-                        "ASSETS_ARGS=hmd --allow-unverified")  # fmt: skip
+    rc, out, err = make(
+        "-n",
+        "assets",
+        f"DATA_DIR={tmp_path}/d",
+        f"CACHE_DIR={tmp_path}/c",
+        "ASSETS_ARGS=hmd --allow-unverified",
+    )
     assert rc == 0, err
     command = " ".join(out.split("\\\n"))
     assert "-m pekit assets fetch" in command
@@ -307,8 +328,14 @@ def test_make_build_with_buildah_mounts_the_build_inputs(make, tmp_path):
     bundle.write_bytes(b"bundle")
     ca = tmp_path / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
-    rc, _, err = make("build", "DOCKER=buildah", "BASE_IMAGE=localhost/standin:1",
-                      f"MMF_FROM={bundle}", f"BUILD_CA={ca}", path_prefix=str(tmp_path))  # fmt: skip
+    rc, _, err = make(
+        "build",
+        "DOCKER=buildah",
+        "BASE_IMAGE=localhost/standin:1",
+        f"MMF_FROM={bundle}",
+        f"BUILD_CA={ca}",
+        path_prefix=str(tmp_path),
+    )
     assert rc == 0, err
     (call,) = log.read_text().splitlines()
     assert call.startswith("bud --format docker --ignorefile docker/Dockerfile.dockerignore")
@@ -340,8 +367,9 @@ def test_make_build_refuses_host_inputs_with_docker(make, tmp_path):
 
 def test_make_build_refuses_missing_inputs(make, tmp_path):
     _fake_tool(tmp_path, "buildah", "exit 0\n")
-    rc, _, err = make("build", "DOCKER=buildah", f"BUILD_CA={tmp_path}/none.pem",
-                      path_prefix=str(tmp_path))  # fmt: skip
+    rc, _, err = make(
+        "build", "DOCKER=buildah", f"BUILD_CA={tmp_path}/none.pem", path_prefix=str(tmp_path)
+    )
     assert rc == 2 and f"{tmp_path}/none.pem" in err and "does not exist" in err
 
 
@@ -352,11 +380,13 @@ def test_make_build_refuses_an_unknown_engine(make):
 
 @pytest.mark.parametrize(
     "gpus, flags",
-    [("all", ["--device nvidia.com/gpu=all"]),
-     ("2", ["--device nvidia.com/gpu=0", "--device nvidia.com/gpu=1"]),
-     ('"device=1,3"', ["--device nvidia.com/gpu=1", "--device nvidia.com/gpu=3"]),
-     ("", [])],
-)  # fmt: skip
+    [
+        ("all", ["--device nvidia.com/gpu=all"]),
+        ("2", ["--device nvidia.com/gpu=0", "--device nvidia.com/gpu=1"]),
+        ('"device=1,3"', ["--device nvidia.com/gpu=1", "--device nvidia.com/gpu=3"]),
+        ("", []),
+    ],
+)
 def test_podman_reaches_gpus_through_cdi(gpus, flags):
     got = engine.run_flags("podman", gpus, uid=0, gid=0)
     assert got == ["--user 0:0", *flags]
@@ -372,9 +402,13 @@ def test_rootless_podman_keeps_the_callers_uid():
 
 @pytest.mark.parametrize(
     "gpus, flag",
-    [("all", "--gpus all"), ("2", "--gpus 2"), ('"device=0,1"', "--gpus '\"device=0,1\"'"),
-     ("device=3", "--gpus '\"device=3\"'")],
-)  # fmt: skip
+    [
+        ("all", "--gpus all"),
+        ("2", "--gpus 2"),
+        ('"device=0,1"', "--gpus '\"device=0,1\"'"),
+        ("device=3", "--gpus '\"device=3\"'"),
+    ],
+)
 def test_docker_gets_its_own_gpus_flag(gpus, flag):
     assert engine.run_flags("docker", gpus, uid=0, gid=0) == ["--user 0:0", flag]
 
@@ -397,9 +431,16 @@ def test_make_shell_with_podman_uses_cdi_and_the_callers_uid(make, tmp_path):
     _fake_tool(tmp_path, "podman", f'echo "$@" >> "{log}"\n')
     _fake_tool(tmp_path, "nvidia-smi", "exit 0\n")
     _fake_tool(tmp_path, "nvidia-ctk", "echo nvidia.com/gpu=0; echo nvidia.com/gpu=all\n")
-    rc, _, err = make("shell", "DOCKER=podman", "GPUS=1", f"DATA_DIR={tmp_path}/d",
-                      f"CACHE_DIR={tmp_path}/c", f"RESULTS_DIR={tmp_path}/r", "CMD=true",
-                      path_prefix=str(tmp_path))  # fmt: skip
+    rc, _, err = make(
+        "shell",
+        "DOCKER=podman",
+        "GPUS=1",
+        f"DATA_DIR={tmp_path}/d",
+        f"CACHE_DIR={tmp_path}/c",
+        f"RESULTS_DIR={tmp_path}/r",
+        "CMD=true",
+        path_prefix=str(tmp_path),
+    )
     assert rc == 0, err
     run = log.read_text().splitlines()[-1]
     assert "--device nvidia.com/gpu=0" in run and "--gpus" not in run
@@ -429,14 +470,17 @@ def test_image_check_wants_podman_or_buildah(make, tmp_path):
 
 
 def test_standin_base_script_refuses_other_engines():
-    proc = subprocess.run(["bash", str(DOCKER / "standin_base.sh"), "docker", "x:1"],
-                          capture_output=True)  # fmt: skip
+    proc = subprocess.run(
+        ["bash", str(DOCKER / "standin_base.sh"), "docker", "x:1"], capture_output=True
+    )
     assert proc.returncode == 2 and b"podman or buildah" in proc.stderr
 
 
 def test_install_script_refuses_a_stand_in_for_pypis_torch():
-    proc = subprocess.run(["bash", str(DOCKER / "install.sh"), "stack", "modern", "--torch-stand-in"],
-                          capture_output=True)  # fmt: skip
+    proc = subprocess.run(
+        ["bash", str(DOCKER / "install.sh"), "stack", "modern", "--torch-stand-in"],
+        capture_output=True,
+    )
     assert proc.returncode == 2 and b"base image's" in proc.stderr
     proc = subprocess.run(["bash", str(DOCKER / "install.sh"), "nothing"], capture_output=True)
     assert proc.returncode == 2 and b"install.sh kit PROFILE" in proc.stderr
@@ -460,11 +504,13 @@ def entry(tmp_path):
     _fake_tool(bin_dir, "fake-python", "echo /opt/kit/mmf_plugin\n")
 
     def run(*args, **env):
-        environ = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}",
-                       PEKIT_PYTHON=str(bin_dir / "fake-python"))  # fmt: skip
+        environ = dict(
+            os.environ,
+            PATH=f"{bin_dir}:{os.environ['PATH']}",
+            PEKIT_PYTHON=str(bin_dir / "fake-python"),
+        )
         environ.update(env)
-        proc = subprocess.run(["sh", str(ENTRYPOINT), *args], env=environ,
-                              capture_output=True)  # fmt: skip
+        proc = subprocess.run(["sh", str(ENTRYPOINT), *args], env=environ, capture_output=True)
         return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
 
     run.bin = bin_dir
@@ -474,8 +520,11 @@ def entry(tmp_path):
 def test_entrypoint_adds_the_plugin_to_mmf_commands(entry):
     rc, out, _ = entry("mmf_run", "config=x.yaml", "model=visual_bert")
     assert rc == 0
-    assert out.splitlines() == ["ARG config=x.yaml", "ARG model=visual_bert",
-                                "ARG env.user_dir=/opt/kit/mmf_plugin"]  # fmt: skip
+    assert out.splitlines() == [
+        "ARG config=x.yaml",
+        "ARG model=visual_bert",
+        "ARG env.user_dir=/opt/kit/mmf_plugin",
+    ]
 
 
 def test_entrypoint_keeps_a_user_dir_given_by_the_user(entry):
@@ -496,8 +545,7 @@ def test_entrypoint_runs_mmf_without_plugin_when_the_kit_has_none(entry):
 
 
 def test_entrypoint_asks_the_kit_for_the_plugin(entry):
-    rc, out, err = entry("mmf_run", PEKIT_PYTHON=sys.executable,
-                         PYTHONPATH=str(REPO / "scripts"))  # fmt: skip
+    rc, out, err = entry("mmf_run", PEKIT_PYTHON=sys.executable, PYTHONPATH=str(REPO / "scripts"))
     assert rc == 0, err
     from pekit.data.paths import plugin_dir
 
@@ -505,8 +553,9 @@ def test_entrypoint_asks_the_kit_for_the_plugin(entry):
 
 
 def test_entrypoint_gives_an_unknown_uid_a_home(entry, tmp_path):
-    rc, out, _ = entry("sh", "-c", 'echo "$HOME"', HOME=str(tmp_path / "missing"),
-                       TMPDIR=str(tmp_path))  # fmt: skip
+    rc, out, _ = entry(
+        "sh", "-c", 'echo "$HOME"', HOME=str(tmp_path / "missing"), TMPDIR=str(tmp_path)
+    )
     assert rc == 0 and out.strip() == str(tmp_path / f"home-{os.getuid()}")
 
 
@@ -529,10 +578,16 @@ def test_profiles_json_is_valid_json_with_reasons():
 
 def _found(profile, **changes):
     p = pins.get(f"profiles.{profile}")
-    found = {"python": p["python"], "python_full": p["python"] + ".2", "python_release": "final",
-             "torch": p["torch"], "torchvision": p["torchvision"], "cuda": p["cuda"],
-             "cuda_arches": profiles.profile(profile)["cuda_arches"] or [],
-             "transformers": pins.get("transformers.version")}  # fmt: skip
+    found = {
+        "python": p["python"],
+        "python_full": p["python"] + ".2",
+        "python_release": "final",
+        "torch": p["torch"],
+        "torchvision": p["torchvision"],
+        "cuda": p["cuda"],
+        "cuda_arches": profiles.profile(profile)["cuda_arches"] or [],
+        "transformers": pins.get("transformers.version"),
+    }
     found.update(changes)
     return found
 
@@ -546,13 +601,15 @@ def test_verify_stack_accepts_the_pinned_stack():
 
 @pytest.mark.parametrize(
     "changes, problem",
-    [({"python_release": "candidate", "python_full": "3.11.0"}, "not a final one"),
-     ({"python": "3.12"}, "python: expected 3.11"),
-     ({"cuda": "12.8"}, "expected a CUDA 13.0 build"),
-     ({"cuda": None}, "found a CPU build"),
-     ({"cuda_arches": ["sm_70", "sm_75"]}, "GPU architectures"),
-     ({"transformers": "4.11.0"}, "transformers: expected")],
-)  # fmt: skip
+    [
+        ({"python_release": "candidate", "python_full": "3.11.0"}, "not a final one"),
+        ({"python": "3.12"}, "python: expected 3.11"),
+        ({"cuda": "12.8"}, "expected a CUDA 13.0 build"),
+        ({"cuda": None}, "found a CPU build"),
+        ({"cuda_arches": ["sm_70", "sm_75"]}, "GPU architectures"),
+        ({"transformers": "4.11.0"}, "transformers: expected"),
+    ],
+)
 def test_verify_stack_names_what_differs(changes, problem):
     import verify_stack
 

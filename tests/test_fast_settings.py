@@ -71,12 +71,19 @@ def test_fast_on_a_bf16_gpu(gpu):
         assert o[f"dataset_config.mmh.features.{split}[0]"] == "mmh/defaults/features.lmdb"
     # the paper's training is kept: updates, batch, optimiser, schedule, evaluation
     paper = opts(settings.overrides(settings.get("paper"), "mmh"))
-    for key in ("training.max_updates", "training.batch_size", "optimizer.params.lr",
-                "scheduler.params.num_warmup_steps", "training.evaluation_interval"):  # fmt: skip
+    for key in (
+        "training.max_updates",
+        "training.batch_size",
+        "optimizer.params.lr",
+        "scheduler.params.num_warmup_steps",
+        "training.evaluation_interval",
+    ):
         assert o[key] == paper[key]
     # HMD's zoo features are an LMDB already
-    assert not any(k.startswith("dataset_config.") for k in opts(settings.overrides(
-        settings.get("fast"), "hateful_memes")))  # fmt: skip
+    assert not any(
+        k.startswith("dataset_config.")
+        for k in opts(settings.overrides(settings.get("fast"), "hateful_memes"))
+    )
 
 
 def test_fast_falls_back_to_mmf_fp16(gpu):
@@ -175,8 +182,13 @@ def train(world, name, extra):
     save = world.root / f"save-{name}"
     cmd = mmf_world.run_command(world, "visual_bert", "fc", max_updates=UPDATES)
     cmd += extra + [f"env.save_dir={save}"]
-    proc = subprocess.run(cmd, env=mmf_world.run_env(world), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, timeout=HANG_TIMEOUT_S)  # fmt: skip
+    proc = subprocess.run(
+        cmd,
+        env=mmf_world.run_env(world),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=HANG_TIMEOUT_S,
+    )
     log = proc.stdout.decode("utf-8", "replace")
     shutil.rmtree(str(save), ignore_errors=True)
     assert proc.returncode == 0, f"mmf_run ({name}) exited {proc.returncode}:\n{log[-6000:]}"
@@ -192,9 +204,13 @@ def train(world, name, extra):
 def test_fast_trains_what_paper_trains(mmf_installed, world, monkeypatch):
     _, paper, paper_val = train(world, "paper", [])
     log, data, data_val = train(world, "fast-fp32", fast_additions(monkeypatch, bf16=False))
-    for option in ("training.pin_memory to True", "training.persistent_workers to True",
-                   "training.tf32 to True", "training.lmdb_readahead to True",
-                   "features.train to hateful_memes/defaults/features.lmdb"):  # fmt: skip
+    for option in (
+        "training.pin_memory to True",
+        "training.persistent_workers to True",
+        "training.tf32 to True",
+        "training.lmdb_readahead to True",
+        "features.train to hateful_memes/defaults/features.lmdb",
+    ):
         assert f"Overriding option {option}" in log or f".{option}" in log, option
     assert re.search(r"Overriding option training.num_workers to [1-9]", log)
     # the loading path changes nothing: same batches, same losses, same validation

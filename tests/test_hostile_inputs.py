@@ -59,21 +59,28 @@ def mmh(tmp_path):
 def test_mmh_gt_that_is_a_folder(mmh, tmp_path):
     (mmh / "MMHS150K_GT.json").unlink()
     (mmh / "MMHS150K_GT.json").mkdir()
-    refused(pekit("data", "mmh", mmh, "--data-dir", tmp_path / "o"), 1, "MMHS150K_GT.json",
-            "expected a file")  # fmt: skip
+    refused(
+        pekit("data", "mmh", mmh, "--data-dir", tmp_path / "o"),
+        1,
+        "MMHS150K_GT.json",
+        "expected a file",
+    )
 
 
 def test_mmh_split_file_that_is_not_utf8(mmh, tmp_path):
     (mmh / "splits" / "val_ids.txt").write_bytes(b"\xff\xfe1114679353714016260\n")
-    refused(pekit("data", "mmh", mmh, "--data-dir", tmp_path / "o"), 1, "val_ids.txt",
-            "not UTF-8")  # fmt: skip
+    refused(pekit("data", "mmh", mmh, "--data-dir", tmp_path / "o"), 1, "val_ids.txt", "not UTF-8")
 
 
 def test_mmh_tweet_text_with_a_lone_surrogate(mmh, tmp_path):
     gt = mmh / "MMHS150K_GT.json"
     gt.write_text(gt.read_text().replace("all three", "all \\ud800 three"))
-    refused(pekit("data", "mmh", mmh, "--data-dir", tmp_path / "o"), 1, "unpaired surrogate",
-            TWEETS[3][0])  # fmt: skip
+    refused(
+        pekit("data", "mmh", mmh, "--data-dir", tmp_path / "o"),
+        1,
+        "unpaired surrogate",
+        TWEETS[3][0],
+    )
 
 
 def test_mmh_ocr_symlink_loop(mmh, tmp_path):
@@ -92,8 +99,10 @@ def test_data_dir_that_is_a_file(mmh, tmp_path):
     refused(pekit("data", "mmh", mmh, "--data-dir", tmp_path / "f"), 1, "not a folder")
 
 
-@pytest.mark.skipif(not (IS_ROOT and shutil.which("setpriv")),
-                    reason="needs root and setpriv to drop the capabilities that bypass permissions")  # fmt: skip
+@pytest.mark.skipif(
+    not (IS_ROOT and shutil.which("setpriv")),
+    reason="needs root and setpriv to drop the capabilities that bypass permissions",
+)
 def test_data_dir_that_is_read_only(mmh, tmp_path):
     out = tmp_path / "o"
     out.mkdir()
@@ -102,12 +111,18 @@ def test_data_dir_that_is_read_only(mmh, tmp_path):
     assert list(out.iterdir()) == []
 
 
-@pytest.mark.skipif(not (IS_ROOT and shutil.which("setpriv")),
-                    reason="needs root and setpriv to drop the capabilities that bypass permissions")  # fmt: skip
+@pytest.mark.skipif(
+    not (IS_ROOT and shutil.which("setpriv")),
+    reason="needs root and setpriv to drop the capabilities that bypass permissions",
+)
 def test_unreadable_input(mmh, tmp_path):
     (mmh / "MMHS150K_GT.json").chmod(0)
-    refused(pekit("data", "mmh", mmh, "--data-dir", tmp_path / "o", limited=True), 1,
-            "MMHS150K_GT.json", "cannot read")  # fmt: skip
+    refused(
+        pekit("data", "mmh", mmh, "--data-dir", tmp_path / "o", limited=True),
+        1,
+        "MMHS150K_GT.json",
+        "cannot read",
+    )
 
 
 @pytest.fixture
@@ -125,22 +140,28 @@ def tiny_disk(tmp_path):
 
 def test_a_full_disk_keeps_the_old_output_whole(tmp_path, tiny_disk):
     small = make_tree(tmp_path / "small")
-    big = make_tree(tmp_path / "big", tweets=[
-        (t[0], t[1], t[2] + " " + "x" * 120_000, t[3]) for t in TWEETS])  # fmt: skip
+    big = make_tree(
+        tmp_path / "big", tweets=[(t[0], t[1], t[2] + " " + "x" * 120_000, t[3]) for t in TWEETS]
+    )
     assert pekit("data", "mmh", small, "--data-dir", tiny_disk)[0] == 0
     out = tiny_disk / "datasets" / "mmh" / "defaults"
     before = tree_hash(out)
     refused(pekit("data", "mmh", big, "--data-dir", tiny_disk), 1, "No space left on device")
     assert tree_hash(out) == before
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [
-        os.readlink(out / "annotations")]  # fmt: skip
+        os.readlink(out / "annotations")
+    ]
 
 
 def test_hmd_split_file_that_is_not_utf8(tmp_path):
     src = make_hmd(tmp_path / "copy")
     (src / "dev_seen.jsonl").write_bytes(b'{"id": 1, "img": "img/1.png", "text": "\xff"}\n')
-    refused(pekit("data", "hmd", src, "--data-dir", tmp_path / "o", "--expect-counts", "none"),
-            1, "dev_seen.jsonl", "not UTF-8")  # fmt: skip
+    refused(
+        pekit("data", "hmd", src, "--data-dir", tmp_path / "o", "--expect-counts", "none"),
+        1,
+        "dev_seen.jsonl",
+        "not UTF-8",
+    )
 
 
 def test_hmd_zip_with_a_harmless_extra_member_is_accepted(tmp_path):
@@ -183,8 +204,9 @@ def test_logs_with_non_finite_numbers_give_strict_json(tmp_path, line):
 @pytest.mark.parametrize("tolerance", ["nan", "inf", "-0.1", "abc"])
 def test_report_tolerance_must_be_a_finite_number(tmp_path, tolerance):
     write_run(tmp_path / "r", "hmd", "fc")
-    refused(pekit("report", "--results", tmp_path / "r", "--tolerance", tolerance), 2,
-            "--tolerance")  # fmt: skip
+    refused(
+        pekit("report", "--results", tmp_path / "r", "--tolerance", tolerance), 2, "--tolerance"
+    )
 
 
 def test_report_md_that_is_a_folder(tmp_path):
@@ -200,13 +222,20 @@ def test_report_md_that_is_a_folder(tmp_path):
     [
         ([], "is a JSON list"),
         ({"status": "finished"}, "field 'run' is None"),
-        ({"run": {"dataset": "hmd", "model": "visual_bert", "mode": "fc", "seed": 1},
-          "status": "done"}, "field 'status' is 'done'"),
+        (
+            {
+                "run": {"dataset": "hmd", "model": "visual_bert", "mode": "fc", "seed": 1},
+                "status": "done",
+            },
+            "field 'status' is 'done'",
+        ),
         ({"run": {"dataset": "hmd", "model": "visual_bert", "mode": "fc"}}, "field 'run.seed'"),
-        ({"run": {"dataset": "hmd", "model": "visual_bert", "mode": "fc", "seed": "1"}},
-         "field 'run.seed'"),
+        (
+            {"run": {"dataset": "hmd", "model": "visual_bert", "mode": "fc", "seed": "1"}},
+            "field 'run.seed'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_report_refuses_a_malformed_run_record(tmp_path, run_record, says):
     results = tmp_path / "r"
     write_run(results, "hmd", "fc")
@@ -238,5 +267,8 @@ def test_assets_mirror_must_be_a_url(tmp_path, mirror):
 
 
 def test_run_batch_must_be_a_number(tmp_path):
-    refused(pekit("run", "--dataset", "hmd", "--batch", "abc", "--results", tmp_path, "--dry-run"),
-            2, "--batch")  # fmt: skip
+    refused(
+        pekit("run", "--dataset", "hmd", "--batch", "abc", "--results", tmp_path, "--dry-run"),
+        2,
+        "--batch",
+    )

@@ -38,14 +38,22 @@ def in_image(*command, timeout=1800):
     """(returncode, output) of `command` in a fresh container of IMAGE, as the image's user."""
     docker = DOCKER.split()
     if engine.name(DOCKER) == "podman":
-        proc = subprocess.run([*docker, "run", "--rm", IMAGE, *command], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, timeout=timeout)  # fmt: skip
+        proc = subprocess.run(
+            [*docker, "run", "--rm", IMAGE, *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+        )
         return proc.returncode, proc.stdout.decode(errors="replace")
     name = f"pekit-image-check-{uuid.uuid4().hex[:8]}"
     subprocess.run([*docker, "from", "--name", name, IMAGE], check=True, capture_output=True)
     try:
-        proc = subprocess.run([*docker, "run", name, "--", *command], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, timeout=timeout)  # fmt: skip
+        proc = subprocess.run(
+            [*docker, "run", name, "--", *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+        )
         return proc.returncode, proc.stdout.decode(errors="replace")
     finally:
         subprocess.run([*docker, "rm", name], capture_output=True)
@@ -67,18 +75,22 @@ def test_the_stack_in_the_image_is_the_pinned_one():
 def test_the_build_inputs_left_nothing_in_the_image():
     """The CA bundle and MMF bundle were mounted, not copied; PIP_CERT was a build argument."""
     rc, out = in_image(
-        "bash", "-c", "ls -A /run/pekit-build 2>/dev/null; env | grep -c '^PIP_CERT=' || true;"
+        "bash",
+        "-c",
+        "ls -A /run/pekit-build 2>/dev/null; env | grep -c '^PIP_CERT=' || true;"
         " pip config list | grep -ci cert || true",
-    )  # fmt: skip
+    )
     assert rc == 0, out
     assert out.split() == ["0", "0"], out
 
 
 def test_table1_and_the_smoke_pipeline_pass_inside_the_image():
     rc, out = in_image(
-        "bash", "-c", "cd /opt/pekit && PEKIT_REQUIRE_MMF=1 python -m pytest -p no:cacheprovider"
+        "bash",
+        "-c",
+        "cd /opt/pekit && PEKIT_REQUIRE_MMF=1 python -m pytest -p no:cacheprovider"
         " -q tests/test_table1_counts.py tests/test_smoke.py",
-    )  # fmt: skip
+    )
     summary = out.strip().splitlines()[-1] if out.strip() else ""
     assert rc == 0, out[-6000:]
     assert re.search(r"\d+ passed", summary) and "skipped" not in summary, summary
@@ -86,10 +98,16 @@ def test_table1_and_the_smoke_pipeline_pass_inside_the_image():
 
 def _copy_of_the_kit(dest):
     """The kit as a build context sees it: tracked files and untracked ones git does not ignore."""
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=str(REPO), check=True, capture_output=True,
-    ).stdout.decode().split("\0")  # fmt: skip
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=str(REPO),
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for rel in filter(None, files):
         source = REPO / rel
         if source.is_file():
@@ -121,10 +139,20 @@ def test_a_patch_that_no_longer_applies_fails_the_build(tmp_path):
         "BUILD_CA": os.environ.get("PEKIT_IMAGE_BUILD_CA", ""),
     }
     proc = subprocess.run(
-        ["make", "--no-print-directory", "-C", str(kit), "build", "PROFILE=modern",
-         *(f"{k}={v}" for k, v in variables.items())],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800, env=make_env(),
-    )  # fmt: skip
+        [
+            "make",
+            "--no-print-directory",
+            "-C",
+            str(kit),
+            "build",
+            "PROFILE=modern",
+            *(f"{k}={v}" for k, v in variables.items()),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=1800,
+        env=make_env(),
+    )
     out = proc.stdout.decode(errors="replace")
     assert proc.returncode != 0, out[-4000:]
     # The kit's refusal, naming the diff, and nothing written ...

@@ -163,8 +163,10 @@ def test_lock_resolves_on_pypi_for_the_image_platform(profile, pypi_reachable):
         assert key not in excluded, f"{name} is both locked and listed as not on PyPI"
         ok, what = installable(files[(name, version)], name, version, platform, key in sdist_only)
         if not ok:
-            problems.append(f"{name}=={version}: nothing for Python {platform['python']} "
-                            f"glibc {platform['glibc']} among {_few(what)}")  # fmt: skip
+            problems.append(
+                f"{name}=={version}: nothing for Python {platform['python']} "
+                f"glibc {platform['glibc']} among {_few(what)}"
+            )
     assert not problems, f"{profile} lock does not resolve on PyPI:\n  " + "\n  ".join(problems)
 
 
@@ -192,13 +194,17 @@ def test_target_tags_follow_glibc():
 
 
 def test_installable_honours_requires_python():
-    files = [{"filename": "demo-1.0-py3-none-any.whl", "requires-python": ">=3.8"},
-             {"filename": "demo-1.0.tar.gz", "requires-python": ">=3.8"}]  # fmt: skip
+    files = [
+        {"filename": "demo-1.0-py3-none-any.whl", "requires-python": ">=3.8"},
+        {"filename": "demo-1.0.tar.gz", "requires-python": ">=3.8"},
+    ]
     paper = {"python": "3.7", "abi": "cp37m", "glibc": "2.27", "arch": "x86_64"}
     assert not installable(files, "demo", "1.0", paper, sdist_ok=True)[0]
     modern = dict(paper, python="3.11", abi="cp311")
     assert installable(files, "demo", "1.0", modern, sdist_ok=False) == (
-        True, "demo-1.0-py3-none-any.whl")  # fmt: skip
+        True,
+        "demo-1.0-py3-none-any.whl",
+    )
 
 
 def test_cache_is_ignored_by_git():

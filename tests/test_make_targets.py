@@ -27,14 +27,29 @@ def _last_command(out):
 
 
 def test_reproduce_passes_every_option_to_the_runner_in_the_image():
-    out = _make("-n", "reproduce-hmd", "MODELS=vilbert", "MODES=pe,fc", "SEEDS=1,2", "GPUS=2",
-                "BATCH=8", "SETTINGS=paper", "PROFILE=paper")  # fmt: skip
+    out = _make(
+        "-n",
+        "reproduce-hmd",
+        "MODELS=vilbert",
+        "MODES=pe,fc",
+        "SEEDS=1,2",
+        "GPUS=2",
+        "BATCH=8",
+        "SETTINGS=paper",
+        "PROFILE=paper",
+    )
     assert out.returncode == 0, out.stdout
     cmd = _last_command(out)
     assert cmd.startswith("docker run --rm")
     assert "--gpus 2 " in cmd and "pekit:paper pekit reproduce --dataset hmd" in cmd
-    for flag in ("--models 'vilbert'", "--modes 'pe,fc'", "--seeds '1,2'", "--gpus '2'",
-                 "--batch '8'", "--settings 'paper'"):  # fmt: skip
+    for flag in (
+        "--models 'vilbert'",
+        "--modes 'pe,fc'",
+        "--seeds '1,2'",
+        "--gpus '2'",
+        "--batch '8'",
+        "--settings 'paper'",
+    ):
         assert flag in cmd, cmd
     assert "/mmf/data" in cmd and "/mmf/results" in cmd
 
@@ -63,8 +78,11 @@ def test_local_runs_use_the_test_environment():
 
 
 def test_every_results_writer_honours_results_dir():
-    for target, flag in (("reproduce-mmh", "--results"), ("report", "--results"),
-                         ("bench", "--out")):  # fmt: skip
+    for target, flag in (
+        ("reproduce-mmh", "--results"),
+        ("report", "--results"),
+        ("bench", "--out"),
+    ):
         local = _last_command(_make("-n", target, "LOCAL=1", "RESULTS_DIR=/r/x"))
         assert f"{flag} /r/x" in local, local
         image = _last_command(_make("-n", target, "RESULTS_DIR=/r/x"))
@@ -87,8 +105,14 @@ def test_data_mmh_converts_on_the_host(tmp_path):
 
     src = make_tree(tmp_path / "MMHS150K")
     data = tmp_path / "data"
-    out = _make("data-mmh", f"SRC={src}", f"DATA_DIR={data}", f"CACHE_DIR={tmp_path / 'cache'}",
-                f"RESULTS_DIR={tmp_path / 'results'}", "HOST_PYTHON=python3")  # fmt: skip
+    out = _make(
+        "data-mmh",
+        f"SRC={src}",
+        f"DATA_DIR={data}",
+        f"CACHE_DIR={tmp_path / 'cache'}",
+        f"RESULTS_DIR={tmp_path / 'results'}",
+        "HOST_PYTHON=python3",
+    )
     assert out.returncode == 0, out.stdout.decode()
     ann = data / "datasets" / "mmh" / "defaults" / "annotations"
     rows = [json.loads(line) for line in (ann / "train.jsonl").read_text().splitlines()]

@@ -261,8 +261,9 @@ def test_a_closed_pipe_ends_quietly(world):
     proc = subprocess.run(
         f"{sys.executable} -m pekit patch status --transformers {root} --only transformers"
         " | head -c 1",
-        shell=True, capture_output=True,
-    )  # fmt: skip
+        shell=True,
+        capture_output=True,
+    )
     assert proc.stderr == b""
 
 

@@ -119,8 +119,10 @@ def test_mmf_patches_apply_to_the_real_files(mmf_checkout, tmp_path):
 
 def test_manifest_is_valid_json_with_one_entry_per_diff():
     doc = json.loads((manifest.patches_dir() / "manifest.json").read_text())
-    diffs = sorted(p.relative_to(manifest.patches_dir()).as_posix()
-                   for p in manifest.patches_dir().rglob("*.diff"))  # fmt: skip
+    diffs = sorted(
+        p.relative_to(manifest.patches_dir()).as_posix()
+        for p in manifest.patches_dir().rglob("*.diff")
+    )
     assert sorted(e["diff"] for e in doc["patches"]) == diffs
 
 
@@ -133,8 +135,14 @@ def test_sigkill_at_random_moments_leaves_all_or_nothing(
     roots = {"transformers": pristine_transformers, "mmf": _clone(mmf_checkout, tmp_path / "mmf")}
     entries = manifest.load().select()
     pristine = {t: sha_tree(r) for t, r in roots.items()}
-    args = ["--transformers", str(roots["transformers"]), "--mmf", str(roots["mmf"]),
-            "--sets", ",".join(manifest.SETS)]  # fmt: skip
+    args = [
+        "--transformers",
+        str(roots["transformers"]),
+        "--mmf",
+        str(roots["mmf"]),
+        "--sets",
+        ",".join(manifest.SETS),
+    ]
     pekit = [sys.executable, "-m", "pekit", "patch"]
     start, end = (engine.PRISTINE, engine.PATCHED)
     if action == "revert":
@@ -146,8 +154,9 @@ def test_sigkill_at_random_moments_leaves_all_or_nothing(
     outcomes = {"killed": 0, "finished": 0}
     for _ in range(trials):
         (engine.revert if action == "apply" else engine.apply)(entries, roots)
-        proc = subprocess.Popen([*pekit, action, *args], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.Popen(
+            [*pekit, action, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(rng.uniform(0, duration))
         proc.kill()
         outcomes["killed" if proc.wait() == -signal.SIGKILL else "finished"] += 1

@@ -20,8 +20,11 @@ def _find_python37():
     candidates += sorted(str(p) for p in pyenv.glob("versions/3.7*/bin/python3.7"))
     for cand in filter(None, candidates):
         try:
-            out = subprocess.run([cand, "-c", "import sys; print(sys.version_info[:2])"],
-                                 capture_output=True, timeout=30)  # fmt: skip
+            out = subprocess.run(
+                [cand, "-c", "import sys; print(sys.version_info[:2])"],
+                capture_output=True,
+                timeout=30,
+            )
         except (OSError, subprocess.TimeoutExpired):
             continue
         if out.returncode == 0 and out.stdout.strip() == b"(3, 7)":
@@ -51,8 +54,12 @@ def test_every_kit_module_compiles_on_37():
 def test_patch_apply_and_revert_on_37(pristine_transformers):
     root = str(pristine_transformers)
     common = ["--transformers", root, "--only", "transformers", "--sets", "pe"]
-    for action, expect in (("apply", b"applied: "), ("apply", b"already applied"),
-                           ("check", b"ok: 1 patched"), ("revert", b"reverted: ")):  # fmt: skip
+    for action, expect in (
+        ("apply", b"applied: "),
+        ("apply", b"already applied"),
+        ("check", b"ok: 1 patched"),
+        ("revert", b"reverted: "),
+    ):
         proc = _run37("-m", "pekit", "patch", action, *common)
         assert proc.returncode == 0 and expect in proc.stdout, proc.stdout.decode()
 

@@ -232,8 +232,9 @@ def test_mmf_sees_only_the_runs_gpus(tmp_path, fake_mmf, monkeypatch):
     assert "CUDA_VISIBLE_DEVICES=2 " in (run_dir(tmp_path) / "train.log").read_text()
 
 
-def test_more_gpus_than_visible_is_refused_before_anything_is_written(tmp_path, capsys, fake_mmf,
-                                                                      monkeypatch):  # fmt: skip
+def test_more_gpus_than_visible_is_refused_before_anything_is_written(
+    tmp_path, capsys, fake_mmf, monkeypatch
+):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     assert cli.main(["run", "--gpus", "4", *args(tmp_path, *SMALL)]) == 2
     assert "GPUS=4, but CUDA_VISIBLE_DEVICES=2,3 makes only 2 visible" in capsys.readouterr().err
@@ -343,8 +344,9 @@ def test_mmh_uses_the_plugin(tmp_path, capsys, fake_mmf, monkeypatch):
         (["--gpus", "-1"], "--gpus: expected a whole number"),
     ],
 )
-def test_a_dry_run_refuses_what_a_real_run_refuses(tmp_path, capsys, fake_mmf, monkeypatch,
-                                                   extra, says):  # fmt: skip
+def test_a_dry_run_refuses_what_a_real_run_refuses(
+    tmp_path, capsys, fake_mmf, monkeypatch, extra, says
+):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setattr(execute, "machine_gpus", lambda: 0)
     for dry in (["--dry-run"], []):

@@ -81,9 +81,25 @@ class Smoke:
             config = plugin_dir() / "configs" / "projects" / "mmh" / MODEL / "defaults.yaml"
             data_dir = self.mmh_data
             offline = mmf_world.runner_overrides(self.world, MODEL, dataset="mmh")
-        argv = ["run", "--dataset", dataset, "--models", MODEL, "--modes", modes,
-                "--seeds", seeds, "--settings", "smoke", "--results", str(self.results),
-                "--data-dir", str(data_dir), "--config", str(config)]  # fmt: skip
+        argv = [
+            "run",
+            "--dataset",
+            dataset,
+            "--models",
+            MODEL,
+            "--modes",
+            modes,
+            "--seeds",
+            seeds,
+            "--settings",
+            "smoke",
+            "--results",
+            str(self.results),
+            "--data-dir",
+            str(data_dir),
+            "--config",
+            str(config),
+        ]
         for item in offline + list(extra):
             argv += ["--override", item]
         return argv
@@ -202,7 +218,7 @@ def test_runs_finish_with_complete_run_records(smoke):
                 "-c",
                 "import json, torch, transformers; print(json.dumps("
                 "[torch.__version__, transformers.__version__, torch.version.cuda]))",
-            ]  # fmt: skip
+            ]
         )
     )
     patches = (pins.REPO_ROOT / "patches" / "manifest.json").read_bytes()
@@ -210,8 +226,15 @@ def test_runs_finish_with_complete_run_records(smoke):
         m = smoke.run_record(dataset, mode)
         where = f"{dataset}/{mode}"
         assert m["status"] == "finished" and m["exit_status"] == 0, where
-        assert m["run"] == {"dataset": dataset, "model": MODEL, "mode": mode, "seed": 1,
-                            "settings": "smoke", "batch_size": 4, "gpus": 1}, where  # fmt: skip
+        assert m["run"] == {
+            "dataset": dataset,
+            "model": MODEL,
+            "mode": mode,
+            "seed": 1,
+            "settings": "smoke",
+            "batch_size": 4,
+            "gpus": 1,
+        }, where
         assert m["kit"]["version"] and "git_revision" in m["kit"], where
         assert m["profile"] == "local"
         assert m["patches"]["sha256"] == hashlib.sha256(patches).hexdigest()
@@ -516,7 +539,7 @@ def test_adapters_export_and_load_reproduce_pe_predictions(smoke, tmp_path):
             str(smoke.run_dir("hmd", "fc") / "mmf" / "best.ckpt"),
             "--out",
             str(tmp_path / "wrong.ckpt"),
-        ],  # fmt: skip
+        ],
     )
     assert code == 1 and "same base checkpoint" in text, text[-2000:]
     assert not (tmp_path / "wrong.ckpt").exists()

@@ -20,8 +20,17 @@ from .patching import engine, manifest, targets
 
 def _reinstall_transformers():
     version = pins.get("transformers.version")
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-           "--no-deps", "--force-reinstall", f"transformers=={version}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--force-reinstall",
+        f"transformers=={version}",
+    ]
     if subprocess.run(cmd).returncode != 0:
         raise PekitError(f"reinstalling transformers {version} failed ({' '.join(cmd)})")
 
@@ -57,8 +66,10 @@ def prepare(mmf_from=None, timeout=None, echo=print):
     try:
         engine.check(entries, roots)
     except PekitError as e:
-        echo(f"patched files do not match this kit's manifest ({str(e).splitlines()[-1].strip()}): "
-             "reinstalling pristine upstream files")  # fmt: skip
+        echo(
+            f"patched files do not match this kit's manifest ({str(e).splitlines()[-1].strip()}): "
+            "reinstalling pristine upstream files"
+        )
         _reinstall_transformers()
         if have_mmf:
             mmf_source.install()
@@ -74,10 +85,18 @@ def register(subparsers):
         help="install MMF at the pin (fetched if needed) and apply the kit's patches here",
         description=__doc__.strip().splitlines()[0],
     )
-    p.add_argument("--mmf-from", metavar="URL|PATH",
-                   help="fetch MMF from this clone or bundle when no checkout is found")  # fmt: skip
-    p.add_argument("--timeout", type=argtypes.positive_float, default=None, metavar="SECONDS",
-                   help="give up fetching MMF after this long (default: no limit)")  # fmt: skip
+    p.add_argument(
+        "--mmf-from",
+        metavar="URL|PATH",
+        help="fetch MMF from this clone or bundle when no checkout is found",
+    )
+    p.add_argument(
+        "--timeout",
+        type=argtypes.positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="give up fetching MMF after this long (default: no limit)",
+    )
     p.set_defaults(func=_main)
 
 

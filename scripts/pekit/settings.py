@@ -40,8 +40,14 @@ class TrainingSettings:
     lmdb_features: bool = False  # read MMH's region features from one LMDB
 
     def __post_init__(self):
-        for field in ("batch_size", "max_updates", "warmup_steps", "evaluation_interval",
-                      "checkpoint_interval", "log_interval"):  # fmt: skip
+        for field in (
+            "batch_size",
+            "max_updates",
+            "warmup_steps",
+            "evaluation_interval",
+            "checkpoint_interval",
+            "log_interval",
+        ):
             value = getattr(self, field)
             if type(value) is not int or value < 1:
                 raise UsageError(f"settings {self.name}: {field} is {value!r}; expected 1 or more")

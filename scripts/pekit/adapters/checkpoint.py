@@ -67,8 +67,15 @@ def tensors_digest(state_dict, names):
 # What an MMF checkpoint holds besides tensors and containers: its config, as OmegaConf objects.
 # Their unpickling sets fields; nothing else the file names is admitted.
 SAFE_MODULES = ("omegaconf.",)
-SAFE_GLOBALS = {"typing.Any", "collections.defaultdict", "collections.OrderedDict", "builtins.set",
-                "builtins.frozenset", "builtins.slice", "builtins.complex"}  # fmt: skip
+SAFE_GLOBALS = {
+    "typing.Any",
+    "collections.defaultdict",
+    "collections.OrderedDict",
+    "builtins.set",
+    "builtins.frozenset",
+    "builtins.slice",
+    "builtins.complex",
+}
 
 
 def _admitted(name):

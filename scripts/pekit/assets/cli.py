@@ -46,26 +46,46 @@ def register(subparsers):
     ls.set_defaults(func=_cmd_list)
     f = sub.add_parser("fetch", help="download, verify, unpack and mark the assets")
     _common(f)
-    f.add_argument("names", nargs="*", metavar="NAME",
-                   help="assets (or patterns, or a use: hmd, mmh); default: all")  # fmt: skip
-    f.add_argument("--transformers-cache", metavar="DIR",
-                   help="transformers' cache (default: $TRANSFORMERS_CACHE, else "
-                   "$HF_HOME/transformers)")  # fmt: skip
-    f.add_argument("--allow-unverified", action="store_true",
-                   help="also fetch files with no recorded sha256, and print their hashes")  # fmt: skip
-    f.add_argument("--mirror", metavar="URL", type=argtypes.url,
-                   help="download every file as URL/<file name> instead (a local mirror)")  # fmt: skip
-    f.add_argument("--keep-archives", action="store_true",
-                   help="keep the .tar.gz files after unpacking")  # fmt: skip
+    f.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="assets (or patterns, or a use: hmd, mmh); default: all",
+    )
+    f.add_argument(
+        "--transformers-cache",
+        metavar="DIR",
+        help="transformers' cache (default: $TRANSFORMERS_CACHE, else $HF_HOME/transformers)",
+    )
+    f.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="also fetch files with no recorded sha256, and print their hashes",
+    )
+    f.add_argument(
+        "--mirror",
+        metavar="URL",
+        type=argtypes.url,
+        help="download every file as URL/<file name> instead (a local mirror)",
+    )
+    f.add_argument(
+        "--keep-archives", action="store_true", help="keep the .tar.gz files after unpacking"
+    )
     f.add_argument("--quiet", action="store_true", help="no progress bar")
     f.set_defaults(func=_cmd_fetch)
 
 
 def _common(p):
-    p.add_argument("--data-dir", metavar="DIR",
-                   help="MMF's data dir (default: $MMF_DATA_DIR, else <cache dir>/data)")  # fmt: skip
-    p.add_argument("--cache-dir", metavar="DIR",
-                   help="MMF's cache dir (default: $MMF_CACHE_DIR, else ~/.cache/torch/mmf)")  # fmt: skip
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="MMF's data dir (default: $MMF_DATA_DIR, else <cache dir>/data)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="MMF's cache dir (default: $MMF_CACHE_DIR, else ~/.cache/torch/mmf)",
+    )
 
 
 def _cmd_list(args):
@@ -81,9 +101,16 @@ def _cmd_list(args):
 def _cmd_fetch(args):
 
     progress = None if args.quiet else _Bar(sys.stderr)
-    results = fetch(args.names, args.data_dir, args.cache_dir, args.transformers_cache,
-                    allow_unverified=args.allow_unverified, mirror=args.mirror,
-                    keep_archives=args.keep_archives, progress=progress)  # fmt: skip
+    results = fetch(
+        args.names,
+        args.data_dir,
+        args.cache_dir,
+        args.transformers_cache,
+        allow_unverified=args.allow_unverified,
+        mirror=args.mirror,
+        keep_archives=args.keep_archives,
+        progress=progress,
+    )
     for r in results:
         print(f"{r['status']:18} {r['name']:32} {r['dest']}")
         for file_name, info in sorted(r.get("files", {}).items()):
@@ -91,6 +118,8 @@ def _cmd_fetch(args):
                 print(f"  unverified: {file_name} sha256 {info.get('sha256')}")
     skipped = [r["name"] for r in results if r["status"] == "skipped-unverified"]
     if skipped:
-        print(f"skipped (no recorded sha256; name them with --allow-unverified to fetch): "
-              f"{', '.join(skipped)}")  # fmt: skip
+        print(
+            f"skipped (no recorded sha256; name them with --allow-unverified to fetch): "
+            f"{', '.join(skipped)}"
+        )
     return 0

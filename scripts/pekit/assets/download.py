@@ -314,8 +314,16 @@ def link_transformers_cache(asset, dest, facts, cache_dirs):
 # The whole step
 
 
-def fetch_asset(asset, data_dir, facts, cache_dirs=(), allow_unverified=False, mirror=None,
-                keep_archives=False, progress=None):  # fmt: skip
+def fetch_asset(
+    asset,
+    data_dir,
+    facts,
+    cache_dirs=(),
+    allow_unverified=False,
+    mirror=None,
+    keep_archives=False,
+    progress=None,
+):
     """Fetch one asset unless present. Returns a result dict (name, status, dest, files)."""
     dest = Path(data_dir) / asset.dest
     current = state(asset, data_dir)
@@ -347,8 +355,17 @@ def fetch_asset(asset, data_dir, facts, cache_dirs=(), allow_unverified=False, m
     return result
 
 
-def fetch(names=None, data_dir=None, cache_dir=None, transformers_cache=None, facts=None,
-          allow_unverified=False, mirror=None, keep_archives=False, progress=None):  # fmt: skip
+def fetch(
+    names=None,
+    data_dir=None,
+    cache_dir=None,
+    transformers_cache=None,
+    facts=None,
+    allow_unverified=False,
+    mirror=None,
+    keep_archives=False,
+    progress=None,
+):
     """Fetch the named assets or groups (default: all). Unverified assets are skipped when none
     is named; naming one, alone or in a group, without --allow-unverified is a refusal."""
     facts = facts or load_facts()
@@ -374,8 +391,14 @@ def fetch(names=None, data_dir=None, cache_dir=None, transformers_cache=None, fa
     results = []
     for asset in chosen:
         if not asset.verified and not allow_unverified:
-            results.append({"name": asset.name, "status": "skipped-unverified",
-                            "dest": str(data_dir / asset.dest), "files": {}})  # fmt: skip
+            results.append(
+                {
+                    "name": asset.name,
+                    "status": "skipped-unverified",
+                    "dest": str(data_dir / asset.dest),
+                    "files": {},
+                }
+            )
             continue
         results.append(
             fetch_asset(
@@ -387,6 +410,6 @@ def fetch(names=None, data_dir=None, cache_dir=None, transformers_cache=None, fa
                 mirror,
                 keep_archives,
                 progress,
-            )  # fmt: skip
+            )
         )
     return results

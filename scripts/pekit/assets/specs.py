@@ -79,8 +79,15 @@ class AssetFacts:
                 size = f.get("size")
                 if size is not None and (type(size) is not int or size < 0):
                     raise PekitError(f"{where}: field '{ft}.size' is {size!r}")
-                files.append(AssetFile(need(f.get("url"), str, f"{ft}.url"), name, sha,
-                                       bool(f.get("extract")), size))  # fmt: skip
+                files.append(
+                    AssetFile(
+                        need(f.get("url"), str, f"{ft}.url"),
+                        name,
+                        sha,
+                        bool(f.get("extract")),
+                        size,
+                    )
+                )
             dest = need(a.get("dest"), str, f"{at}.dest")
             if dest.startswith("/") or ".." in Path(dest).parts:
                 raise PekitError(

@@ -209,7 +209,7 @@ def _loading(plan, stores, result, echo):
                 result["loader"].append(
                     loader.measure(
                         path, names, fmt, plan.counts["loader_batch"], n, pin, cache, readahead
-                    )  # fmt: skip
+                    )
                 )
 
 
@@ -304,6 +304,13 @@ def _extract(plan, workdir, echo):
         return {"skipped": str(e)}
     counts = plan.counts
     echo(f"extraction: {counts['extract_images']} images, FRCNN from {where}")
-    row = extract.measure(mmf_src, config, weights, plan.device, counts["extract_images"],
-                          counts["extract_batch"], workdir)  # fmt: skip
+    row = extract.measure(
+        mmf_src,
+        config,
+        weights,
+        plan.device,
+        counts["extract_images"],
+        counts["extract_batch"],
+        workdir,
+    )
     return dict(row, model_dir=where)

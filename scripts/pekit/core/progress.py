@@ -50,5 +50,6 @@ def progress(total=None, desc="", enabled=True, unit="rec", initial=0, stream=No
     except ImportError:
         return _Counter(total, desc, unit, initial, stream)
     scale = {"unit_scale": True, "unit_divisor": 1024} if unit == "B" else {}
-    return tqdm(total=total, initial=initial, desc=desc, unit=unit, mininterval=0.5, file=stream,
-                **scale)  # fmt: skip
+    return tqdm(
+        total=total, initial=initial, desc=desc, unit=unit, mininterval=0.5, file=stream, **scale
+    )

@@ -145,8 +145,14 @@ def convert(features_dir, out_path=None, force=False, progress=None, names=None)
 def _open_readonly(lmdb_path):
     import lmdb
 
-    return lmdb.open(str(lmdb_path), subdir=os.path.isdir(str(lmdb_path)), readonly=True,
-                     lock=False, readahead=False, meminit=False)  # fmt: skip
+    return lmdb.open(
+        str(lmdb_path),
+        subdir=os.path.isdir(str(lmdb_path)),
+        readonly=True,
+        lock=False,
+        readahead=False,
+        meminit=False,
+    )
 
 
 def read_keys(lmdb_path):

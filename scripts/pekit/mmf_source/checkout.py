@@ -102,9 +102,16 @@ def install(checkout=None, python=None):
         copy = Path(tmp) / "mmf"
         shutil.copytree(str(checkout), str(copy), ignore=shutil.ignore_patterns(".git"))
         cmd = [
-            python or sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-            "--no-build-isolation", "--force-reinstall", str(copy),
-        ]  # fmt: skip
+            python or sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--force-reinstall",
+            str(copy),
+        ]
         if subprocess.run(cmd).returncode != 0:
             raise PekitError(f"installing MMF from {checkout} failed (command: {' '.join(cmd)})")
     return checkout

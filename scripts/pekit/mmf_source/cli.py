@@ -14,8 +14,12 @@ def register(subparsers):
     f = sub.add_parser("fetch", help="clone MMF at the pinned commit into the kit's cache")
     f.add_argument("--from", dest="source", metavar="URL|PATH", help="another clone or mirror")
     f.add_argument("--dest", metavar="DIR", help="where to put the checkout (default: the cache)")
-    f.add_argument("--timeout", type=argtypes.positive_float, metavar="SECONDS",
-                   help="give up after this long (default: no limit)")  # fmt: skip
+    f.add_argument(
+        "--timeout",
+        type=argtypes.positive_float,
+        metavar="SECONDS",
+        help="give up after this long (default: no limit)",
+    )
     f.set_defaults(func=_cmd_fetch)
     i = sub.add_parser("install", help="pip-install MMF (no deps) from MMF_SRC or the cache")
     i.add_argument("--src", metavar="DIR", help="the checkout (default: MMF_SRC, else the cache)")

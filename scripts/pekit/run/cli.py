@@ -20,10 +20,18 @@ def add_matrix_arguments(p):
     p.add_argument("--models", default="", help="comma-separated (default: visual_bert)")
     p.add_argument("--modes", default="", help="comma-separated fc,pe,full (default: all three)")
     p.add_argument("--seeds", default="", help="comma-separated integers (default: 1)")
-    p.add_argument("--gpus", default="", type=argtypes.optional(argtypes.positive_int),
-                   help="GPUs on this node, MMF's own distributed training (default: 1)")  # fmt: skip
-    p.add_argument("--batch", default="", type=argtypes.optional(argtypes.positive_int),
-                   help="global batch size (default: the settings' one)")  # fmt: skip
+    p.add_argument(
+        "--gpus",
+        default="",
+        type=argtypes.optional(argtypes.positive_int),
+        help="GPUs on this node, MMF's own distributed training (default: 1)",
+    )
+    p.add_argument(
+        "--batch",
+        default="",
+        type=argtypes.optional(argtypes.positive_int),
+        help="global batch size (default: the settings' one)",
+    )
     p.add_argument(
         "--settings",
         default="",

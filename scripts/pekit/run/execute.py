@@ -117,8 +117,9 @@ def run(spec, force=False, test=True, probe=True, echo=None):
         record, current = None, NEW
     spec.dir.mkdir(parents=True, exist_ok=True)
     if current != FINISHED:
-        settings_mod.check_data(spec.settings, dataset_facts(spec.dataset)["mmf_dataset"],
-                                spec.data_dir)  # fmt: skip
+        settings_mod.check_data(
+            spec.settings, dataset_facts(spec.dataset)["mmf_dataset"], spec.data_dir
+        )
         resume = current in (FAILED, INTERRUPTED)
         cmd = command.train(spec, resume=resume)
         if echo:
