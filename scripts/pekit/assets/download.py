@@ -271,12 +271,7 @@ def extract(archive, dest):
         else:
             raise PekitError(f"{archive}: not a tar or zip archive")
         for entry in sorted(tmp.iterdir()):
-            target = dest / entry.name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(str(target))
-            elif target.exists() or target.is_symlink():
-                target.unlink()
-            os.replace(str(entry), str(target))
+            atomic.swap_into_place(entry, dest / entry.name)
     finally:
         shutil.rmtree(str(tmp), ignore_errors=True)
 

@@ -410,9 +410,9 @@ def _exchange(a, b):
         raise OSError(err, os.strerror(err), a)
 
 
-def _swap_into_place(new, dest):
-    """Put the folder `new` at `dest` in one step: a rename, or where a folder is there,
-    renameat2 RENAME_EXCHANGE (where the system has none, two renames); the old folder is
+def swap_into_place(new, dest):
+    """Put `new` (a file or folder) at `dest` in one step: a rename, or where something is
+    there, renameat2 RENAME_EXCHANGE (where the system has none, two renames); what was there is
     removed after."""
     new, dest = str(new), str(dest)
     if not os.path.lexists(dest):
@@ -448,7 +448,7 @@ def staged_folder(dest):
     new.mkdir()
     try:
         yield new
-        _swap_into_place(new, dest)
+        swap_into_place(new, dest)
     except BaseException:
         shutil.rmtree(str(new), ignore_errors=True)
         raise
@@ -528,7 +528,7 @@ def publish_folder(path, contents):
     link = path.parent / f".{path.name}.pekit-{txid}.new"
     os.symlink(version.name, str(link))
     if path.is_dir() and not path.is_symlink():
-        _swap_into_place(link, path)  # a real folder of an older layout
+        swap_into_place(link, path)  # a real folder of an older layout
     else:
         os.replace(str(link), str(path))
     _fsync_dir(str(path.parent))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from ..core.atomic import atomic_open
 from ..vocabulary import MODES, label
 from .tables import _groups
 
@@ -108,10 +109,9 @@ def render_plots(specs, out_dir):
             fig.suptitle(title)
             fig.tight_layout()
             path = out_dir / f"{dataset}_{model}_{kind}.png"
-            tmp = path.with_name(f".{path.name}.tmp.png")
-            fig.savefig(str(tmp), dpi=110)
+            with atomic_open(path, "wb") as f:
+                fig.savefig(f, format="png", dpi=110)
             plt.close(fig)
-            tmp.replace(path)
             written.append(
                 {
                     "file": str(path),
