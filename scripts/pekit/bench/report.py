@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import models
-from ..vocabulary import MODELS, MODES, label
+from ..vocabulary import DATASETS, MODELS, MODES, label
 
 # The targets on a GPU: (description, ratio key, comparison, bound).
 TARGETS = (
@@ -45,7 +45,7 @@ def ratios(result):
     model = (
         "visual_bert" if _find(pipe, model="visual_bert") else (pipe[0]["model"] if pipe else None)
     )
-    for dataset in ("hmd", "mmh"):
+    for dataset in DATASETS:
         per_mode = []
         for mode in MODES:
             fast = _find(pipe, model=model, dataset=dataset, mode=mode, settings="fast")

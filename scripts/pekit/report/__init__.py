@@ -15,7 +15,7 @@ from .build import build_report, write_report
 from .cli import add_report_options, parse_paper_log_args, write_report_from_args
 from .markdown import render_markdown
 from .plots import plot_specs
-from .tables import DEFAULT_TOLERANCE, collect_runs, paper_reference
+from .tables import DEFAULT_TOLERANCE, collect_runs, paper_reference, table2_reference
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -26,6 +26,7 @@ __all__ = [
     "parse_paper_log_args",
     "plot_specs",
     "render_markdown",
+    "table2_reference",
     "write_report",
     "write_report_from_args",
 ]
