@@ -18,8 +18,8 @@ import types
 
 import pytest
 
-import mmf_world
 from pekit import settings
+from pekit import synthetic as mmf_world
 from pekit.core.errors import PekitError, UsageError
 
 # bf16 keeps 8 bits of mantissa: over a few updates of a 12-layer model its losses differ from

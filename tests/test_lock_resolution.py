@@ -128,13 +128,23 @@ def _requirements(profile):
     return facts, reqs
 
 
+def _pythons(profile):
+    """The Pythons a profile's lock serves: the image's, and for the test environment's profile
+    every Python the test environment runs on."""
+    python = profiles.profile(profile)["platform"]["python"]
+    if profile == pins.get("test_env.profile"):
+        return sorted({python, *pins.get("test_env.pythons")})
+    return [python]
+
+
 def _cases():
     checked, excluded = [], []
     for profile in profiles.profile_names():
         facts = profiles.profile(profile)
         for package, why in sorted(facts["not_on_pypi"].items()):
             excluded.append(pytest.param(profile, package, why, id=f"{profile}-{package}"))
-        checked.append(profile)
+        for python in _pythons(profile):
+            checked.append(pytest.param(profile, python, id=f"{profile}-py{python}"))
     return checked, excluded
 
 
@@ -149,10 +159,12 @@ def pypi_reachable():
         pytest.skip(f"PyPI unreachable ({e}); the lock check needs pypi.org or a filled {CACHE}")
 
 
-@pytest.mark.parametrize("profile", CHECKED)
-def test_lock_resolves_on_pypi_for_the_image_platform(profile, pypi_reachable):
+@pytest.mark.parametrize("profile, python", CHECKED)
+def test_lock_resolves_on_pypi_for_the_image_platform(profile, python, pypi_reachable):
     facts, reqs = _requirements(profile)
-    platform = facts["platform"]
+    platform = dict(facts["platform"], python=python, abi="cp" + python.replace(".", ""))
+    if python == "3.7":
+        platform["abi"] = "cp37m"
     sdist_only = {profiles.normalize(n) for n in facts["sdist_only"]}
     excluded = {profiles.normalize(n) for n in facts["not_on_pypi"]}
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -170,7 +182,7 @@ def test_lock_resolves_on_pypi_for_the_image_platform(profile, pypi_reachable):
     assert not problems, f"{profile} lock does not resolve on PyPI:\n  " + "\n  ".join(problems)
 
 
-@pytest.mark.parametrize("profile", CHECKED)
+@pytest.mark.parametrize("profile", profiles.profile_names())
 def test_declared_source_only_packages_are_locked(profile):
     facts, reqs = _requirements(profile)
     locked = {profiles.normalize(n) for n, _ in reqs}

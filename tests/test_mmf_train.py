@@ -13,8 +13,8 @@ import subprocess
 
 import pytest
 
-import mmf_world
 from pekit import models
+from pekit import synthetic as mmf_world
 
 pytestmark = [pytest.mark.mmf, pytest.mark.slow]
 

@@ -165,7 +165,7 @@ def mmh_run_command(root, data_dir, vocab_dir, model="visual_bert", mode="pe", u
 @pytest.mark.mmf
 @pytest.mark.slow
 def test_mmf_run_visual_bert_pe_on_mmh(mmf_installed, tmp_path):
-    import mmf_world
+    from pekit import synthetic as mmf_world
 
     data_dir = mmh_world(tmp_path)
     world = mmf_world.World(root=tmp_path / "run", vocab_dir=tmp_path / "vocab")

@@ -33,8 +33,8 @@ from pathlib import Path
 import mmh_world
 import pytest
 
-import mmf_world
 from pekit import adapters, models, report, vocabulary
+from pekit import synthetic as mmf_world
 from pekit.adapters import tensorfile
 from pekit.core import pins
 from pekit.data import plugin_dir

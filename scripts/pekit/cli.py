@@ -21,6 +21,7 @@ from .core.errors import PekitError
 # Stage modules, in pipeline order (pin -> patch -> data -> run -> report).
 COMMAND_MODULES = [
     "pekit.environment",
+    "pekit.doctor",
     "pekit.patching.cli",
     "pekit.mmf_source.cli",
     "pekit.data.cli",

@@ -1,4 +1,5 @@
-"""A small offline world in which MMF's ``mmf_run`` trains on Hateful Memes.
+"""A small offline world in which MMF's ``mmf_run`` trains on Hateful Memes-shaped data: the
+tests' world, and `pekit gpu-check`'s.
 
 ``build_world`` creates, under one folder, a synthetic dataset in the layout of MMF's
 ``hateful_memes`` config (annotations, Detectron-style ``<id>.npy`` features with their
@@ -15,11 +16,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Sequence
 
-import numpy as np
+from . import models, vocabulary
 
-from pekit import models, vocabulary
+if TYPE_CHECKING:
+    import numpy
 
 DATASET = "hateful_memes"
 # MMF skips a download when the folder's .built.json holds the zoo version. The zoo
@@ -115,6 +117,8 @@ def build_world(
     ``sizes`` replaces some of SPLIT_SIZES; the splits in ``unlabelled`` (keys of SPLIT_FILES)
     are written without labels, as the unlabelled test releases are.
     """
+    import numpy as np
+
     world = World(root=Path(root), vocab_dir=Path(root) / "vocab")
     rng = np.random.RandomState(seed)
     write_dataset(world.dataset_dir, rng, dict(SPLIT_SIZES, **(sizes or {})), unlabelled)
@@ -126,7 +130,7 @@ def build_world(
 
 def write_dataset(
     dataset_dir: Path,
-    rng: np.random.RandomState,
+    rng: numpy.random.RandomState,
     sizes: Dict[str, int],
     unlabelled: Sequence[str] = (),
 ) -> None:
@@ -155,7 +159,9 @@ def write_dataset(
         (folder / ".built.json").write_text(json.dumps(marker))
 
 
-def write_features(features_dir: Path, item_id: str, rng: np.random.RandomState) -> None:
+def write_features(features_dir: Path, item_id: str, rng: numpy.random.RandomState) -> None:
+    import numpy as np
+
     width, height = int(rng.randint(300, 800)), int(rng.randint(300, 800))
     x0 = rng.uniform(0, width / 2, NUM_BOXES)
     y0 = rng.uniform(0, height / 2, NUM_BOXES)
