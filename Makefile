@@ -5,7 +5,11 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
 VPY := $(VENV)/bin/python
-PEKIT := $(VPY) -m pekit
+# OWN_PYTHON: the Python of an environment you manage (your own torch; docs/no-docker.md). The
+# kit's commands and LOCAL=1 targets run there, and the kit builds no .venv for them.
+OWN_PYTHON ?=
+PEKIT := $(or $(OWN_PYTHON),$(VPY)) -m pekit
+KIT_ENV = $(if $(OWN_PYTHON),,venv)
 PIN = $(shell python3 scripts/pekit/core/pins.py $(1))
 PYTEST_ARGS ?=
 
@@ -33,7 +37,7 @@ venv: $(VENV)/.installed ## create the locked test environment (.venv)
 # repository under a two-minute limit, when no checkout is found), then the kit's patches.
 # Offline, the MMF tests are skipped and say why. MMF_FROM is docker/docker.mk's too.
 MMF_FETCH_TIMEOUT ?= 120
-prepare: venv ## install MMF (fetched if needed), and apply the kit's patches to .venv
+prepare: $(KIT_ENV) ## install MMF (fetched if needed), and apply the kit's patches to .venv (or OWN_PYTHON's)
 	$(PEKIT) prepare $(if $(MMF_FROM),--mmf-from $(MMF_FROM)) --timeout $(MMF_FETCH_TIMEOUT)
 
 lint: venv ## ruff (lint and format check) over the kit, its tests and docker helpers
@@ -69,7 +73,8 @@ paper-check: prepare ## the paper profile's install on Python 3.7 (PyPI torch fo
 	  tests/test_mmf_train.py $(PYTEST_ARGS)
 
 # ---- the pipeline: data -> run -> report -------------------------------------------------
-# Targets run in the image by default; LOCAL=1 runs them in .venv (MMF installed by `prepare`).
+# Targets run in the image by default; LOCAL=1 runs them in .venv (MMF installed by `prepare`),
+# or in OWN_PYTHON's environment when it is set.
 LOCAL ?=
 MODELS ?=
 MODES ?=
@@ -83,7 +88,7 @@ BENCH_ARGS ?=
 # a count, else on one.
 RUN_GPUS = $(shell echo '$(GPUS)' | grep -xE '[0-9]+')
 PEKIT_IN = $(if $(LOCAL),$(PEKIT),$(IN_IMAGE) pekit)
-IN_DEPS = $(if $(LOCAL),prepare,profile-check gpu-check volumes)
+IN_DEPS = $(if $(LOCAL),prepare,profile-check gpu-runtime-check volumes)
 DATA_ARG = $(if $(LOCAL),--data-dir $(DATA_DIR))
 # In the image RESULTS_DIR is mounted at /mmf/results, the working dir's results/.
 RESULTS_IN = $(if $(LOCAL),$(RESULTS_DIR),/mmf/results)
@@ -113,11 +118,44 @@ reproduce-hmd reproduce-mmh: reproduce-%: $(IN_DEPS) ## the paper's runs (MODELS
 	$(PEKIT_IN) reproduce --dataset $* $(RUN_OPTS) --results $(RESULTS_IN) $(DATA_ARG)
 
 report: GPUS :=
-report: $(if $(LOCAL),venv,profile-check run-check volumes) ## tables + plots from the runs in results/ (REPORT_ARGS="--paper-log hmd:pe=LOG")
+report: $(if $(LOCAL),$(KIT_ENV),profile-check run-check volumes) ## tables + plots from the runs in results/ (REPORT_ARGS="--paper-log hmd:pe=LOG")
 	$(PEKIT_IN) report --results $(RESULTS_IN) $(REPORT_ARGS)
 
 smoke: prepare ## the whole pipeline on CPU in minutes (synthetic HMD + MMH, needs MMF)
-	$(VENV)/bin/pytest -rs -m smoke tests/test_smoke.py
+	$(or $(OWN_PYTHON),$(VPY)) -m pytest -rs -m smoke tests/test_smoke.py
 
 bench: $(IN_DEPS) ## training, loader and extraction throughput, paper vs fast settings (BENCH_ARGS=...)
 	$(PEKIT_IN) bench --out $(RESULTS_IN)/bench/bench.json $(BENCH_ARGS)
+
+# ---- the GPU check: on a node's own PyTorch, offline -----------------------------------------
+# A fresh venv that sees the node's torch (--system-site-packages) gets the kit's other packages
+# from WHEELHOUSE (`pekit wheelhouse DIR --python 3.X --with-tests`, made beforehand where there
+# is network; made here when WHEELHOUSE is unset), MMF from MMF_FROM (a bundle or clone copied
+# alongside), then `pekit gpu-check`: Table I on the GPU, VisualBERT FC and PE `mmf_run`s with
+# the paper and fast settings, `pekit bench`. pip never reaches an index (PIP_NO_INDEX).
+NODE_PYTHON ?= python3
+WHEELHOUSE ?=
+GPU_CHECK_VENV ?= .venv-gpu-check
+_NODE_PY = $(shell $(NODE_PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+_WH = $(or $(WHEELHOUSE),.cache/wheelhouse-$(_NODE_PY))
+_IN_GPU_CHECK = PIP_NO_INDEX=1 PIP_FIND_LINKS=$(abspath $(_WH)) PIP_DISABLE_PIP_VERSION_CHECK=1 \
+	$(GPU_CHECK_VENV)/bin/python
+.PHONY: gpu-check
+gpu-check: ## offline, on a node's torch: Table I, mmf_run FC/PE (paper, fast), bench -> RESULTS_DIR/gpu-check
+	@[ -n "$(_NODE_PY)" ] || { echo "make: NODE_PYTHON=$(NODE_PYTHON) does not run" >&2; exit 2; }
+	@$(NODE_PYTHON) -c 'import torch' 2>/dev/null || { echo "make: $(NODE_PYTHON) has no torch;" \
+	  "gpu-check runs on a node's own PyTorch (NODE_PYTHON=/path/to/python)" >&2; exit 2; }
+	@start=$$(date +%s) && set -e && \
+	if [ -z "$(WHEELHOUSE)" ]; then \
+	  mkdir -p .cache && $(NODE_PYTHON) -m pip freeze > .cache/node-freeze.txt && \
+	  PYTHONPATH=scripts $(NODE_PYTHON) -m pekit wheelhouse $(_WH) --python $(_NODE_PY) \
+	    --have @.cache/node-freeze.txt --with-tests; \
+	fi && \
+	[ -f $(_WH)/requirements.txt ] || { echo "make: $(_WH)/requirements.txt: no wheelhouse there;" \
+	  "make one with: pekit wheelhouse $(_WH) --python $(_NODE_PY) --with-tests" >&2; exit 2; } && \
+	rm -rf $(GPU_CHECK_VENV) && \
+	$(NODE_PYTHON) -m venv --system-site-packages $(GPU_CHECK_VENV) && \
+	$(_IN_GPU_CHECK) -m pip install --quiet --no-deps -r $(_WH)/requirements.txt && \
+	$(_IN_GPU_CHECK) -m pip install --quiet --no-deps --no-build-isolation -e . && \
+	$(_IN_GPU_CHECK) -m pekit prepare $(if $(MMF_FROM),--mmf-from $(MMF_FROM)) && \
+	$(_IN_GPU_CHECK) -m pekit gpu-check --out $(RESULTS_DIR)/gpu-check --since $$start

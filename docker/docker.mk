@@ -55,7 +55,7 @@ IN_IMAGE = $(DOCKER) run --rm $(_TTY) $(_RUN_FLAGS) \
 	--shm-size 8g -v $(DATA_DIR):/mmf/data -v $(CACHE_DIR):/mmf/cache \
 	-v $(RESULTS_DIR):/mmf/results $(DOCKER_RUN_ARGS) $(IMAGE_REF)
 
-.PHONY: build shell test-image assets assets-list run-in-image docker-check run-check gpu-check \
+.PHONY: build shell test-image assets assets-list run-in-image docker-check run-check gpu-runtime-check \
 	profile-check volumes build-inputs standin-base image-check
 
 profile-check:
@@ -77,7 +77,7 @@ docker-check:
 run-check: docker-check
 	@$(HOST_PYTHON) docker/engine.py run-flags '$(DOCKER)' '$(GPUS)' >/dev/null
 
-gpu-check: run-check
+gpu-runtime-check: run-check
 	@if [ -n "$(strip $(GPUS))" ]; then \
 	  command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 || { \
 	    echo "make: no NVIDIA GPU or driver on this host (nvidia-smi -L failed). Install the" \
@@ -123,10 +123,10 @@ build: profile-check build-inputs ## build the image: PROFILE=modern (default) o
 	$(_BUILD_$(_ENGINE)) -f docker/Dockerfile -t $(IMAGE_REF) \
 	  $(_BUILD_ARGS) $(_INPUT_FLAGS) $(DOCKER_BUILD_ARGS) .
 
-shell: profile-check gpu-check volumes ## a shell in the image (GPUS=all, your uid, data/cache/results volumes)
+shell: profile-check gpu-runtime-check volumes ## a shell in the image (GPUS=all, your uid, data/cache/results volumes)
 	$(IN_IMAGE) $(or $(CMD),bash)
 
-run-in-image: profile-check gpu-check volumes ## run CMD="..." in the image, e.g. CMD="pekit assets list"
+run-in-image: profile-check gpu-runtime-check volumes ## run CMD="..." in the image, e.g. CMD="pekit assets list"
 	@[ -n "$(CMD)" ] || { echo "make: set CMD, e.g. make run-in-image CMD='pekit assets list'" >&2; exit 2; }
 	$(IN_IMAGE) $(CMD)
 
@@ -136,7 +136,7 @@ _TEST_IMAGE_modern = cd /opt/pekit && python -m pytest -p no:cacheprovider $(PYT
 _TEST_IMAGE_paper = pekit patch check --sets pe && pekit mmf where \
 	&& python -c "import mmf.models.visual_bert, mmf.models.vilbert; print(\"MMF models import\")"
 
-test-image: profile-check gpu-check volumes ## the test suite inside the image (modern: full suite, MMF present)
+test-image: profile-check gpu-runtime-check volumes ## the test suite inside the image (modern: full suite, MMF present)
 	$(IN_IMAGE) bash -c '$(_TEST_IMAGE_$(PROFILE))'
 
 # ---- the image checked without a registry: a stand-in base, a real build, tests inside ----

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 from conftest import make_env
 from pekit.core import pins
@@ -119,3 +120,35 @@ def test_data_mmh_converts_on_the_host(tmp_path):
     assert rows and all({"id", "tweet_id", "text", "label", "img"} <= set(r) for r in rows)
     images = data / "datasets" / "mmh" / "defaults" / "images" / "img_resized"
     assert images.is_dir() and not images.is_symlink()  # copied: usable inside the image
+
+
+def test_own_python_runs_local_targets_there_and_builds_no_venv():
+    """The no-Docker path: LOCAL=1 with OWN_PYTHON never creates .venv nor installs a stack
+    (which would replace the environment's own torch)."""
+    for target in ("reproduce-hmd", "report", "smoke"):
+        out = _make("-n", "-B", target, "LOCAL=1", "OWN_PYTHON=/opt/node/bin/python")
+        text = out.stdout.decode()
+        assert out.returncode == 0, text
+        assert "-m venv" not in text and "pip install" not in text, text
+        assert "/opt/node/bin/python -m pekit" in text, text
+        if target != "report":  # the report needs no MMF
+            assert "/opt/node/bin/python -m pekit prepare" in text, text
+    assert "/opt/node/bin/python -m pekit reproduce --dataset hmd" in _last_command(
+        _make("-n", "reproduce-hmd", "LOCAL=1", "OWN_PYTHON=/opt/node/bin/python")
+    )
+
+
+def test_gpu_check_refuses_a_node_python_that_does_not_run_or_has_no_wheelhouse(tmp_path):
+    out = _make("gpu-check", f"NODE_PYTHON={tmp_path}/python")
+    assert out.returncode != 0 and b"does not run" in out.stdout
+    empty = tmp_path / "wheels"
+    empty.mkdir()
+    venv = tmp_path / "venv"
+    out = _make(
+        "gpu-check",
+        f"NODE_PYTHON={sys.executable}",
+        f"WHEELHOUSE={empty}",
+        f"GPU_CHECK_VENV={venv}",
+    )
+    assert out.returncode != 0 and b"no wheelhouse there" in out.stdout, out.stdout
+    assert not venv.exists()

@@ -22,6 +22,7 @@ from .core.errors import PekitError
 COMMAND_MODULES = [
     "pekit.environment",
     "pekit.doctor",
+    "pekit.wheelhouse",
     "pekit.patching.cli",
     "pekit.mmf_source.cli",
     "pekit.data.cli",
@@ -31,6 +32,7 @@ COMMAND_MODULES = [
     "pekit.report.cli",
     "pekit.adapters.cli",
     "pekit.bench",
+    "pekit.gpu_check",
 ]
 
 

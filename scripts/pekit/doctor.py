@@ -1,7 +1,8 @@
 """`pekit doctor`: one screen saying what this environment has for the kit, what is missing or
 incompatible, and the command that fixes each.
 
-Checked: Python, torch and its CUDA build, the GPUs and their compute capability (bf16), MMF at
+Checked: Python, torch and its CUDA build, the GPUs and their compute capability (bf16), the
+locked packages beside torch, MMF at
 the pinned commit, the state of each patch set, the datasets laid out, the assets verified.
 Nothing is written. Exit code 1 when something the training needs is missing or wrong.
 """
@@ -22,6 +23,7 @@ from .vocabulary import DATASETS
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 SUPPORTED_PYTHONS = {"modern": ("3.11", "3.12"), "paper": ("3.7",)}
 MIN_TORCH = (2, 4)
+SAFE_CHECKPOINTS_TORCH = (2, 5)  # torch.serialization.get_unsafe_globals_in_checkpoint
 
 
 @dataclass
@@ -80,6 +82,16 @@ def check_torch():
     else:
         build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU build"
         found.append(Finding(OK, "torch", f"{version}, {build}"))
+        if modern and _version_tuple(version) < SAFE_CHECKPOINTS_TORCH:
+            found.append(
+                Finding(
+                    WARN,
+                    "torch",
+                    "reading MMF checkpoints without running their code (pekit adapters) "
+                    "needs torch 2.5 or newer",
+                    "install torch 2.5 or newer",
+                )
+            )
     try:
         import torchvision
 
@@ -128,6 +140,60 @@ def check_torch():
                 Finding(OK, f"GPU {i}", f"{name}, compute capability {major}.{minor}, {bf16}")
             )
     return found
+
+
+def check_packages():
+    """The locked packages the kit installs beside torch: missing ones fail; other versions are
+    a warning, except a numpy of another major release (the lock's compiled packages, pandas
+    and scikit-learn, are built for numpy 1.x)."""
+    from . import wheelhouse
+
+    fix = (
+        "pip install --no-deps -r <(python3 docker/profiles.py image-requirements modern"
+        " | grep -v '^torch'), or offline: pekit wheelhouse (docs/no-docker.md)"
+    )
+    if sys.version_info < (3, 8):
+        return []  # the paper image's own stack: its lock is checked where it is built
+    import importlib.metadata
+
+    missing, other = [], []
+    wanted, _ = wheelhouse.plan()
+    # numpy comes with torchvision, yet its major release must be the lock's (compiled packages).
+    for line in [*wanted, wheelhouse.locked("numpy")]:
+        name, locked = line.split("==", 1)
+        try:
+            have = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(name)
+            continue
+        if have != locked:
+            other.append((name, have, locked))
+    findings = []
+    if missing:
+        shown = ", ".join(missing[:8]) + (
+            f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+        )
+        findings.append(Finding(FAIL, "packages", f"{len(missing)} missing: {shown}", fix))
+    numpy = [(h, lk) for n, h, lk in other if n == "numpy" and h.split(".")[0] != lk.split(".")[0]]
+    if numpy:
+        findings.append(
+            Finding(
+                FAIL,
+                "numpy",
+                f"{numpy[0][0]}: the lock's pandas and scikit-learn are built for numpy "
+                f"{numpy[0][1].split('.')[0]}.x",
+                f"pip install numpy=={numpy[0][1]}",
+            )
+        )
+    if other and not numpy:
+        shown = ", ".join(f"{n} {h} (lock {lk})" for n, h, lk in other[:4])
+        more = f" and {len(other) - 4} more" if len(other) > 4 else ""
+        findings.append(
+            Finding(WARN, "packages", f"other versions than the lock's: {shown}{more}", fix)
+        )
+    if not findings:
+        findings.append(Finding(OK, "packages", f"the {len(wanted)} locked packages"))
+    return findings
 
 
 def check_mmf():
@@ -228,7 +294,7 @@ def check_assets(data_dir=None):
 
 
 def diagnose(data_dir=None):
-    findings = [check_python(), *check_torch(), check_mmf(), *check_patches()]
+    findings = [check_python(), *check_torch(), *check_packages(), check_mmf(), *check_patches()]
     findings += check_data(data_dir) + check_assets(data_dir)
     return findings
 

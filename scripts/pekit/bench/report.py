@@ -99,7 +99,7 @@ def markdown(result):
     if p.get("scaled_down"):
         lines += ["", f"**Scaled down for this device:** {p['scaled_down']}"]
     lines += _pipeline_table(result) + _train_table(result) + _loader_table(result)
-    lines += _extract_table(result) + _targets_table(result)
+    lines += _extract_table(result) + targets_table(result)
     return "\n".join(lines) + "\n"
 
 
@@ -225,7 +225,7 @@ def _extract_table(result):
     ]
 
 
-def _targets_table(result):
+def targets_table(result):
     r = result.get("ratios", {})
     gpu = result["device"]["type"] == "cuda"
     lines = [
