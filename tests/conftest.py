@@ -97,9 +97,29 @@ def mmf_installed():
     return root
 
 
-# Make variables of the kit a caller's environment may hold (CI exports MMF_FROM), and make's own
-# channel for passing command-line variables on to sub-makes.
+# Make variables of the kit a caller's environment may hold (CI exports MMF_FROM; `make test
+# VENV=.venv-3.12` exports its command-line variables to the tests), and make's own channel for
+# passing command-line variables on to sub-makes.
 KIT_MAKE_VARIABLES = (
+    "PYTHON",
+    "VENV",
+    "PYTEST_ARGS",
+    "OWN_PYTHON",
+    "NODE_PYTHON",
+    "WHEELHOUSE",
+    "GPU_CHECK_VENV",
+    "PAPER_VENV",
+    "PYTHON37",
+    "HOST_PYTHON",
+    "MMF_FETCH_TIMEOUT",
+    "MODELS",
+    "MODES",
+    "SEEDS",
+    "BATCH",
+    "SETTINGS",
+    "SRC",
+    "REPORT_ARGS",
+    "BENCH_ARGS",
     "MMF_FROM",
     "BUILD_CA",
     "BASE_IMAGE",
