@@ -94,7 +94,8 @@ DATA_ARG = $(if $(LOCAL),--data-dir $(DATA_DIR))
 RESULTS_IN = $(if $(LOCAL),$(RESULTS_DIR),/mmf/results)
 HOST_PEKIT = PYTHONPATH=$(CURDIR)/scripts $(HOST_PYTHON) -m pekit
 
-.PHONY: data-hmd data-mmh features-mmh reproduce-hmd reproduce-mmh report smoke bench src-check
+.PHONY: data-hmd data-mmh features-mmh reproduce-hmd reproduce-mmh study-hmd study-mmh report smoke \
+	bench src-check
 
 src-check:
 	@[ -n "$(SRC)" ] || { echo "make: set SRC to your copy, e.g. make $(MAKECMDGOALS) SRC=~/Downloads/..." >&2; exit 2; }
@@ -116,6 +117,17 @@ RUN_OPTS = $(call _opt,--models,$(MODELS)) $(call _opt,--modes,$(MODES)) \
 	$(call _opt,--settings,$(SETTINGS))
 reproduce-hmd reproduce-mmh: reproduce-%: $(IN_DEPS) ## the paper's runs (MODELS MODES SEEDS GPUS BATCH SETTINGS), then the report
 	$(PEKIT_IN) reproduce --dataset $* $(RUN_OPTS) --results $(RESULTS_IN) $(DATA_ARG)
+
+# The study: FC, PE at PE_REDUCTIONS, LoRA at LORA_RANKS, BitFit and Full-FT, then the report
+# with its study section. DRY_RUN=1 prints the matrix and its GPU time (plain Python, no image).
+PE_REDUCTIONS ?=
+LORA_RANKS ?=
+DRY_RUN ?=
+STUDY_OPTS = $(RUN_OPTS) $(call _opt,--pe-reductions,$(PE_REDUCTIONS)) \
+	$(call _opt,--lora-ranks,$(LORA_RANKS))
+study-hmd study-mmh: study-%: $(if $(DRY_RUN),,$(IN_DEPS)) ## FC, PE sizes, LoRA ranks, BitFit, Full-FT + the report (DRY_RUN=1: matrix, GPU hours)
+	$(if $(DRY_RUN),$(HOST_PEKIT),$(PEKIT_IN)) study --dataset $* $(STUDY_OPTS) \
+	  $(if $(DRY_RUN),--dry-run,--results $(RESULTS_IN) $(DATA_ARG))
 
 report: GPUS :=
 report: $(if $(LOCAL),$(KIT_ENV),profile-check run-check volumes) ## tables + plots from the runs in results/ (REPORT_ARGS="--paper-log hmd:pe=LOG")

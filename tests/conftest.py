@@ -195,3 +195,16 @@ def kit_scratch(root):
         for p in Path(root).rglob("*")
         if ".pekit-" in p.name or p.name.startswith(".hmd-unzip-")
     )
+
+
+def pekit_env(world):
+    """The environment of a `pekit` subprocess that trains in `world` (pekit.synthetic): MMF
+    offline with every cache in the world, run by this Python, this test session's imports."""
+    from pekit import synthetic
+    from pekit.run import command, record
+
+    env = synthetic.run_env(world)
+    env[command.ENV_MMF_RUN] = f"{sys.executable} -m mmf_cli.run"
+    env.pop(record.ENV_PROFILE, None)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return env

@@ -152,3 +152,18 @@ def test_gpu_check_refuses_a_node_python_that_does_not_run_or_has_no_wheelhouse(
     )
     assert out.returncode != 0 and b"no wheelhouse there" in out.stdout, out.stdout
     assert not venv.exists()
+
+
+def test_study_dry_run_prints_the_matrix_without_image_or_venv():
+    out = _make("study-mmh", "DRY_RUN=1", "LORA_RANKS=4,8", "MODES=fc,lora", "SEEDS=1,2")
+    text = out.stdout.decode()
+    assert out.returncode == 0, text
+    assert "| VisualBERT | LoRA (rank 4) | rank 4 | 1,2 |" in text
+    assert "Estimated total:" in text and "docker" not in text
+
+
+def test_study_passes_its_sizes_to_the_runner_in_the_image():
+    cmd = _last_command(_make("-n", "study-hmd", "PE_REDUCTIONS=5,10", "MODELS=vilbert"))
+    assert cmd.startswith("docker run --rm") and "pekit study --dataset hmd" in cmd
+    assert "--pe-reductions '5,10'" in cmd and "--models 'vilbert'" in cmd
+    assert "--dry-run" not in cmd and "--results /mmf/results" in cmd

@@ -36,20 +36,25 @@ def expected_counts(model, mode):
     raise AssertionError(f"paper_reference.json has no Table I row for {model}/{mode}")
 
 
-@pytest.mark.parametrize("model,mode", RUNS, ids=[f"{m}-{k}" for m, k in RUNS])
-def test_mmf_run_trains_evaluates_and_checkpoints(mmf_installed, world, tmp_path, model, mode):
+def mmf_run(world, model, mode, cwd):
+    """(exit status, log) of a real mmf_run of `model` in `mode` in `world`."""
     proc = subprocess.run(
         mmf_world.run_command(world, model, mode),
         env=mmf_world.run_env(world),
-        cwd=str(tmp_path),
+        cwd=str(cwd),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         timeout=HANG_TIMEOUT_S,
     )
-    log = proc.stdout.decode("utf-8", "replace")
+    return proc.returncode, proc.stdout.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("model,mode", RUNS, ids=[f"{m}-{k}" for m, k in RUNS])
+def test_mmf_run_trains_evaluates_and_checkpoints(mmf_installed, world, tmp_path, model, mode):
+    code, log = mmf_run(world, model, mode, tmp_path)
     save_dir = world.save_dir / f"{model}-{mode}"
     try:
-        assert proc.returncode == 0, f"mmf_run exited {proc.returncode}:\n{log[-6000:]}"
+        assert code == 0, f"mmf_run exited {code}:\n{log[-6000:]}"
         counts = [tuple(int(n) for n in m) for m in PARAMS_LINE.findall(log)]
         assert counts == [expected_counts(model, mode)], log[-6000:]
         assert "val/hateful_memes/roc_auc" in log, "no end-of-training evaluation in the log"
@@ -58,3 +63,20 @@ def test_mmf_run_trains_evaluates_and_checkpoints(mmf_installed, world, tmp_path
     finally:
         # Each run leaves ~3 GB of checkpoints.
         shutil.rmtree(str(save_dir), ignore_errors=True)
+
+
+def test_mmf_run_trains_vilbert_with_lora(mmf_installed, world, tmp_path):
+    """ViLBERT's LoRA sits in MMF's own attention classes (text and visual streams): a real
+    run trains it. Counts: Table I's ViLBERT rows plus 12 x 2 x 2 x 768 x 8 (text) and
+    6 x 2 x 2 x 1024 x 8 (visual) low-rank parameters (tests/test_table1_counts.py)."""
+    added = 12 * 2 * 2 * 768 * 8 + 6 * 2 * 2 * 1024 * 8
+    total = expected_counts("vilbert", "full")[0] + added
+    trained = expected_counts("vilbert", "fc")[1] + added
+    code, log = mmf_run(world, "vilbert", "lora", tmp_path)
+    try:
+        assert code == 0, f"mmf_run exited {code}:\n{log[-6000:]}"
+        counts = [tuple(int(n) for n in m) for m in PARAMS_LINE.findall(log)]
+        assert counts == [(total, trained)], log[-6000:]
+        assert "val/hateful_memes/roc_auc" in log
+    finally:
+        shutil.rmtree(str(world.save_dir / "vilbert-lora"), ignore_errors=True)

@@ -146,8 +146,8 @@ def test_empty_make_variables_mean_defaults(tmp_path, capsys, fake_mmf):
 def test_bad_choices_are_usage_errors(tmp_path, capsys, fake_mmf):
     assert cli.main(["run", "--dry-run", *args(tmp_path, "--settings", "turbo")]) == 2
     assert "turbo" in capsys.readouterr().err
-    assert cli.main(["run", "--dry-run", *args(tmp_path, modes="fc,lora")]) == 2
-    assert "lora" in capsys.readouterr().err
+    assert cli.main(["run", "--dry-run", *args(tmp_path, modes="fc,prefix")]) == 2
+    assert "prefix" in capsys.readouterr().err
 
 
 def test_run_writes_its_record_and_tests(tmp_path, capsys, fake_mmf):
@@ -159,6 +159,7 @@ def test_run_writes_its_record_and_tests(tmp_path, capsys, fake_mmf):
         "dataset": "hmd",
         "model": "visual_bert",
         "mode": "fc",
+        "variant": "fc",
         "seed": 1,
         "settings": "paper",
         "batch_size": 16,
@@ -384,3 +385,56 @@ def test_a_malformed_run_record_is_refused_naming_the_field(tmp_path, capsys, fa
         assert cli.main(["run", *args(tmp_path, *SMALL)]) == 1
         err = capsys.readouterr().err
         assert says in err and len(err.strip().splitlines()) == 1, err
+
+
+# ---- sizes: PE's reduction and LoRA's rank, one run each -----------------------------------
+
+
+def test_sizes_make_distinct_runs_with_their_own_overrides(tmp_path, capsys, fake_mmf):
+    cmds = dry_run(
+        tmp_path,
+        capsys,
+        "--pe-reductions",
+        "5,10,20",
+        "--lora-ranks",
+        "4, 8",
+        modes="pe,lora,bitfit",
+    )
+    got = [opts(c) for c in cmds]
+    assert [o["env.save_dir"].split("/")[-3] for o in got] == [
+        "pe-red5",
+        "pe",
+        "pe-red20",
+        "lora-r4",
+        "lora",
+        "bitfit",
+    ]
+    key = "model_config.visual_bert."
+    assert [o.get(key + "pe_reduction") for o in got[:3]] == ["5", None, "20"]
+    assert [o.get(key + "lora_r") for o in got[3:5]] == ["4", None]
+    assert all(o[key + "lora"] == "True" for o in got[3:5])
+    assert got[5][key + "bitfit"] == "True" and got[5][key + "freeze_base"] == "True"
+
+
+def test_a_size_run_records_its_variant_and_size(tmp_path, capsys, fake_mmf):
+    assert cli.main(["run", *args(tmp_path, *SMALL, "--lora-ranks", "2", modes="lora")]) == 0
+    m = run_record(tmp_path, mode="lora-r2")
+    assert m["run"]["mode"] == "lora" and m["run"]["variant"] == "lora-r2"
+    assert m["run"]["size"] == {"key": "lora_r", "value": 2}
+    assert "model_config.visual_bert.lora_r=2" in m["command"]
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--pe-reductions", "5"], "--modes has no pe"),
+        (["--lora-ranks", "0"], "whole numbers of 1 or more"),
+        (["--lora-ranks", "4x"], "whole numbers of 1 or more"),
+        (["--lora-ranks", "2.5"], "whole numbers of 1 or more"),
+    ],
+)
+def test_bad_sizes_are_usage_errors(tmp_path, capsys, fake_mmf, extra, message):
+    assert cli.main(["run", "--dry-run", *args(tmp_path, *extra, modes="fc,lora")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "results").exists()

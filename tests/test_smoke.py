@@ -33,13 +33,14 @@ from pathlib import Path
 import mmh_world
 import pytest
 
+from conftest import pekit_env
 from pekit import adapters, models, report, vocabulary
 from pekit import synthetic as mmf_world
 from pekit.adapters import tensorfile
 from pekit.core import pins
 from pekit.data import plugin_dir
 from pekit.report import logs
-from pekit.run import command, record
+from pekit.run import record
 from pekit.run.spec import LOG
 
 pytestmark = [pytest.mark.mmf, pytest.mark.slow, pytest.mark.smoke]
@@ -65,11 +66,7 @@ class Smoke:
         self.world = mmf_world.build_world(root / "world", unlabelled=("test",))
         self.mmh_data = mmh_world.build_data(root / "mmh")
         self.results = root / "results"
-        env = mmf_world.run_env(self.world)
-        env[command.ENV_MMF_RUN] = f"{sys.executable} -m mmf_cli.run"
-        env.pop(record.ENV_PROFILE, None)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        self.env = env
+        self.env = pekit_env(self.world)
         self.outputs = {}
         self.timings = {}
 
@@ -230,6 +227,7 @@ def test_runs_finish_with_complete_run_records(smoke):
             "dataset": dataset,
             "model": MODEL,
             "mode": mode,
+            "variant": mode,
             "seed": 1,
             "settings": "smoke",
             "batch_size": 4,

@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "pekit.features.cli",
     "pekit.assets.cli",
     "pekit.run.cli",
+    "pekit.study",
     "pekit.report.cli",
     "pekit.adapters.cli",
     "pekit.bench",

@@ -60,8 +60,9 @@ def offline_overrides(model, workdir):
     return opts
 
 
-def mmf_configuration(model, mode, workdir, extra_opts=(), config=None):
-    """MMF's Configuration for `model` in `mode` on hateful_memes, offline, as mmf_run builds it."""
+def mmf_configuration(model, mode, workdir, extra_opts=(), config=None, size=None):
+    """MMF's Configuration for `model` in `mode` (at `size`: PE's reduction, LoRA's rank) on
+    hateful_memes, offline, as mmf_run builds it."""
     import argparse
 
     from mmf.utils.configuration import Configuration
@@ -75,19 +76,20 @@ def mmf_configuration(model, mode, workdir, extra_opts=(), config=None):
         "datasets=hateful_memes",
     ]
     opts += offline_overrides(model, workdir)
-    opts += mode_overrides(model, mode)
+    opts += mode_overrides(model, mode, size)
     opts += list(extra_opts)
     args = argparse.Namespace(config_override=None, opts=opts)
     return Configuration(args)
 
 
-def build_mmf_model(model, mode, workdir, extra_opts=(), config=None):
-    """Build `model` in `mode` the way MMF's trainer does (build_model on its model_config)."""
+def build_mmf_model(model, mode, workdir, extra_opts=(), config=None, size=None):
+    """Build `model` in `mode` (at `size`) the way MMF's trainer does (build_model on its
+    model_config)."""
     from mmf.utils.build import build_model
     from omegaconf import open_dict
 
     check_pe_patches()
-    configuration = mmf_configuration(model, mode, workdir, extra_opts=extra_opts, config=config)
+    configuration = mmf_configuration(model, mode, workdir, extra_opts, config, size)
     mmf_config = configuration.get_config()
     attributes = mmf_config.model_config[model]
     with open_dict(attributes):
@@ -140,14 +142,14 @@ def check_pe_patches():
     import mmf
     import transformers.models.bert.modeling_bert as modeling_bert
 
-    if not hasattr(modeling_bert, "AdaptBertOutput"):
+    if not hasattr(modeling_bert, "LoRALinear"):
         raise PekitError(
-            f"{modeling_bert.__file__}: transformers lacks the kit's 'pe' patch "
-            "(no AdaptBertOutput); apply it with `pekit patch apply`"
+            f"{modeling_bert.__file__}: transformers lacks this kit's 'pe' patch "
+            "(no LoRALinear); apply it with `pekit prepare` (or `pekit patch apply`)"
         )
     defaults = Path(mmf.__file__).parent / "configs" / "models" / "visual_bert" / "defaults.yaml"
-    if "pe_adapter" not in defaults.read_text(encoding="utf-8"):
+    if "bitfit" not in defaults.read_text(encoding="utf-8"):
         raise PekitError(
-            f"{defaults}: MMF lacks the kit's 'pe' patch (no pe_adapter key); "
-            "apply it with `pekit patch apply`"
+            f"{defaults}: MMF lacks this kit's 'pe' patch (no bitfit key); "
+            "apply it with `pekit prepare` (or `pekit patch apply`)"
         )

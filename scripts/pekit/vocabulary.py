@@ -1,17 +1,25 @@
 """The kit's vocabulary: the models, training modes and datasets of the paper, declared once.
 
 Every other module takes names, labels and order from here. A mode is MMF configuration, never
-an edit: `freeze_base` and the kit's `pe_adapter` switch on MMF's command line.
+an edit: `freeze_base` and the kit's `pe_adapter`, `lora` and `bitfit` switches on MMF's command
+line (the `pe` patch set declares them, off).
 
-    fc    FC        frozen base, classifier head only      freeze_base=True,  pe_adapter=False
-    pe    PE        frozen base + bottleneck adapters      freeze_base=True,  pe_adapter=True
-    full  Full-FT   full fine-tuning                       freeze_base=False, pe_adapter=False
+    fc      FC        frozen base, classifier head only         freeze_base=True,  pe_adapter=False
+    pe      PE        frozen base + bottleneck adapters         freeze_base=True,  pe_adapter=True
+    full    Full-FT   full fine-tuning                          freeze_base=False, pe_adapter=False
+    lora    LoRA      frozen base + low-rank query/value update freeze_base=True,  lora=True
+    bitfit  BitFit    frozen base, encoder bias terms trained   freeze_base=True,  bitfit=True
+
+The paper's modes are the first three. PE and LoRA have a size, swept as run variants: PE's
+bottleneck reduction (`pe_reduction`, default 10) and LoRA's rank (`lora_r`, default 8). A run at
+the default size is named after its mode (`pe`, `lora`); at another size `pe-red20`, `lora-r4`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 from .core.errors import UsageError
 
@@ -22,6 +30,11 @@ class Mode:
     label: str
     freeze_base: bool
     pe_adapter: bool
+    switch: Optional[str] = None  # a boolean config key the mode turns on: lora, bitfit
+    size_key: Optional[str] = None  # the config key of the mode's size: pe_reduction, lora_r
+    default_size: Optional[int] = None
+    size_tag: str = ""  # in a variant's name: pe-red20, lora-r4
+    size_label: str = ""  # in a variant's label: PE (reduction 20), LoRA (rank 4)
 
 
 @dataclass(frozen=True)
@@ -44,10 +57,32 @@ MODES: Dict[str, Mode] = {
     m.name: m
     for m in (
         Mode("fc", "FC", freeze_base=True, pe_adapter=False),
-        Mode("pe", "PE", freeze_base=True, pe_adapter=True),
+        Mode(
+            "pe",
+            "PE",
+            freeze_base=True,
+            pe_adapter=True,
+            size_key="pe_reduction",
+            default_size=10,
+            size_tag="red",
+            size_label="reduction",
+        ),
+        Mode(
+            "lora",
+            "LoRA",
+            freeze_base=True,
+            pe_adapter=False,
+            switch="lora",
+            size_key="lora_r",
+            default_size=8,
+            size_tag="r",
+            size_label="rank",
+        ),
+        Mode("bitfit", "BitFit", freeze_base=True, pe_adapter=False, switch="bitfit"),
         Mode("full", "Full-FT", freeze_base=False, pe_adapter=False),
     )
 }
+PAPER_MODES: Tuple[str, ...] = ("fc", "pe", "full")
 DATASETS: Dict[str, Dataset] = {d.name: d for d in (Dataset("hmd", "HMD"), Dataset("mmh", "MMH"))}
 DEFAULT_MODELS: Tuple[str, ...] = ("visual_bert",)
 
@@ -61,15 +96,81 @@ def check(kind, name):
 
 
 def label(name):
-    """The paper's label of a model, mode or dataset name (the name itself if unknown)."""
+    """The label of a model, mode, variant or dataset name (the name itself if unknown)."""
     for table in (MODELS, MODES, DATASETS):
         if name in table:
             return table[name].label
-    return name
+    try:
+        mode, size = parse_variant(name)
+    except UsageError:
+        return name
+    return f"{MODES[mode].label} ({MODES[mode].size_label} {size})"
 
 
-def mode_overrides(model, mode):
-    """MMF `key=value` overrides that put `model` in training `mode`."""
+def sized_label(name):
+    """A variant's label with its size even at the default, where sizes are compared:
+    PE (reduction 10), LoRA (rank 8); other modes' plain labels."""
+    try:
+        mode, size = parse_variant(name)
+    except UsageError:
+        return name
+    m = MODES[mode]
+    return f"{m.label} ({m.size_label} {mode_size(mode, size)})" if m.size_key else m.label
+
+
+def check_size(mode, size):
+    """`size` for `mode` (None: the mode's default), as an int; None when it is the default."""
     m = MODES[check("mode", mode)]
+    if size is None or size == m.default_size:
+        return None
+    if m.size_key is None:
+        raise UsageError(f"mode '{mode}' has no size to set (only pe and lora have one)")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise UsageError(f"{m.label} {m.size_label} {size!r}: expected a positive integer")
+    return size
+
+
+def variant(mode, size=None):
+    """The run name of `mode` at `size`: the mode's name at its default size, else pe-red20."""
+    size = check_size(mode, size)
+    return mode if size is None else f"{mode}-{MODES[mode].size_tag}{size}"
+
+
+def parse_variant(name):
+    """(mode, size) of a variant name; size None at the mode's default."""
+    if name in MODES:
+        return name, None
+    for mode in MODES.values():
+        if mode.size_tag:
+            m = re.fullmatch(rf"{re.escape(mode.name)}-{re.escape(mode.size_tag)}([0-9]+)", name)
+            if m and int(m.group(1)) >= 1 and int(m.group(1)) != mode.default_size:
+                return mode.name, int(m.group(1))
+    raise UsageError(f"unknown mode or variant '{name}' (e.g. {', '.join(MODES)}, pe-red20)")
+
+
+def variant_order(name):
+    """A sort key putting variants in the modes' order, sizes ascending; unknown names last."""
+    try:
+        mode, size = parse_variant(name)
+    except UsageError:
+        return (len(MODES), 0, name)
+    return (list(MODES).index(mode), mode_size(mode, size) or 0, name)
+
+
+def mode_size(mode, size=None):
+    """The size a variant trains at: `size`, or the mode's default (None for modes without)."""
+    return MODES[mode].default_size if size is None else size
+
+
+def mode_overrides(model, mode, size=None):
+    """MMF `key=value` overrides that put `model` in training `mode` (at `size`, when not the
+    default). The paper's modes give the same two keys they always have."""
+    m = MODES[check("mode", mode)]
+    size = check_size(mode, size)
     prefix = f"model_config.{check('model', model)}"
-    return [f"{prefix}.freeze_base={m.freeze_base}", f"{prefix}.pe_adapter={m.pe_adapter}"]
+    out = [f"{prefix}.freeze_base={m.freeze_base}", f"{prefix}.pe_adapter={m.pe_adapter}"]
+    if m.switch:
+        out.append(f"{prefix}.{m.switch}=True")
+    if size is not None:
+        out.append(f"{prefix}.{m.size_key}={size}")
+    return out

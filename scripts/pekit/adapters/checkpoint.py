@@ -1,10 +1,13 @@
-"""Adapter-only checkpoints: keep what PE trained (~8 MB), not the whole model (~450 MB).
+"""Adapter-only checkpoints: keep what a frozen-base run trained (PE ~8 MB), not the whole
+model (~450 MB).
 
-`export` takes a PE run's best checkpoint (MMF's `{"model": state_dict, ...}`) and writes the
-parameters PE trains, the adapters (`Adapt*`) and the classifier head, with adapters.json naming
-the base they belong on. The base is everything else: the frozen pre-trained weights. adapters.json holds
-a digest of those frozen tensors, so `load` accepts only the same base and then reproduces the full
-model exactly (same tensors, so the same predictions).
+`export` takes a run's best checkpoint (MMF's `{"model": state_dict, ...}`) and writes the
+parameters its mode trains and the classifier head: PE's adapters (`Adapt*`), LoRA's updates
+(`*.lora.A`, `*.lora.B`), BitFit's encoder bias terms, with adapters.json naming the base they
+belong on. The mode is read from the checkpoint's MMF config (else the run's record, else the
+tensors' names). The base is everything else: the frozen pre-trained weights. adapters.json
+holds a digest of those frozen tensors, so `load` accepts only the same base and then
+reproduces the full model exactly (same tensors, so the same predictions).
 
 Nothing a file holds is run: the export is data only (the safetensors layout, pekit.tensorfile),
 and MMF checkpoints are read with torch's weights-only unpickler, which admits tensors, plain
@@ -31,14 +34,63 @@ FORMAT = "pekit-adapters/2"
 OLD_FORMAT = "pekit-adapters/1"  # the same, in a torch.save file: read with the safe loader
 WEIGHTS = "adapters.safetensors"
 INFO = "adapters.json"  # what an export holds and which base it belongs on
-# PE trains the adapter blocks and the classification head; the frozen base is everything else.
+# What a frozen-base mode trains besides the classification head, as the patched MMF models
+# unfreeze it: PE the adapter blocks, LoRA its updates, BitFit the encoder's bias terms.
 ADAPTER = re.compile(r"(^|\.)adapt", re.IGNORECASE)
+LORA = re.compile(r"\.lora\.")
+ENCODER_BIAS = re.compile(r"(^|\.)bert\.encoder\..*\.bias$")
 HEADS = ("classifier",)
+MODE_KEYS = ("freeze_base", "pe_adapter", "lora", "bitfit")
+PE_MODE = {"freeze_base": True, "pe_adapter": True, "lora": False, "bitfit": False}
 
 
-def is_trained(name, heads=HEADS):
-    parts = name.split(".")
-    return bool(ADAPTER.search(name)) or any(h in parts for h in heads)
+def is_trained(name, heads=HEADS, mode=None):
+    """Whether `mode` (the MODE_KEYS switches; PE's by default) trains parameter `name`."""
+    mode = PE_MODE if mode is None else mode
+    return (
+        any(h in name.split(".") for h in heads)
+        or (mode.get("pe_adapter") and bool(ADAPTER.search(name)))
+        or (mode.get("lora") and bool(LORA.search(name)))
+        or (mode.get("bitfit") and bool(ENCODER_BIAS.search(name)))
+    )
+
+
+def mode_of(raw, state, run, where):
+    """The MODE_KEYS switches the checkpoint was trained with: from its MMF config (the
+    model's model_config), else its run record, else the tensors' names (PE, LoRA)."""
+    config = raw.get("config") if isinstance(raw, dict) else None
+    try:
+        model_config = config["model_config"][config["model"]]
+        mode = {k: bool(model_config.get(k, False)) for k in MODE_KEYS}
+    except (KeyError, TypeError, AttributeError):
+        mode = None
+    if mode is None and run and run.get("mode"):
+        from ..vocabulary import MODES
+
+        m = MODES.get(run["mode"])
+        if m is not None:
+            mode = {
+                "freeze_base": m.freeze_base,
+                "pe_adapter": m.pe_adapter,
+                "lora": m.switch == "lora",
+                "bitfit": m.switch == "bitfit",
+            }
+    if mode is None:
+        pe = any(ADAPTER.search(n) for n in state)
+        lora = any(LORA.search(n) for n in state)
+        if not (pe or lora):
+            raise PekitError(
+                f"{where}: no adapter parameters (no 'Adapt' or '.lora.' names) and no MMF "
+                "config or run record saying which mode trained it; is this a PE, LoRA or "
+                "BitFit run?"
+            )
+        mode = {"freeze_base": True, "pe_adapter": pe, "lora": lora, "bitfit": False}
+    if not mode["freeze_base"]:
+        raise PekitError(
+            f"{where}: a Full-FT run (freeze_base false) trains every parameter; there is no "
+            "smaller export than the checkpoint itself"
+        )
+    return mode
 
 
 def _torch():
@@ -164,16 +216,16 @@ def _run_info(checkpoint):
 
 
 def export(source, out_dir=None, base=None, heads=HEADS):
-    """Write adapters.safetensors and adapters.json for the PE checkpoint `source`; returns the
-    info."""
+    """Write adapters.safetensors and adapters.json for the frozen-base checkpoint `source`
+    (PE, LoRA, BitFit, FC); returns the info."""
     checkpoint = _resolve_checkpoint(source)
     raw = load_checkpoint(checkpoint)
     state = state_dict_of(raw, checkpoint)
-    trained = [n for n in state if is_trained(n, heads)]
-    if not any(ADAPTER.search(n) for n in trained):
-        raise PekitError(
-            f"{checkpoint}: no adapter parameters (names with 'Adapt'); is this a PE run?"
-        )
+    run = _run_info(checkpoint)
+    mode = mode_of(raw, state, run, checkpoint)
+    trained = [n for n in state if is_trained(n, heads, mode)]
+    if not trained:
+        raise PekitError(f"{checkpoint}: none of its tensors is one its mode trains")
     frozen = [n for n in state if n not in set(trained)]
     if out_dir is None:
         # In the run's folder (RUN/adapters), else beside the checkpoint.
@@ -185,7 +237,8 @@ def export(source, out_dir=None, base=None, heads=HEADS):
     info = {
         "format": FORMAT,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "run": _run_info(checkpoint),
+        "run": run,
+        "mode": mode,
         "source_checkpoint": {"path": str(checkpoint), "sha256": sha256_file(checkpoint)},
         "weights": {
             "file": WEIGHTS,
@@ -194,7 +247,10 @@ def export(source, out_dir=None, base=None, heads=HEADS):
         },
         "parameters": sum(int(weights[n].numel()) for n in trained),
         "tensors": len(trained),
-        "adapter_parameters": sum(int(weights[n].numel()) for n in trained if ADAPTER.search(n)),
+        # What the mode trained in the base (adapters, LoRA updates, bias terms): all but heads.
+        "adapter_parameters": sum(
+            int(weights[n].numel()) for n in trained if not is_trained(n, heads, {})
+        ),
         "keys": sorted(trained),
         "base": {
             "description": "the frozen pre-trained weights: every tensor of the model except "

@@ -10,13 +10,17 @@ from .checkpoint import export, load
 def register(subparsers):
     p = subparsers.add_parser(
         "adapters",
-        help="export or load adapter-only checkpoints of PE runs",
-        description="Adapter-only checkpoints: the adapters and classifier head PE trained.",
+        help="export or load adapter-only checkpoints of PE, LoRA and BitFit runs",
+        description="Adapter-only checkpoints: what a frozen-base mode trained (adapters, LoRA updates, bias terms) and the classifier head.",
     )
     sub = p.add_subparsers(dest="adapters_command", metavar="ACTION")
     sub.required = True
     e = sub.add_parser("export", help="write RUN's adapters and head, with adapters.json")
-    e.add_argument("run", metavar="RUN", help="a PE run folder or an MMF checkpoint (best.ckpt)")
+    e.add_argument(
+        "run",
+        metavar="RUN",
+        help="a PE, LoRA or BitFit run folder, or an MMF checkpoint (best.ckpt)",
+    )
     e.add_argument("--out", help="output folder (default: RUN/adapters)")
     e.add_argument("--base", help="the base checkpoint to name in adapters.json (sha256 recorded)")
     e.set_defaults(func=_export)

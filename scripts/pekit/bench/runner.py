@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 from .. import settings as settings_mod
 from ..core import argtypes
 from ..core.errors import UsageError
-from ..vocabulary import DATASETS, MODELS, MODES
+from ..vocabulary import DATASETS, MODELS, MODES, PAPER_MODES
 
 SECTIONS = ("loader", "train", "pipeline", "extract")
 DEFAULTS = {
@@ -107,9 +107,9 @@ def plan(args):
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     counts, scaled = counts_for(args, device)
-    modes = argtypes.names(args.modes, MODES, MODES, "--modes")
+    modes = argtypes.names(args.modes, MODES, PAPER_MODES, "--modes")
     if args.pipeline_modes:
-        pipe_modes = argtypes.names(args.pipeline_modes, MODES, MODES, "--pipeline-modes")
+        pipe_modes = argtypes.names(args.pipeline_modes, MODES, PAPER_MODES, "--pipeline-modes")
     elif device.type == "cuda":
         pipe_modes = list(modes)
     else:

@@ -66,6 +66,21 @@ def names(text, allowed=None, default=(), option="names"):
     return items
 
 
+def positive_ints(text, option):
+    """A comma-separated list of whole numbers of 1 or more, in order, without repeats; [] for
+    an empty value."""
+    from .errors import UsageError
+
+    out = []
+    for item in names(text, None, (), option):
+        value = _number(item, int)
+        if value is None or value < 1 or str(value) != item.lstrip("+"):
+            raise UsageError(f"{option}: expected whole numbers of 1 or more, got '{item}'")
+        if value not in out:
+            out.append(value)
+    return out
+
+
 def optional(kind):
     """`kind`, with "" meaning the default (Make passes empty variables as "")."""
 

@@ -10,6 +10,7 @@ from ..core.errors import PekitError
 from . import logs
 from .markdown import render_markdown
 from .plots import plot_specs, render_plots
+from .study import render_study_plots, study_rows
 from .tables import DEFAULT_TOLERANCE, collect_runs, paper_reference, table1, table2, test_table
 
 
@@ -43,7 +44,12 @@ def build_report(results, tolerance=DEFAULT_TOLERANCE, paper_logs=None, plots=Tr
         "excluded": excluded,
         "paper_logs": {f"{d}:{m}": str(p) for (d, m), p in (paper_logs or {}).items()},
         "plots": [],
+        "study_plots": [],
     }
+    study = study_rows(runs)
+    report["study"] = [
+        {"dataset": d, "model": m, "rows": rows} for (d, m), rows in sorted(study.items())
+    ]
     specs = plot_specs(runs, parsed_paper)
     report["curves"] = [
         {
@@ -57,6 +63,7 @@ def build_report(results, tolerance=DEFAULT_TOLERANCE, paper_logs=None, plots=Tr
     ]
     if plots:
         report["plots"] = render_plots(specs, Path(results) / "plots")
+        report["study_plots"] = render_study_plots(study, Path(results) / "plots")
     return report
 
 
@@ -73,4 +80,5 @@ def write_report(results, tolerance=DEFAULT_TOLERANCE, paper_logs=None):
     report = build_report(results, tolerance=tolerance, paper_logs=paper_logs)
     write_text(md, render_markdown(report))
     write_json(js, report)
-    return [md, js] + [Path(p["file"]) for p in report["plots"]], report
+    drawn = report["plots"] + report["study_plots"]
+    return [md, js] + [Path(p["file"]) for p in drawn], report

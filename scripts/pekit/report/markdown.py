@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..vocabulary import label
+from ..vocabulary import label, sized_label
 
 
 def _fmt(value, digits=4):
@@ -34,6 +34,47 @@ def _fmt_pct(value):
     return "–" if value is None else f"{value:.2f}%"
 
 
+def _study_section(report):
+    """Every variant's trained parameters against its AUROC; the Pareto front marked."""
+    if not report.get("study"):
+        return []
+    out = [
+        "",
+        "## Parameter efficiency: AUROC against trained parameters",
+        "",
+        "Best validation AUROC (mean ± std over seeds) of every mode and size run. **front**: on "
+        "the Pareto front, no other run trains at most as many parameters for at least its AUROC.",
+    ]
+    plots = {(p["dataset"], p["model"]): p for p in report.get("study_plots", [])}
+    for group in report["study"]:
+        splits = sorted({s for r in group["rows"] for s in r["test_auroc"]})
+        out += [
+            "",
+            f"### {label(group['dataset'])} / {label(group['model'])}",
+            "",
+            "| mode | trained | % of total | val AUROC | "
+            + "".join(f"test AUROC ({s}) | " for s in splits)
+            + "updates/s | peak MB | front |",
+            "|---|---:|---:|---:|" + "---:|" * len(splits) + "---:|---:|---|",
+        ]
+        for r in group["rows"]:
+            out.append(
+                f"| {sized_label(r['variant'])} | {_fmt_int(r['trained'])} "
+                f"| {_fmt(r['trained_pct'], 2)} | {_fmt_stat(r['val_auroc'])} | "
+                + "".join(f"{_fmt_stat(r['test_auroc'].get(s, _NONE))} | " for s in splits)
+                + f"{_fmt_stat(r['updates_per_s'], 2)} | {_fmt_stat(r['peak_memory_mb'], 0)} "
+                f"| {'**front**' if r['pareto'] else ''} |"
+            )
+        plot = plots.get((group["dataset"], group["model"]))
+        if plot:
+            name = Path(plot["file"]).name
+            out += ["", f"![{name}](plots/{name})"]
+    return out
+
+
+_NONE = {"mean": None, "std": None, "n": 0}
+
+
 def render_markdown(report):
     tol = report["tolerance"]
     out = ["# Results against the paper", ""]
@@ -41,7 +82,7 @@ def render_markdown(report):
         "## Table I: parameters",
         "",
         "| model | mode | total (ours) | total (paper) | trained (ours) | trained (paper) "
-        "| PE (ours) | PE (paper) | increase (ours) | increase (paper) | match |",
+        "| added (ours) | PE (paper) | increase (ours) | increase (paper) | match |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in report["table1"]:
@@ -92,6 +133,7 @@ def render_markdown(report):
                 f"| {_fmt_stat(r['roc_auc'])} | {_fmt_stat(r['accuracy'])} "
                 f"| {_fmt_stat(r['binary_f1'])} |"
             )
+    out += _study_section(report)
     out += [
         "",
         "## Runs",

@@ -6,7 +6,7 @@ import statistics
 from pathlib import Path
 
 from ..core.atomic import atomic_open
-from ..vocabulary import MODES, label
+from ..vocabulary import label, variant_order
 from .tables import _groups
 
 
@@ -33,7 +33,8 @@ def plot_specs(runs, paper_logs=None):
     datasets_models |= {(d, "visual_bert") for d, _ in paper_logs}
     for dataset, model in sorted(datasets_models):
         spec = {"auroc": [], "train_loss": [], "val_loss": []}
-        for mode in MODES:
+        ours = {m for d, mo, m in groups if (d, mo) == (dataset, model)}
+        for mode in sorted(ours | {m for d, m in paper_logs if d == dataset}, key=variant_order):
             sources = []
             group = groups.get((dataset, model, mode))
             if group:
@@ -64,13 +65,29 @@ def plot_specs(runs, paper_logs=None):
     return specs
 
 
-def render_plots(specs, out_dir):
-    """Draw the specs as PNGs; returns [{file, dataset, model, kind, lines: [(label, style)]}]."""
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig, path):
+    """Lay `fig` out, write it to `path` as a PNG in one step, and free it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)
+
+
+def render_plots(specs, out_dir):
+    """Draw the specs as PNGs; returns [{file, dataset, model, kind, lines: [(label, style)]}]."""
+    plt = pyplot()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -107,11 +124,8 @@ def render_plots(specs, out_dir):
                     }
                 )
             fig.suptitle(title)
-            fig.tight_layout()
             path = out_dir / f"{dataset}_{model}_{kind}.png"
-            with atomic_open(path, "wb") as f:
-                fig.savefig(f, format="png", dpi=110)
-            plt.close(fig)
+            save_figure(fig, path)
             written.append(
                 {
                     "file": str(path),

@@ -6,7 +6,8 @@ import statistics
 from pathlib import Path
 
 from .. import models
-from ..vocabulary import DATASETS, MODELS, MODES
+from ..core.errors import UsageError
+from ..vocabulary import DATASETS, MODELS, parse_variant, variant_order
 from . import logs
 
 DEFAULT_TOLERANCE = 0.02
@@ -29,7 +30,8 @@ def table2_reference(reference=None):
 
 def collect_runs(results):
     """(included, excluded): parsed finished runs, and the others with their status (a run of
-    a dataset, model or mode the kit does not know is excluded, with why)."""
+    a dataset, model or mode the kit does not know is excluded, with why). A run's "mode" here
+    is its variant (pe, pe-red20, lora-r4): the report tells sizes apart."""
     from ..run import record as run_record
 
     included, excluded = [], []
@@ -40,12 +42,18 @@ def collect_runs(results):
             continue
         record = run_record.load(folder)
         run = record.run
-        entry = dict(run, dir=str(folder), status=record.status)
+        variant = run.get("variant") or run["mode"]  # records before sizes name the mode only
+        entry = dict(run, mode=variant, dir=str(folder), status=record.status)
         unknown = [
             f"{key} '{run[key]}'"
-            for key, known in (("dataset", DATASETS), ("model", MODELS), ("mode", MODES))
+            for key, known in (("dataset", DATASETS), ("model", MODELS))
             if run[key] not in known
         ]
+        try:
+            if parse_variant(variant)[0] != run["mode"]:
+                raise UsageError(variant)
+        except UsageError:
+            unknown.append(f"mode '{variant}'")
         if unknown:
             excluded.append(dict(entry, status=f"unknown {', '.join(unknown)}"))
             continue
@@ -75,14 +83,15 @@ def _groups(runs, keys):
 
 def _mode_sort(key):
     *rest, mode = key
-    return tuple(rest) + (list(MODES).index(mode) if mode in MODES else 99,)
+    return tuple(rest) + (variant_order(mode),)
 
 
 # --- Table I --------------------------------------------------------------------------------
 
 
 def table1(runs, reference=None):
-    """Total / trained / PE parameters and % increase per model x mode, ours and the paper's."""
+    """Total / trained / added parameters and % increase per model x mode (variant), ours and
+    the paper's (which has the fc, pe and full rows only)."""
     reference = paper_reference() if reference is None else reference
     t1 = reference.get("table1", {})
     paper_rows = {(r["model"], r["mode"]): r for r in t1.get("rows", [])}
@@ -96,23 +105,22 @@ def table1(runs, reference=None):
     keys = sorted(set(paper_rows) | set(ours), key=_mode_sort)
     for model, mode in keys:
         row = {"model": model, "mode": mode}
-        for who, table, pe_of in (
-            ("ours", ours, _our_pe(ours, model)),
-            ("paper", paper_rows, adapters_only.get(model)),
-        ):
+        for who, table in (("ours", ours), ("paper", paper_rows)):
             counts = table.get((model, mode))
             base = (table.get((model, "fc")) or table.get((model, "full")) or {}).get("total")
-            pe = (pe_of if mode == "pe" else 0) if counts else None
-            row[who] = (
-                None
-                if counts is None
-                else {
-                    "total": counts["total"],
-                    "trained": counts["trained"],
-                    "pe": pe,
-                    "increase_pct": (100.0 * pe / base) if (pe is not None and base) else None,
-                }
-            )
+            if counts is None:
+                row[who] = None
+                continue
+            if who == "paper":  # the paper's adapters alone, as its Table I gives them
+                added = adapters_only.get(model) if mode == "pe" else 0
+            else:  # what the mode adds to the model: adapters, LoRA's updates
+                added = counts["total"] - base if base else None
+            row[who] = {
+                "total": counts["total"],
+                "trained": counts["trained"],
+                "pe": added,
+                "increase_pct": (100.0 * added / base) if (added is not None and base) else None,
+            }
         row["match"] = (
             None
             if not (row["ours"] and row["paper"])
@@ -121,14 +129,6 @@ def table1(runs, reference=None):
         )
         rows.append(row)
     return rows
-
-
-def _our_pe(ours, model):
-    pe = ours.get((model, "pe"))
-    base = ours.get((model, "fc")) or ours.get((model, "full"))
-    if pe and base:
-        return pe["total"] - base["total"]
-    return None
 
 
 # --- Table II and test metrics --------------------------------------------------------------

@@ -8,17 +8,38 @@ import sys
 from .. import settings as settings_mod
 from ..core import argtypes
 from ..core.errors import UsageError
-from ..vocabulary import DATASETS, DEFAULT_MODELS, MODELS, MODES
+from ..vocabulary import DATASETS, DEFAULT_MODELS, MODELS, MODES, PAPER_MODES
 from . import command
 from .execute import run_matrix, visible_devices
 from .record import FAILED, FINISHED, INTERRUPTED, state
 from .spec import matrix
 
 
-def add_matrix_arguments(p):
+def add_matrix_arguments(p, default_modes=PAPER_MODES, default_sizes=None):
+    """The matrix's options; `default_sizes` maps pe/lora to the sizes run when none is given
+    (`pekit study` sweeps them; `pekit run` runs each mode at its default)."""
+    default_sizes = default_sizes or {}
     p.add_argument("--dataset", required=True, choices=list(DATASETS))
     p.add_argument("--models", default="", help="comma-separated (default: visual_bert)")
-    p.add_argument("--modes", default="", help="comma-separated fc,pe,full (default: all three)")
+    p.add_argument(
+        "--modes",
+        default="",
+        help=f"comma-separated, of {','.join(MODES)} (default: {','.join(default_modes)})",
+    )
+    p.set_defaults(default_modes=default_modes, default_sizes=default_sizes)
+    p.add_argument(
+        "--pe-reductions",
+        default="",
+        metavar="LIST",
+        help="PE's bottleneck reductions, one run each "
+        f"(e.g. 2,5,10,20,50; default: {default_sizes.get('pe', '10')})",
+    )
+    p.add_argument(
+        "--lora-ranks",
+        default="",
+        metavar="LIST",
+        help=f"LoRA's ranks, one run each (e.g. 2,4,8,16; default: {default_sizes.get('lora', '8')})",
+    )
     p.add_argument("--seeds", default="", help="comma-separated integers (default: 1)")
     p.add_argument(
         "--gpus",
@@ -63,12 +84,22 @@ def specs_from_args(args):
         if "=" not in item:
             raise UsageError(f"--override expects KEY=VALUE, got '{item}'")
     gpus = args.gpus or 1
+    modes = argtypes.names(args.modes, MODES, args.default_modes, "--modes")
+    sizes = {}
+    for mode, option, value in (
+        ("pe", "--pe-reductions", args.pe_reductions),
+        ("lora", "--lora-ranks", args.lora_ranks),
+    ):
+        if value and mode not in modes:
+            raise UsageError(f"{option} sizes {mode} runs, and --modes has no {mode}")
+        sizes[mode] = argtypes.positive_ints(value or args.default_sizes.get(mode, ""), option)
     specs = matrix(
         args.results,
         args.dataset,
         argtypes.names(args.models, MODELS, DEFAULT_MODELS, "--models"),
-        argtypes.names(args.modes, MODES, MODES, "--modes"),
+        modes,
         seeds,
+        sizes=sizes,
         settings=settings_mod.get(args.settings or "paper"),
         batch=args.batch or None,
         gpus=gpus,

@@ -68,7 +68,7 @@ def _base(spec, run_type, save_dir):
         f"training.seed={spec.seed}",
     ]
     cmd += settings_mod.overrides(spec.settings, name, batch_size=spec.batch)
-    cmd += mode_overrides(spec.model, spec.mode)
+    cmd += mode_overrides(spec.model, spec.mode, spec.size)
     return cmd + dataset_overrides(spec)
 
 

@@ -1,11 +1,11 @@
-"""RunSpec: one point of the experiment matrix (dataset, model, mode, seed, how to train) and
-the folder that holds it; `matrix` spans them."""
+"""RunSpec: one point of the experiment matrix (dataset, model, mode and its size, seed, how to
+train) and the folder that holds it; `matrix` spans them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from .. import settings as settings_mod
 from .. import vocabulary
@@ -28,10 +28,12 @@ class RunSpec:
     data_dir: Optional[str] = None
     extra: Sequence[str] = field(default_factory=tuple)  # MMF overrides appended last
     config: Optional[str] = None  # an MMF config instead of the paper's project config
+    size: Optional[int] = None  # PE's reduction, LoRA's rank; None (or the default): the mode's
 
     def __post_init__(self):
         for kind in ("dataset", "model", "mode"):
             vocabulary.check(kind, getattr(self, kind))
+        object.__setattr__(self, "size", vocabulary.check_size(self.mode, self.size))
         object.__setattr__(self, "results", Path(self.results).resolve())
         object.__setattr__(self, "seed", int(self.seed))
         object.__setattr__(self, "extra", tuple(self.extra))
@@ -47,12 +49,17 @@ class RunSpec:
             )
 
     @property
+    def variant(self):
+        """The mode at its size, as runs are named: pe, pe-red20, lora-r4."""
+        return vocabulary.variant(self.mode, self.size)
+
+    @property
     def key(self):
-        return f"{self.dataset}/{self.model}/{self.mode}/seed{self.seed}"
+        return f"{self.dataset}/{self.model}/{self.variant}/seed{self.seed}"
 
     @property
     def dir(self):
-        return self.results / "runs" / self.dataset / self.model / self.mode / f"seed{self.seed}"
+        return self.results / "runs" / self.dataset / self.model / self.variant / f"seed{self.seed}"
 
     @property
     def save_dir(self):
@@ -60,22 +67,30 @@ class RunSpec:
 
     def describe(self):
         """What the run record keeps of the spec."""
-        return {
+        out = {
             "dataset": self.dataset,
             "model": self.model,
             "mode": self.mode,
+            "variant": self.variant,
             "seed": self.seed,
             "settings": self.settings.name,
             "batch_size": self.batch,
             "gpus": self.gpus,
         }
+        size = vocabulary.mode_size(self.mode, self.size)
+        if size is not None:
+            out["size"] = {"key": vocabulary.MODES[self.mode].size_key, "value": size}
+        return out
 
 
-def matrix(results, dataset, models, modes, seeds, **options) -> List[RunSpec]:
-    """Every (model, mode, seed) of `dataset`, in that order; `options` are RunSpec's."""
+def matrix(results, dataset, models, modes, seeds, sizes=None, **options) -> List[RunSpec]:
+    """Every (model, mode at each of its sizes, seed) of `dataset`, in that order; `sizes` maps
+    a mode to the sizes to run it at (its default alone when absent); `options` are RunSpec's."""
+    sizes: Dict[str, Sequence[Optional[int]]] = sizes or {}
     return [
-        RunSpec(results, dataset, model, mode, seed, **options)
+        RunSpec(results, dataset, model, mode, seed, size=size, **options)
         for model in models
         for mode in modes
+        for size in sizes.get(mode) or [None]
         for seed in seeds
     ]
