@@ -223,7 +223,7 @@ def test_runs_finish_with_complete_run_records(smoke):
         m = smoke.run_record(dataset, mode)
         where = f"{dataset}/{mode}"
         assert m["status"] == "finished" and m["exit_status"] == 0, where
-        assert m["run"] == {
+        run = {
             "dataset": dataset,
             "model": MODEL,
             "mode": mode,
@@ -232,7 +232,11 @@ def test_runs_finish_with_complete_run_records(smoke):
             "settings": "smoke",
             "batch_size": 4,
             "gpus": 1,
-        }, where
+        }
+        sized = vocabulary.MODES[mode]
+        if sized.size_key:  # a sized mode records the size it ran at, its default here
+            run["size"] = {"key": sized.size_key, "value": sized.default_size}
+        assert m["run"] == run, where
         assert m["kit"]["version"] and "git_revision" in m["kit"], where
         assert m["profile"] == "local"
         assert m["patches"]["sha256"] == hashlib.sha256(patches).hexdigest()
