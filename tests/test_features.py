@@ -124,7 +124,11 @@ def converted_mmh(tmp_path):
 
 @pytest.mark.mmf
 @pytest.mark.slow
-def test_frcnn_extractor_random_weights(mmf_installed, mmf_checkout, converted_mmh, tmp_path):
+def test_frcnn_extractor_random_weights(
+    mmf_installed, mmf_checkout, converted_mmh, tmp_path, monkeypatch
+):
+    import tempfile
+
     import torch
 
     from pekit.features.frcnn import Extractor, extract_mmh, locate_mmf_src
@@ -132,6 +136,11 @@ def test_frcnn_extractor_random_weights(mmf_installed, mmf_checkout, converted_m
     src, data_dir = converted_mmh
     config = tmp_path / "frcnn_config.yaml"
     config.write_text(json.dumps(FRCNN_TEST_CONFIG))  # YAML is a superset of JSON
+    # The kit leaves nothing in the system's temporary folder (MMF's tools/ is imported from its
+    # checkout); torch keeps its own compiler cache there (torchinductor_<user>), by design.
+    scratch = tmp_path / "system-tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     torch.manual_seed(0)
     extractor = Extractor(locate_mmf_src(str(mmf_checkout)), config, None, "cpu", num_boxes=100)
     # 3 real images, 5 empty (unreadable) files: the run goes on past failures
@@ -153,3 +162,4 @@ def test_frcnn_extractor_random_weights(mmf_installed, mmf_checkout, converted_m
     again = extract_mmh(extractor, data_dir, batch_size=2, limit=2, show_progress=False)
     assert again["already_done"] == s["extracted"]
     assert not list(features.glob("*.tmp"))
+    assert not [p for p in scratch.iterdir() if not p.name.startswith("torchinductor_")]

@@ -8,10 +8,10 @@ methods); the kit only replaces its command line, batching loop and file writing
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from ..core.errors import PekitError
@@ -42,11 +42,20 @@ def locate_mmf_src(explicit=None):
 
 
 def _import_frcnn(mmf_src):
-    # Only the checkout's `tools` package goes on sys.path, through a folder holding a link to it:
-    # the checkout root itself would shadow the installed (patched) `mmf` with its pristine copy.
-    shim = Path(tempfile.mkdtemp(prefix="pekit-frcnn-"))
-    (shim / "tools").symlink_to(Path(mmf_src).resolve() / "tools", target_is_directory=True)
-    sys.path.insert(0, str(shim))
+    # Only the checkout's `tools` package is made importable, registered from its own folder: the
+    # checkout root on sys.path would shadow the installed (patched) `mmf` with its pristine copy,
+    # and a link farm would need a folder outside the kit's outputs.
+    tools = Path(mmf_src).resolve() / "tools"
+    loaded = sys.modules.get("tools")
+    if loaded is None or list(getattr(loaded, "__path__", ())) != [str(tools)]:
+        for name in [n for n in sys.modules if n == "tools" or n.startswith("tools.")]:
+            del sys.modules[name]
+        spec = importlib.util.spec_from_file_location(
+            "tools", tools / "__init__.py", submodule_search_locations=[str(tools)]
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["tools"] = module
+        spec.loader.exec_module(module)
     names = ("frcnn_utils", "modeling_frcnn", "processing_image", "extract_features_frcnn")
     return {n: importlib.import_module(f"{FRCNN_PACKAGE}.{n}") for n in names}
 
