@@ -13,7 +13,6 @@ and says so.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import platform
@@ -129,27 +128,14 @@ def training(device, workdir, updates, echo):
 
 
 def bench(device, out, echo):
-    from .bench import runner
+    from .bench import cli, runner
 
-    args = argparse.Namespace(
-        models="" if device.type == "cuda" else "visual_bert",
-        modes="" if device.type == "cuda" else "fc,pe",
-        pipeline_models="visual_bert",
-        pipeline_modes=None,
-        datasets="",
-        only="" if device.type == "cuda" else "train",
-        device=None,
-        features=None,
-        frcnn_dir=None,
-        data_dir=None,
-        mmf_src=None,
-        workdir=None,
-        **{name: None for name in runner.DEFAULTS},
-    )
-    result = runner.run(runner.plan(args), out / "bench" / "bench.json", echo=echo)
-    from .bench.cli import write_outputs
-
-    write_outputs(result, out / "bench" / "bench.json")
+    json_out = out / "bench" / "bench.json"
+    argv = ["--out", str(json_out)]
+    if device.type != "cuda":  # scaled down: training of VisualBERT FC and PE only
+        argv += ["--models", "visual_bert", "--modes", "fc,pe", "--only", "train"]
+    result = runner.run(runner.plan(cli.parse_args(argv)), json_out, echo=echo)
+    cli.write_outputs(result, json_out)
     return result
 
 

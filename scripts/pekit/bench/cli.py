@@ -7,6 +7,7 @@ and says so in its output.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -65,6 +66,13 @@ def register(subparsers):
         help="JSON result; the Markdown table goes beside it (.md)",
     )
     p.set_defaults(func=_main)
+
+
+def parse_args(argv):
+    """`pekit bench ARGV` as its command line parses it, for callers inside the kit."""
+    parser = argparse.ArgumentParser(prog="pekit")
+    register(parser.add_subparsers())
+    return parser.parse_args(["bench", *argv])
 
 
 def write_outputs(result, out):
