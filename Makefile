@@ -140,34 +140,46 @@ bench: $(IN_DEPS) ## training, loader and extraction throughput, paper vs fast s
 	$(PEKIT_IN) bench --out $(RESULTS_IN)/bench/bench.json $(BENCH_ARGS)
 
 # ---- the GPU check: on a node's own PyTorch, offline -----------------------------------------
-# A fresh venv that sees the node's torch (--system-site-packages) gets the kit's other packages
-# from WHEELHOUSE (`pekit wheelhouse DIR --python 3.X --with-tests`, made beforehand where there
-# is network; made here when WHEELHOUSE is unset), MMF from MMF_FROM (a bundle or clone copied
-# alongside), then `pekit gpu-check`: Table I on the GPU, VisualBERT FC and PE `mmf_run`s with
-# the paper and fast settings, `pekit bench`. pip never reaches an index (PIP_NO_INDEX).
+# A node's freeze (`python3 scripts/pekit/node.py freeze`, run with the node's Python) decides by
+# version what the kit ships; `pekit gpu-bundle` writes one copy (kit, wheelhouse, MMF, run.sh);
+# the copy's run.sh makes the kit's venv over the node's Python (its torch never reinstalled),
+# applies the patches and runs `pekit gpu-check`, offline. gpu-check does all of it here for
+# NODE_PYTHON (the wheelhouse is downloaded unless WHEELHOUSE names one made for that node).
 NODE_PYTHON ?= python3
+NODE_FREEZE ?=
 WHEELHOUSE ?=
+GPU_BUNDLE ?= .cache/gpu-bundle
 GPU_CHECK_VENV ?= .venv-gpu-check
-_NODE_PY = $(shell $(NODE_PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
-_WH = $(or $(WHEELHOUSE),.cache/wheelhouse-$(_NODE_PY))
-_IN_GPU_CHECK = PIP_NO_INDEX=1 PIP_FIND_LINKS=$(abspath $(_WH)) PIP_DISABLE_PIP_VERSION_CHECK=1 \
-	$(GPU_CHECK_VENV)/bin/python
-.PHONY: gpu-check
-gpu-check: ## offline, on a node's torch: Table I, mmf_run FC/PE (paper, fast), bench -> RESULTS_DIR/gpu-check
-	@[ -n "$(_NODE_PY)" ] || { echo "make: NODE_PYTHON=$(NODE_PYTHON) does not run" >&2; exit 2; }
-	@$(NODE_PYTHON) -c 'import torch' 2>/dev/null || { echo "make: $(NODE_PYTHON) has no torch;" \
-	  "gpu-check runs on a node's own PyTorch (NODE_PYTHON=/path/to/python)" >&2; exit 2; }
-	@start=$$(date +%s) && set -e && \
-	if [ -z "$(WHEELHOUSE)" ]; then \
-	  mkdir -p .cache && $(NODE_PYTHON) -m pip freeze > .cache/node-freeze.txt && \
-	  PYTHONPATH=scripts $(NODE_PYTHON) -m pekit wheelhouse $(_WH) --python $(_NODE_PY) \
-	    --have @.cache/node-freeze.txt --with-tests; \
-	fi && \
-	[ -f $(_WH)/requirements.txt ] || { echo "make: $(_WH)/requirements.txt: no wheelhouse there;" \
-	  "make one with: pekit wheelhouse $(_WH) --python $(_NODE_PY) --with-tests" >&2; exit 2; } && \
-	rm -rf $(GPU_CHECK_VENV) && \
-	$(NODE_PYTHON) -m venv --system-site-packages $(GPU_CHECK_VENV) && \
-	$(_IN_GPU_CHECK) -m pip install --quiet --no-deps -r $(_WH)/requirements.txt && \
-	$(_IN_GPU_CHECK) -m pip install --quiet --no-deps --no-build-isolation -e . && \
-	$(_IN_GPU_CHECK) -m pekit prepare $(if $(MMF_FROM),--mmf-from $(MMF_FROM)) && \
-	$(_IN_GPU_CHECK) -m pekit gpu-check --out $(RESULTS_DIR)/gpu-check --since $$start
+MINUTES ?=
+.PHONY: gpu-bundle gpu-check
+gpu-bundle: ## one copy for an offline GPU node (NODE_FREEZE=node.json from the node): kit, wheels, MMF, run.sh
+	@[ -n "$(NODE_FREEZE)" ] || { echo "make: set NODE_FREEZE to the node's freeze, made on the node by:" \
+	  "python3 scripts/pekit/node.py freeze > node.json" >&2; exit 2; }
+	$(HOST_PEKIT) gpu-bundle $(GPU_BUNDLE) --node $(NODE_FREEZE) $(if $(MMF_FROM),--mmf-from $(MMF_FROM)) \
+	  $(if $(WHEELHOUSE),--wheelhouse $(WHEELHOUSE))
+
+gpu-check: ## offline, on a node's torch (NODE_PYTHON): Table I, mmf_run FC/PE (paper, fast), bench -> RESULTS_DIR/gpu-check
+	@$(NODE_PYTHON) -c 'import torch' 2>/dev/null || { echo "make: $(NODE_PYTHON) has no torch (or does" \
+	  "not run); gpu-check runs on a node's own PyTorch (NODE_PYTHON=/path/to/python)" >&2; exit 2; }
+	@mkdir -p .cache && $(NODE_PYTHON) scripts/pekit/node.py freeze > .cache/node-freeze.json
+	$(MAKE) --no-print-directory gpu-bundle NODE_FREEZE=.cache/node-freeze.json
+	NODE_PYTHON=$(NODE_PYTHON) VENV=$(GPU_CHECK_VENV) OUT=$(RESULTS_DIR)/gpu-check \
+	  $(if $(MINUTES),MINUTES=$(MINUTES)) bash $(GPU_BUNDLE)/run.sh
+
+# ---- the node twin: today's GPU node's Python, on CPU ----------------------------------------
+# A Python 3.12 venv holding tests/node_twin.txt (torch 2.11, numpy 2, transformers 5,
+# huggingface_hub 1.x), then gpu-check on it with run.sh cut off from the network (a network
+# namespace of its own where `unshare -n` works; pip's --no-index in any case).
+PYTHON312 ?= $(or $(firstword $(foreach p,python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12),\
+	$(shell $(p) -c '' 2>/dev/null && echo $(p)))),python3.12)
+TWIN_VENV ?= .venv-node-twin
+_OFFLINE = $(if $(shell unshare -n true 2>/dev/null && echo y),unshare -n)
+.PHONY: twin-check
+twin-check: ## today's GPU node's Python (tests/node_twin.txt) on CPU: gpu-bundle for it, run.sh offline
+	rm -rf $(TWIN_VENV)
+	$(PYTHON312) -m venv $(TWIN_VENV)
+	$(TWIN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/node_twin.txt
+	@mkdir -p .cache && $(TWIN_VENV)/bin/python scripts/pekit/node.py freeze > .cache/twin-freeze.json
+	$(MAKE) --no-print-directory gpu-bundle NODE_FREEZE=.cache/twin-freeze.json GPU_BUNDLE=.cache/twin-bundle
+	NODE_PYTHON=$(CURDIR)/$(TWIN_VENV)/bin/python VENV=$(CURDIR)/.venv-twin-kit \
+	  OUT=$(RESULTS_DIR)/twin-check $(if $(MINUTES),MINUTES=$(MINUTES)) $(_OFFLINE) bash .cache/twin-bundle/run.sh

@@ -151,6 +151,7 @@ def test_gpu_check_refuses_a_node_python_that_does_not_run_or_has_no_wheelhouse(
         f"GPU_CHECK_VENV={venv}",
     )
     assert out.returncode != 0 and b"no wheelhouse there" in out.stdout, out.stdout
+    assert b"pekit wheelhouse" in out.stdout and b"Traceback" not in out.stdout
     assert not venv.exists()
 
 

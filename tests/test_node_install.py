@@ -2,9 +2,10 @@
 
 The "node" is a Python installation (this one's interpreter and standard library, copied, with
 an empty site-packages) that has torch, torchvision and what they require: this test
-environment's own packages, linked in. The kit's wheelhouse is built for it, then
-`make gpu-check` installs the kit with pip's --no-index into a fresh venv that sees the node's
-torch through its system site packages, and runs the check's CPU path: Table I, VisualBERT FC
+environment's own packages, linked in. Its freeze (node.py freeze) decides the wheelhouse, then
+`make gpu-check` writes the bundle for it (kit, wheelhouse, MMF as a wheel, run.sh) and runs the
+bundle's run.sh: the kit's venv over the node's Python (the node's packages after the kit's,
+through a .pth), pip's --no-index throughout, and the check's CPU path: Table I, VisualBERT FC
 and PE `mmf_run`s with the paper and fast settings, the bench's training section.
 """
 
@@ -12,14 +13,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
-import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
+from node_shapes import PY, site_packages, system_python
 
 from conftest import make_env
 from pekit import wheelhouse
@@ -28,35 +27,6 @@ from pekit.core import pins
 pytestmark = [pytest.mark.mmf, pytest.mark.slow, pytest.mark.install]
 
 REPO = pins.REPO_ROOT
-PY = "{}.{}".format(*sys.version_info[:2])
-
-
-def _node_python(root: Path) -> Path:
-    """A copy of this Python without its site-packages; its stdlib entries are links."""
-    base = Path(sys.base_prefix)
-    exe = Path(sys._base_executable if hasattr(sys, "_base_executable") else sys.executable)
-    stdlib = Path(sysconfig.get_paths(vars={"installed_base": str(base)})["stdlib"])
-    node_lib = root / "lib" / f"python{PY}"
-    (node_lib / "site-packages").mkdir(parents=True)
-    for entry in stdlib.iterdir():
-        if entry.name not in ("site-packages", "dist-packages", "test"):
-            (node_lib / entry.name).symlink_to(entry)
-    (root / "bin").mkdir()
-    python = root / "bin" / f"python{PY}"
-    shutil.copy2(str(Path(exe).resolve()), str(python))  # a copy: Python finds its prefix from it
-    (root / "bin" / "python3").symlink_to(python.name)
-    probe = subprocess.run(
-        [
-            str(python),
-            "-c",
-            "import sys, site; print(sys.prefix); print(site.getsitepackages()[0])",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if probe.returncode != 0 or Path(probe.stdout.split()[0]) != root:
-        pytest.skip(f"this Python cannot be copied to make a node Python: {probe.stderr.strip()}")
-    return python
 
 
 def _link_distribution(name: str, site: Path):
@@ -73,8 +43,8 @@ def _link_distribution(name: str, site: Path):
 @pytest.fixture(scope="module")
 def node(tmp_path_factory, mmf_checkout):
     root = tmp_path_factory.mktemp("node")
-    python = _node_python(root)
-    site = root / "lib" / f"python{PY}" / "site-packages"
+    python = system_python(root)
+    site = site_packages(python)
     # pip, from the standard library's own wheel: a node's Python has pip.
     subprocess.run(
         [str(python), "-m", "ensurepip", "--default-pip"], check=True, capture_output=True
@@ -97,28 +67,19 @@ def node(tmp_path_factory, mmf_checkout):
 
 def test_make_gpu_check_installs_offline_on_the_nodes_torch_and_runs(node, tmp_path, mmf_checkout):
     python, site = node
-    freeze = tmp_path / "freeze.txt"
+    freeze = tmp_path / "node.json"
     freeze.write_text(
         subprocess.run(
-            [str(python), "-m", "pip", "freeze"], capture_output=True, text=True, check=True
+            [str(python), str(REPO / "scripts" / "pekit" / "node.py"), "freeze"],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     )
     wh = tmp_path / "wheelhouse"
     built = subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pekit",
-            "wheelhouse",
-            str(wh),
-            "--python",
-            PY,
-            "--have",
-            f"@{freeze}",
-            "--with-tests",
-        ],
+        [sys.executable, "-m", "pekit", "wheelhouse", str(wh), "--node", str(freeze)],
         cwd=str(REPO),
-        env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
         capture_output=True,
         text=True,
     )
@@ -127,9 +88,10 @@ def test_make_gpu_check_installs_offline_on_the_nodes_torch_and_runs(node, tmp_p
     assert built.returncode == 0, built.stderr
     record = json.loads((wh / "wheelhouse.json").read_text())
     files = " ".join(f["file"] for f in record["files"]).lower()
-    for absent in ("torch-", "torchvision-", "nvidia", "numpy-", "pillow-"):
+    for absent in ("torch-", "torchvision-", "nvidia", "numpy-", "pillow-", "pytest-"):
         assert absent not in files, absent
-    assert "transformers-" in files and "pytest-" in files
+    assert "transformers-" in files and "pip-" in files
+    assert record["kept"]["numpy"]["major"] == importlib.metadata.version("numpy").split(".")[0]
 
     venv = tmp_path / "venv"
     results = tmp_path / "results"
@@ -143,6 +105,7 @@ def test_make_gpu_check_installs_offline_on_the_nodes_torch_and_runs(node, tmp_p
             f"NODE_PYTHON={python}",
             f"WHEELHOUSE={wh}",
             f"GPU_CHECK_VENV={venv}",
+            f"GPU_BUNDLE={tmp_path / 'bundle'}",
             f"RESULTS_DIR={results}",
             f"MMF_FROM={mmf_checkout}",
         ],
@@ -153,7 +116,9 @@ def test_make_gpu_check_installs_offline_on_the_nodes_torch_and_runs(node, tmp_p
     )
     assert proc.returncode == 0, proc.stdout[-6000:]
 
-    # The venv's torch is the node's: found through the system site packages, not installed.
+    bundle = json.loads((tmp_path / "bundle" / "bundle.json").read_text())
+    assert bundle["mmf_wheel"].endswith("-py3-none-any.whl") and bundle["total_bytes"] > 0
+    # The venv's torch is the node's: found through the node's site folder, not installed.
     where = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import torch, mmf; print(torch.__file__)"],
         capture_output=True,

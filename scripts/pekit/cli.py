@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "pekit.environment",
     "pekit.doctor",
     "pekit.wheelhouse",
+    "pekit.gpu_bundle",
     "pekit.patching.cli",
     "pekit.mmf_source.cli",
     "pekit.data.cli",

@@ -2,8 +2,11 @@
 incompatible, and the command that fixes each.
 
 Checked: Python, torch and its CUDA build, the GPUs and their compute capability (bf16), the
-locked packages beside torch, MMF at
-the pinned commit, the state of each patch set, the datasets laid out, the assets verified.
+kit's packages beside torch, MMF at the pinned commit, the state of each patch set, the datasets
+laid out, the assets verified. Packages are judged by the versions the kit is tested with
+(compat, facts/node_compat.json) and by what imports and works (a subprocess imports them):
+missing, not importing, or another version of one the kit needs exactly fails; another version
+of any other is a warning (on torch's side, numpy and the like, only outside a tested range).
 Nothing is written. Exit code 1 when something the training needs is missing or wrong.
 """
 
@@ -142,58 +145,199 @@ def check_torch():
     return found
 
 
-def check_packages():
-    """The locked packages the kit installs beside torch: missing ones fail; other versions are
-    a warning, except a numpy of another major release (the lock's compiled packages, pandas
-    and scikit-learn, are built for numpy 1.x)."""
+# The import probe: these modules (and MMF's where it is installed) must import, and these
+# checks run; in a subprocess, so that a module built for another numpy, or a crash, cannot take
+# the doctor down.
+PROBED = tuple(
+    "numpy pandas scipy sklearn.metrics matplotlib PIL yaml omegaconf tokenizers huggingface_hub"
+    " transformers transformers.models.bert.modeling_bert pytorch_lightning torchmetrics lmdb".split()
+)
+PROBED_MMF = ("mmf", "mmf.utils.configuration")
+WORKS = {
+    "sklearn.metrics.roc_auc_score": "from sklearn.metrics import roc_auc_score\n"
+    "auc = roc_auc_score([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8])\nassert auc == 1.0, auc",
+    "pandas.DataFrame jsonl round trip": "import io, pandas\n"
+    "df = pandas.DataFrame({'id': [1, 2], 'text': ['a', 'b']})\n"
+    "back = pandas.read_json(io.StringIO(df.to_json(orient='records', lines=True)), lines=True)\n"
+    "assert back.to_dict('records') == df.to_dict('records'), back",
+}
+PROBE_TIMEOUT = 300
+DISTS = {"sklearn": "scikit-learn", "PIL": "pillow", "yaml": "PyYAML"}  # module: distribution
+_PROBE = r"""
+import importlib, io, json, sys, traceback
+modules, works = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+out = {}
+def attempt(name, run):
+    sys.__stderr__.write("pekit-probe: " + name + "\n")
+    sys.__stderr__.flush()
+    caught, sys.stderr, error = sys.stderr, io.StringIO(), None
+    try:
+        run()
+    except BaseException as e:
+        error = traceback.format_exception_only(type(e), e)[-1].strip().splitlines()[0]
+    finally:
+        said, sys.stderr = sys.stderr.getvalue(), caught
+    if "compiled using NumPy 1.x" in said:
+        error = "built for NumPy 1.x, cannot run with NumPy 2.x" + (f" ({error})" if error else "")
+    out[name] = error
+for m in modules:
+    attempt(m, lambda: importlib.import_module(m))
+for name, code in works.items():
+    attempt(name, lambda: exec(code, {}))
+print("pekit-probe " + json.dumps(out))
+"""
+
+
+def _kit_versions():
+    """{name: locked version} of the packages a training environment needs beside torch and
+    torchvision (the modern lock and transformers at the pin), and the torch side's names."""
     from . import wheelhouse
 
-    fix = (
-        "pip install --no-deps -r <(python3 docker/profiles.py image-requirements modern"
-        " | grep -v '^torch'), or offline: pekit wheelhouse (docs/no-docker.md)"
-    )
+    lines = wheelhouse._lock_lines(False)
+    versions = {wheelhouse._name(ln): ln.split("==", 1)[1] for ln in lines}
+    for name in ("pip", *wheelhouse.NODE_TORCH):
+        versions.pop(name, None)
+    return versions, wheelhouse.provided(wheelhouse.NODE_TORCH, wheelhouse.lock_graph())
+
+
+def _tested(name, have, locked):
+    """The accepted version nearest to `have`."""
+    from . import compat
+
+    span = compat.accepted_range(name)
+    if span is None:
+        return locked
+    low = compat.parse_version(span[0])
+    return span[0] if (compat.parse_version(have) or low) < low else span[1]
+
+
+def _import_fix(module, check=False):
+    """Reinstalling the failing module's package; `check`: `module` names a WORKS check."""
+    import importlib.metadata
+
+    from . import compat
+
+    top = module.split(".")[0]
+    shows = f"python -c 'import {module}' shows the whole error"
+    if check:
+        shows = f"the check is WORKS[{module!r}] in scripts/pekit/doctor.py"
+    if top == "mmf":
+        return f"pekit prepare (reinstalls MMF at the pin); {shows}"
+    versions, _ = _kit_versions()
+    dist = compat.normalize(DISTS.get(top, top))
+    if dist not in versions:
+        return shows
+    try:
+        numpy = compat.parse_version(importlib.metadata.version("numpy"))
+    except importlib.metadata.PackageNotFoundError:
+        numpy = None
+    numpy_2 = numpy is not None and numpy.major >= 2  # the builds for numpy 2 (compat)
+    version = (numpy_2 and compat.with_numpy_2(dist)) or versions[dist]
+    return f"pip install --no-deps --force-reinstall {dist}=={version}; {shows}"
+
+
+def probe_imports(modules=None, works=None, timeout=PROBE_TIMEOUT):
+    """Import `modules` and run the `works` checks ({name: code}) in a subprocess of this
+    Python: a FAIL finding for each that fails (its error's last line and a fix), or one OK."""
+    import importlib.util
+    import json
+    import os
+    import subprocess
+
+    if modules is None:
+        modules = PROBED + (PROBED_MMF if importlib.util.find_spec("mmf") else ())
+    works = WORKS if works is None else works
+    command = [sys.executable, "-c", _PROBE, json.dumps(list(modules)), json.dumps(works)]
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+        out, err, ended = proc.stdout, proc.stderr, None
+    except subprocess.TimeoutExpired as e:
+        out, err, ended = "", e.stderr, f"did not finish in {timeout} s"
+    if isinstance(err, bytes):
+        err = err.decode(errors="replace")
+    results = [
+        ln[len("pekit-probe ") :] for ln in out.splitlines() if ln.startswith("pekit-probe ")
+    ]
+    if ended or not results:
+        at = [
+            ln.split(": ", 1)[1]
+            for ln in (err or "").splitlines()
+            if ln.startswith("pekit-probe: ")
+        ]
+        if not ended:
+            rc = proc.returncode
+            ended = f"crashed ({f'signal {-rc}' if rc < 0 else f'exit {rc}'})"
+        where = f" importing {at[-1]}" if at else ""
+        first = at[-1] if at else next(iter(modules), "sys")
+        fix = f"python -X faulthandler -c 'import {first}' shows where"
+        return [Finding(FAIL, "imports", f"the import probe {ended}{where}", fix)]
+    failed = [(m, error) for m, error in json.loads(results[-1]).items() if error]
+    found = [
+        Finding(FAIL, "imports", f"{m}: {error}", _import_fix(m, m in works))
+        for m, error in failed[:6]
+    ]
+    if len(failed) > 6:
+        rest = ", ".join(m for m, _ in failed[6:])
+        fix = "python -c 'import MODULE' shows each one's error"
+        found.append(Finding(FAIL, "imports", f"{len(failed) - 6} more fail: {rest}", fix))
+    return found or [Finding(OK, "imports", f"{len(modules)} modules import and work")]
+
+
+def check_packages():
+    """The packages the kit works with beside torch, judged by the versions it is tested with
+    (compat) and by what imports and works: a missing one fails, and so does one that does not
+    import or work, or one at another version where the kit needs exactly the lock's
+    (compat.exact_why); another version of any other is a warning, as is one on the torch side
+    (numpy, pillow, ...: the environment's own) only outside a tested range."""
     if sys.version_info < (3, 8):
         return []  # the paper image's own stack: its lock is checked where it is built
     import importlib.metadata
 
-    missing, other = [], []
-    wanted, _ = wheelhouse.plan()
-    # numpy comes with torchvision, yet its major release must be the lock's (compiled packages).
-    for line in [*wanted, wheelhouse.locked("numpy")]:
-        name, locked = line.split("==", 1)
+    from . import compat
+
+    versions, torch_side = _kit_versions()
+    missing, exact, other = [], [], []
+    for name, locked in versions.items():
         try:
             have = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
-            missing.append(name)
+            if name not in torch_side or name in ("numpy", "pillow"):  # the kit imports these
+                missing.append(name)
             continue
-        if have != locked:
+        if compat.accepts(name, have, locked):
+            continue
+        why = compat.exact_why(name)
+        if why and name not in torch_side:
+            exact.append(
+                Finding(FAIL, name, f"{have}: {why}", f"pip install --no-deps {name}=={locked}")
+            )
+        elif name not in torch_side or compat.accepted_range(name):
             other.append((name, have, locked))
     findings = []
     if missing:
         shown = ", ".join(missing[:8]) + (
             f" and {len(missing) - 8} more" if len(missing) > 8 else ""
         )
+        fix = (
+            "pip install --no-deps -r <(python3 docker/profiles.py image-requirements modern"
+            " | grep -v '^torch'), or offline: pekit wheelhouse (docs/no-docker.md)"
+        )
         findings.append(Finding(FAIL, "packages", f"{len(missing)} missing: {shown}", fix))
-    numpy = [(h, lk) for n, h, lk in other if n == "numpy" and h.split(".")[0] != lk.split(".")[0]]
-    if numpy:
-        findings.append(
-            Finding(
-                FAIL,
-                "numpy",
-                f"{numpy[0][0]}: the lock's pandas and scikit-learn are built for numpy "
-                f"{numpy[0][1].split('.')[0]}.x",
-                f"pip install numpy=={numpy[0][1]}",
-            )
-        )
-    if other and not numpy:
-        shown = ", ".join(f"{n} {h} (lock {lk})" for n, h, lk in other[:4])
+    findings += exact
+    if other:
+        shown = ", ".join(f"{n} {h} (tested: {compat.describe(n, lk)})" for n, h, lk in other[:4])
         more = f" and {len(other) - 4} more" if len(other) > 4 else ""
-        findings.append(
-            Finding(WARN, "packages", f"other versions than the lock's: {shown}{more}", fix)
+        fix = "pip install --no-deps " + " ".join(
+            f"{n}=={_tested(n, h, lk)}" for n, h, lk in other[:4]
         )
+        detail = f"other versions than the kit is tested with: {shown}{more}"
+        findings.append(Finding(WARN, "packages", detail, fix))
     if not findings:
-        findings.append(Finding(OK, "packages", f"the {len(wanted)} locked packages"))
-    return findings
+        findings.append(
+            Finding(OK, "packages", f"the kit's {len(versions)}, at versions it is tested with")
+        )
+    return findings + probe_imports()
 
 
 def check_mmf():

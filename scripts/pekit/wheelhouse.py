@@ -1,16 +1,16 @@
 """`pekit wheelhouse DIR`: every wheel the kit needs on a node without network, in one folder.
 
-The modern profile's locked packages and transformers, for a chosen Python (3.11 or 3.12),
-without torch, torchvision and what the node already has (`--have`), nor anything those require
-(an environment that has matplotlib has its fonttools too: docker/lock/modern.requires.json is
-the lock's dependency graph); source-only packages are built into wheels here. On the node:
+Decided by version from the node's freeze (`--node FILE`, made on the node by `python3
+scripts/pekit/node.py freeze`): the modern lock's packages, transformers and pip, less torch,
+torchvision and everything they require on the node (by the node's own metadata), and less
+every package the node has at a version the kit works with (facts/node_compat.json). A node
+package at another version is shadowed: the lock's wheel ships and comes first in the kit's venv.
+Source-only packages are built into wheels here. On the node, `node.py venv` installs it
+(docs/no-docker.md); `pekit gpu-bundle` puts it in one copy with the kit and MMF.
 
-    pip install --no-index --no-deps --find-links DIR -r DIR/requirements.txt
-    pip install --no-index --no-deps --no-build-isolation -e KIT
-    pekit prepare --mmf-from MMF_BUNDLE
-
-DIR/wheelhouse.json records what is there, its size, and what was left out and why.
-Maintainers regenerate the graph after changing the lock, in the locked .venv:
+DIR/wheelhouse.json records what is there, its size, what was left out and why, what it
+shadows, and any warnings. Maintainers regenerate the lock's graph (used for a node given as a
+plain pip freeze, which has no requirements) after changing the lock, in the locked .venv:
 
     .venv/bin/python -m pekit.wheelhouse graph > docker/lock/modern.requires.json
 """
@@ -22,15 +22,22 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Dict, List
 
-from .core import argtypes, atomic, pins
+from . import compat
+from .core import atomic, pins
 from .core.errors import PekitError, UsageError
+from .node import NodeFreeze
 
 PYTHONS = ("3.11", "3.12")
 TEST_TOOLS = "tests/requirements.txt"
 # What the node provides in any case: the wheelhouse is for an environment that has PyTorch.
 NODE_TORCH = ("torch", "torchvision")
+# Shipped whatever the node has: pip (the node's venv is bootstrapped from its wheel) and the
+# build tools the kit and MMF are installed with.
+BOOTSTRAP = ("pip", "setuptools", "wheel")
 GRAPH = "docker/lock/modern.requires.json"
 
 
@@ -135,64 +142,204 @@ def provided(roots, graph):
     return seen
 
 
-def plan(have=(), with_tests=False, profile="modern"):
-    """(wanted, left_out): the `name==version` lines the wheelhouse holds, and {line: why} of
-    those it leaves out."""
+@dataclass
+class Plan:
+    """What a wheelhouse holds for one node, and why each other package is left out."""
+
+    wanted: List[str]  # `name==version` lines to download
+    left_out: Dict[str, str]  # line: why
+    shadows: Dict[str, str] = field(default_factory=dict)  # name: "node's -> shipped"
+    warnings: List[str] = field(default_factory=list)
+    # What the kit takes from the node, checked again on the node before installing
+    # (node.py venv): name -> {"version": the freeze's, "min"/"max" or "exact"}.
+    kept: Dict[str, Dict[str, str]] = field(default_factory=dict)
+
+
+def _lock_lines(with_tests, profile="modern"):
     profiles = _profiles()
-    graph = lock_graph()
-    node_torch = provided(NODE_TORCH, graph)
-    node_has = provided(have, graph)
     lines = profiles.image_requirements(profile)
     lines.append(f"transformers=={pins.get('transformers.version')}")
+    # pip itself: the node's venv is bootstrapped from its wheel (no ensurepip needed there).
+    lines.append(f"pip=={profiles.profile(profile)['pip']}")
     if with_tests:
         lines += [t for _, _, t in profiles.read_lock(pins.REPO_ROOT / TEST_TOOLS)]
-    wanted, left_out = [], {}
+    out = []
+    for line in lines:
+        if line not in out:
+            out.append(line)
+    return out
+
+
+def _torch_side(node, warnings):
+    """The node's torch, torchvision and all they require: the node's own, never shipped."""
+    if node is None or not node.has_requirements:
+        return provided(NODE_TORCH, lock_graph())
+    missing = [n for n in NODE_TORCH if n not in node.packages]
+    if missing:
+        raise PekitError(
+            f"{node.source}: no {' and no '.join(missing)} on the node; the wheelhouse is for a"
+            " node's own PyTorch (torch and torchvision installed there)"
+        )
+    return compat.closure(node, NODE_TORCH, warn=warnings.append) | _lock_torch_only()
+
+
+def _lock_torch_only():
+    """What the lock holds only because its own torch needs it (the CUDA wheels, triton,
+    sympy, ...): a node's torch brings its own, or none of it (a CPU or ROCm build)."""
+    graph = lock_graph()
+    torch_side = provided(NODE_TORCH, graph)
+    # What the rest of the lock requires, without walking into torch (pytorch-lightning needs
+    # torch, not what torch needs).
+    rest = {n: [d for d in deps if d not in NODE_TORCH] for n, deps in graph.items()}
+    needed = set()
+    for name, deps in rest.items():
+        if name not in torch_side:
+            needed |= provided(deps, rest)
+    return torch_side - needed
+
+
+def plan(node=None, with_tests=False, profile="modern"):
+    """The wheelhouse for `node` (a node.NodeFreeze, or None: a node with torch and nothing
+    else the kit needs). A node package is kept where its version is one the kit works with
+    (compat); otherwise the lock's wheel ships and shadows it in the kit's venv. Never shipped:
+    torch, torchvision and what they require on the node."""
+    warnings = []
+    torch_side = _torch_side(node, warnings)
+    lines = _lock_lines(with_tests, profile)
+    locked_versions = {_name(ln): ln.split("==", 1)[1] for ln in lines}
+
+    def node_version(name):
+        return None if node is None else node.version(name)
+
+    def usable(name):
+        have = node_version(name)
+        return have is not None and compat.accepts(name, have, locked_versions[name])
+
+    # numpy decides which builds of the compiled packages ship (compat's with_numpy_2).
+    numpy = node_version("numpy") if ("numpy" in torch_side or usable("numpy")) else None
+    numpy_2 = numpy is not None and (compat.parse_version(numpy) or (0,)) >= compat.parse_version(
+        "2"
+    )
+    wanted, left_out, shadows, kept = [], {}, {}, {}
     for line in lines:
         name = _name(line)
-        # The build tools stay: the kit and MMF are built on the node, with the lock's own.
-        build_tool = name in profiles.BUILD_TOOLS
-        if name in node_torch and not build_tool:
-            left_out[line] = "torch, torchvision or what they require: the node's own"
-        elif name in node_has and not build_tool:
-            left_out[line] = "the node has it, or a package it has requires it (--have)"
-        elif line not in wanted:
+        have = node_version(name)
+        # The build tools and pip stay: the kit and MMF are built on the node with the lock's own.
+        if name in BOOTSTRAP:
             wanted.append(line)
-    return wanted, left_out
+        elif name in torch_side:
+            left_out[line] = "torch, torchvision or what they require: the node's own"
+            if have and name == "numpy":  # the builds shipped depend on its major version
+                kept[name] = {"version": have, "major": have.split(".")[0]}
+            if (
+                have
+                and not compat.accepts(name, have, locked_versions[name])
+                and compat.accepted_range(name)
+            ):
+                warnings.append(
+                    f"the node's {name} {have} comes with its torch; the kit is tested with "
+                    f"{compat.describe(name, locked_versions[name])}"
+                )
+        elif usable(name):
+            left_out[line] = (
+                f"the node's {have} (the kit works with {compat.describe(name, locked_versions[name])})"
+            )
+            span = compat.accepted_range(name)
+            kept[name] = (
+                {"version": have, "min": span[0], "max": span[1]}
+                if span
+                else {"version": have, "exact": locked_versions[name]}
+            )
+        else:
+            if numpy_2 and compat.with_numpy_2(name):
+                line = f"{line.split('==', 1)[0]}=={compat.with_numpy_2(name)}"
+            wanted.append(line)
+            if have is not None:
+                shadows[name] = f"the node's {have} -> {line.split('==', 1)[1]}"
+    if node is not None:
+        final = {}
+        for pkg_name, pkg in node.packages.items():
+            final[pkg_name] = pkg.version
+        final.update({_name(ln): ln.split("==", 1)[1] for ln in wanted})
+        for line in left_out:
+            name = _name(line)
+            if node_version(name) is not None and name not in torch_side:
+                warnings += compat.unmet(node, name, final, warn=warnings.append)
+    return Plan(wanted, left_out, shadows, warnings, kept)
 
 
 def platform_tags(glibc="2.28", arch="x86_64"):
     """pip's --platform values for a Linux with `glibc`: every manylinux tag it accepts."""
-    minor = int(glibc.split(".")[1])
+    minor = int(check_glibc(glibc).split(".")[1])
     tags = [f"manylinux_2_{m}_{arch}" for m in range(minor, 4, -1)]
     legacy = {"manylinux2014": 17, "manylinux2010": 12, "manylinux1": 5}
     return tags + [f"{n}_{arch}" for n, m in legacy.items() if m <= minor]
 
 
+def check_glibc(text):
+    if not isinstance(text, str) or not re.fullmatch(r"2\.(?:[5-9]|[1-9][0-9])", text):
+        raise UsageError(f"--glibc {text}: expected a glibc version from 2.5 to 2.99, like 2.28")
+    return text
+
+
+RECORD = "wheelhouse.json"
+OWN_FILES = ("wheelhouse.json", "requirements.txt")
+
+
 def _check_destination(out):
-    """`out` may be new, empty, or an earlier wheelhouse (replaced whole); anything else is the
-    user's and is left alone."""
+    """`out` may be new, empty, or an earlier wheelhouse holding exactly the files its record
+    lists (replaced whole); anything else is the user's and is left alone."""
     out = Path(out)
     atomic.output_folder(out.parent)
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise PekitError(f"{out}: exists and is not a folder; expected the wheelhouse's folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / "wheelhouse.json").is_file():
+    if not out.is_dir() or not any(out.iterdir()):
+        return out
+    record = out / RECORD
+    if not record.is_file():
         raise PekitError(
-            f"{out}: a folder with other files and no wheelhouse.json; expected a new or empty"
+            f"{out}: a folder with other files and no {RECORD}; expected a new or empty"
             " folder, or an earlier wheelhouse to replace"
+        )
+    try:
+        doc = json.loads(record.read_text(encoding="utf-8"))
+        listed = {f["file"] for f in doc["files"]}
+        if not all(isinstance(n, str) for n in listed):
+            raise TypeError("file names")
+    except (OSError, ValueError, TypeError, KeyError, RecursionError) as e:
+        raise PekitError(
+            f"{record}: not a wheelhouse record this kit wrote ({type(e).__name__}); the folder"
+            " is left alone: move it away or name another folder"
+        ) from None
+    there = {p.name for p in out.iterdir()}
+    others = sorted(there - listed - set(OWN_FILES))
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise PekitError(
+            f"{out}: holds files its {RECORD} does not list ({shown}); the wheelhouse is"
+            " replaced only as the kit wrote it: move them away or name another folder"
         )
     return out
 
 
-def build(out, python="3.12", have=(), with_tests=False, glibc="2.28", echo=print):
-    """Fill `out` with the wheels, in one step (a failed or killed build leaves `out` as it
-    was); returns the record written to out/wheelhouse.json."""
+def build(out, node=None, python=None, with_tests=False, glibc=None, echo=print):
+    """Fill `out` with the wheels for `node` (a NodeFreeze, or None), in one step (a failed or
+    killed build leaves `out` as it was); returns the record written to out/wheelhouse.json."""
+    python = python or (node.python if node else "3.12")
     if python not in PYTHONS:
         raise UsageError(f"--python {python}: expected one of {', '.join(PYTHONS)}")
+    if node is not None and node.python != python:
+        raise UsageError(
+            f"--python {python}: the node's freeze ({node.source}) is Python {node.python}"
+        )
+    glibc = check_glibc(glibc or (node.glibc if node and node.glibc else "2.28"))
     out = _check_destination(out)
-    wanted, left_out = plan(have, with_tests)
+    made = plan(node, with_tests)
+    for line in made.warnings:
+        echo(f"wheelhouse: warning: {line}")
     sdist_only = {_name(n) for n in _profiles().profile("modern")["sdist_only"]}
-    binary = [line for line in wanted if _name(line) not in sdist_only]
-    source = [line for line in wanted if _name(line) in sdist_only]
+    binary = [line for line in made.wanted if _name(line) not in sdist_only]
+    source = [line for line in made.wanted if _name(line) in sdist_only]
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
     with atomic.staged_folder(out) as stage:
         cmd = [*pip, "download", "--quiet", "--no-deps", "--only-binary=:all:"]
@@ -213,13 +360,19 @@ def build(out, python="3.12", have=(), with_tests=False, glibc="2.28", echo=prin
         record = {
             "python": python,
             "glibc": glibc,
-            "requirements": wanted,
-            "left_out": left_out,
+            "node": node.source if node else None,
+            "requirements": made.wanted,
+            "left_out": made.left_out,
+            "shadows": made.shadows,
+            "warnings": made.warnings,
+            "kept": made.kept,
             "files": [{"file": p.name, "bytes": p.stat().st_size} for p in files],
             "bytes": sum(p.stat().st_size for p in files),
         }
-        atomic.write_text(stage / "requirements.txt", "\n".join(wanted) + "\n")
-        atomic.write_json(stage / "wheelhouse.json", record)
+        # pip bootstraps the venv and is installed first, by node.py; not from the list.
+        listed = [ln for ln in made.wanted if _name(ln) != "pip"]
+        atomic.write_text(stage / "requirements.txt", "\n".join(listed) + "\n")
+        atomic.write_json(stage / RECORD, record)
     return record
 
 
@@ -230,6 +383,11 @@ def _run(cmd, what):
         raise PekitError(f"{what} failed: {lines[-1] if lines else proc.returncode}")
 
 
+def read_node(path, python=None):
+    """The node's freeze named by --node: node.py freeze's JSON, or a plain pip freeze."""
+    return NodeFreeze.read(path, python)
+
+
 def register(subparsers):
     p = subparsers.add_parser(
         "wheelhouse",
@@ -237,65 +395,50 @@ def register(subparsers):
         description=__doc__.strip().splitlines()[0],
     )
     p.add_argument("out", metavar="DIR", help="the folder to fill (made if needed)")
-    p.add_argument("--python", default="3.12", choices=PYTHONS, help="the node's Python")
     p.add_argument(
-        "--have",
-        default="",
-        metavar="NAMES",
-        help="comma-separated packages the node already has (numpy,matplotlib,...)",
+        "--node",
+        metavar="FILE",
+        help="the node's freeze: `python3 scripts/pekit/node.py freeze > FILE` on the node (or a"
+        " plain `pip freeze`, with --python); without it: a node with torch and nothing else",
+    )
+    p.add_argument(
+        "--python", choices=PYTHONS, help="the node's Python (default: the freeze's, else 3.12)"
     )
     p.add_argument(
         "--with-tests",
         action="store_true",
-        help="also the test tools (pytest, ...), for `make gpu-check`",
+        help="also the test tools (pytest, ruff, ...)",
     )
-    p.add_argument("--glibc", default="2.28", help="the node's glibc (default 2.28)")
+    p.add_argument("--glibc", help="the node's glibc (default: the freeze's, else 2.28)")
     p.add_argument("--list", action="store_true", help="print what would go in, download nothing")
     p.set_defaults(func=_main)
 
 
-def have_names(items):
-    """Package names from --have: names, or @FILE for a `pip freeze` of the node."""
-    names = []
-    for item in items:
-        if item.startswith("@"):
-            path = Path(item[1:])
-            try:
-                text = path.read_text(encoding="utf-8")
-            except OSError as e:
-                raise PekitError(
-                    f"{path}: cannot read the node's package list: {e.strerror}"
-                ) from None
-            for line in text.splitlines():
-                line = line.split("#", 1)[0].strip()
-                match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)", line)
-                if match and not line.startswith("-"):
-                    names.append(match.group(1))
-        else:
-            names.append(item)
-    return names
-
-
 def _main(args):
-    have = have_names(argtypes.names(args.have, None, (), "--have"))
+    node = read_node(args.node, args.python) if args.node else None
     if args.list:
-        wanted, left_out = plan(have, args.with_tests)
-        for line in wanted:
+        made = plan(node, args.with_tests)
+        for line in made.wanted:
             print(line)
-        for line, why in left_out.items():
+        for line, why in made.left_out.items():
             print(f"# left out: {line}  ({why})")
+        for name, what in made.shadows.items():
+            print(f"# shadows: {name}: {what}")
+        for line in made.warnings:
+            print(f"# warning: {line}")
         return 0
     record = build(
         args.out,
+        node,
         args.python,
-        have,
         args.with_tests,
         args.glibc,
         echo=lambda text: print(text, file=sys.stderr),
     )
     print(
         f"wrote {args.out}: {len(record['files'])} wheels, {record['bytes'] / 1e6:.1f} MB "
-        f"for Python {record['python']} ({len(record['left_out'])} packages left out)"
+        f"for Python {record['python']} ({len(record['left_out'])} packages left out, "
+        f"{len(record['shadows'])} of the node's shadowed)"
     )
     return 0
 

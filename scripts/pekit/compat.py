@@ -1,0 +1,140 @@
+"""Which versions of the lock's packages the kit works with, beside the lock's own.
+
+The facts are facts/node_compat.json: a package under `ranges` is accepted from min to max (both
+ends proven by tests: the lock by `make test`, the node twin by `make twin-check`); any other
+lock package only at the lock's exact version. `pekit wheelhouse` decides from these what a node
+keeps and what the kit ships; `pekit doctor` judges an environment by them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+from .core.errors import PekitError
+from .node import normalize
+
+FACTS = Path(__file__).resolve().parent / "facts" / "node_compat.json"
+
+
+def _packaging():
+    """`packaging`, or the copy pip carries (a node's or a login node's bare Python has pip)."""
+    try:
+        from packaging import markers, requirements, specifiers, version
+    except ImportError:
+        from pip._vendor.packaging import markers, requirements, specifiers, version
+    return markers, requirements, specifiers, version
+
+
+@functools.lru_cache(maxsize=None)
+def facts():
+    return json.loads(FACTS.read_text(encoding="utf-8"))
+
+
+def parse_version(text):
+    """A comparable version, or None where `text` is not one (PEP 440)."""
+    version = _packaging()[3]
+    try:
+        return version.Version(text)
+    except version.InvalidVersion:
+        return None
+
+
+def accepted_range(name):
+    """(min, max) accepted for `name`, or None: the lock's exact version only."""
+    entry = facts()["ranges"].get(normalize(name))
+    return None if entry is None else (entry["min"], entry["max"])
+
+
+def accepts(name, have, locked):
+    """Whether the kit works with `name` at version `have`, the lock holding `locked`."""
+    span = accepted_range(name)
+    if span is None:
+        return parse_version(have) == parse_version(locked) or have == locked
+    v, low, high = parse_version(have), parse_version(span[0]), parse_version(span[1])
+    return v is not None and low <= v <= high
+
+
+def describe(name, locked):
+    """What the kit accepts for `name`, in words."""
+    span = accepted_range(name)
+    return f"{span[0]} to {span[1]}" if span else f"{locked} only"
+
+
+def exact_why(name):
+    return facts()["exact_why"].get(normalize(name))
+
+
+def with_numpy_2(name):
+    """The version shipped instead of the lock's on a node whose numpy is 2.x, or None."""
+    return facts()["with_numpy_2"]["versions"].get(normalize(name))
+
+
+def requirements(lines, markers, extra="", source="", warn=None):
+    """The requirements among Requires-Dist `lines` that apply in an environment of `markers`
+    for `extra` (a plain one: ""); lines that do not parse are passed to `warn`."""
+    _, req_mod, _, _ = _packaging()
+    out = []
+    for line in lines:
+        try:
+            req = req_mod.Requirement(line)
+        except req_mod.InvalidRequirement:
+            if warn:
+                warn(f"{source}: requirement {line!r} does not parse; ignored")
+            continue
+        if req.marker is not None:
+            try:
+                if not req.marker.evaluate({**markers, "extra": extra}):
+                    continue
+            except Exception:  # an undefined marker variable: it cannot apply
+                continue
+        elif extra:
+            continue  # counted once, without the extra
+        out.append(req)
+    return out
+
+
+def closure(freeze, roots, warn=None):
+    """`roots` and everything they require, transitively, by the node's own metadata (extras
+    followed: torch requires cuda-toolkit[cublas,...])."""
+    seen, todo = set(), [(normalize(r), "") for r in roots]
+    while todo:
+        name, extra = todo.pop()
+        if (name, extra) in seen:
+            continue
+        seen.add((name, extra))
+        pkg = freeze.packages.get(name)
+        if pkg is None:
+            continue
+        for req in requirements(pkg.requires, freeze.markers, extra, freeze.source, warn):
+            dep = normalize(req.name)
+            todo.append((dep, ""))
+            todo += [(dep, normalize(e)) for e in req.extras]
+    return {name for name, _ in seen}
+
+
+def unmet(freeze, name, final, warn=None):
+    """The requirements of the node's `name` that the versions in `final` ({name: version}) do
+    not meet, as readable strings."""
+    pkg = freeze.packages.get(normalize(name))
+    if pkg is None or not freeze.has_requirements:
+        return []
+    out = []
+    for req in requirements(pkg.requires, freeze.markers, "", freeze.source, warn):
+        have = final.get(normalize(req.name))
+        if have is None or not str(req.specifier):
+            continue
+        if not req.specifier.contains(have, prereleases=True):
+            out.append(f"{pkg.name} {pkg.version} requires {req.name}{req.specifier}")
+    return out
+
+
+def check_facts(lock):
+    """Raise unless every range starts at the lock's version ({name: version})."""
+    for name, entry in facts()["ranges"].items():
+        if lock.get(name) != entry["min"]:
+            raise PekitError(
+                f"{FACTS}: ranges.{name}.min is {entry['min']}; expected the lock's "
+                f"{lock.get(name)}"
+            )

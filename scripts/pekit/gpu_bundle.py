@@ -1,0 +1,220 @@
+"""`pekit gpu-bundle DIR --node node.json`: one copy that installs the kit and runs the GPU check
+on a node without network.
+
+Made where there is network, for one node (its freeze: `python3 scripts/pekit/node.py freeze`
+run there). DIR holds:
+
+    kit/        the kit's code, patches and locks (installed editable on the node)
+    wheels/     the wheelhouse for that node (pekit wheelhouse --node), pip's wheel included
+    mmf/        MMF at the pinned commit as a pure-Python wheel, built here from a verified
+                checkout: the node needs no git and no compiler; `pekit prepare` then pins its
+                patched files by sha256
+    node.json   the freeze it was made for
+    run.sh      on the node: make the kit's venv over the node's Python (node.py venv), apply
+                the patches, run `pekit gpu-check`; offline throughout
+    bundle.json what is in it and its size
+
+On the node: `bash DIR/run.sh` (NODE_PYTHON, VENV, OUT and MINUTES may be set; extra arguments
+go to `pekit gpu-check`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from . import mmf_source, wheelhouse
+from .core import atomic, jsonfile, pins
+from .core.errors import PekitError
+
+# What of the kit travels: what the installed kit reads at run time (its package, the patches,
+# the locks and image profiles the wheelhouse and doctor read), and what pip needs to install it.
+KIT_PARTS = ("scripts", "patches", "docker", "pyproject.toml", "README.md")
+SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".pytest_cache")
+RECORD = "bundle.json"
+PARTS = ("kit", "wheels", "mmf", "node.json", "run.sh", RECORD)
+
+RUN_SH = r"""#!/usr/bin/env bash
+# The kit's GPU check on this node, offline: the kit's venv over the node's own Python (its
+# torch is never reinstalled; the kit's packages come first), MMF and the patches, then
+# `pekit gpu-check`. Made by `pekit gpu-bundle` for the node whose freeze is node.json.
+#   NODE_PYTHON  the node's Python (default: python3)
+#   VENV         the kit's venv (default: venv/ here; a kit venv there is replaced)
+#   OUT          the results (default: results/ here)
+#   MINUTES      the time the whole check may take, installation included (default: 8)
+# Arguments go to `pekit gpu-check`.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+start=$(date +%s)
+NODE_PYTHON=${NODE_PYTHON:-python3}
+VENV=${VENV:-$here/venv}
+OUT=${OUT:-$here/results}
+MINUTES=${MINUTES:-8}
+export PIP_NO_INDEX=1 PIP_FIND_LINKS="$here/wheels" PIP_DISABLE_PIP_VERSION_CHECK=1
+"$NODE_PYTHON" "$here/kit/scripts/pekit/node.py" venv --venv "$VENV" \
+    --wheelhouse "$here/wheels" --wheel "$(ls "$here"/mmf/*.whl)" --kit "$here/kit"
+"$VENV/bin/python" -m pekit prepare
+"$VENV/bin/python" -m pekit gpu-check --out "$OUT" --since "$start" --minutes "$MINUTES" "$@"
+"""
+
+
+def _copy_kit(dest):
+    root = pins.REPO_ROOT
+    for part in KIT_PARTS:
+        src = root / part
+        if src.is_dir():
+            shutil.copytree(str(src), str(dest / part), ignore=SKIP)
+        elif src.is_file():
+            shutil.copy2(str(src), str(dest / part))
+        else:
+            raise PekitError(f"{src}: missing from the kit; expected it to copy into the bundle")
+
+
+def _mmf_wheel(dest, mmf_from=None, echo=print):
+    """MMF at the pin as a wheel in `dest`, built from a verified checkout (fetched from
+    `mmf_from`, a clone or bundle, when the kit has none)."""
+    checkout = mmf_source.find_checkout()
+    if checkout is None:
+        echo(f"gpu-bundle: fetching MMF from {mmf_from or 'its public repository'}")
+        checkout, _ = mmf_source.fetch(mmf_from)
+    mmf_source.verify_checkout(checkout)
+    with tempfile.TemporaryDirectory(prefix="pekit-mmf-wheel-") as tmp:
+        copy = Path(tmp) / "mmf"
+        shutil.copytree(str(checkout), str(copy), ignore=shutil.ignore_patterns(".git"))
+        # Built in pip's isolated build environment (where there is network) with the lock's
+        # setuptools, whatever this Python has.
+        constraint = Path(tmp) / "constraints.txt"
+        constraint.write_text(wheelhouse.locked("setuptools") + "\n", encoding="utf-8")
+        cmd = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
+        cmd += ["--wheel-dir", str(dest), str(copy)]
+        # MMF's own switch for building without its one C extension (cphoc: the PHOC features
+        # of the TextVQA/TextCaps processors, imported by them alone, never by the kit): the
+        # wheel is pure Python, so it installs on any node Python with no compiler.
+        env = dict(os.environ, READTHEDOCS="1", PIP_CONSTRAINT=str(constraint))
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        if proc.returncode != 0:
+            lines = [ln.strip() for ln in proc.stdout.decode(errors="replace").splitlines()]
+            lines = [ln for ln in lines if ln and not ln.startswith(("hint:", "note:", "╰"))]
+            raise PekitError(f"building MMF's wheel failed: {lines[-1] if lines else cmd}")
+    wheels = sorted(dest.glob("mmf-*.whl"))
+    if len(wheels) != 1:
+        raise PekitError(f"building MMF's wheel gave {len(wheels)} wheels; expected one")
+    return wheels[0]
+
+
+def _size(path):
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _check_destination(out):
+    """`out` may be new, empty, or an earlier bundle holding only its own parts."""
+    out = Path(out)
+    atomic.output_folder(out.parent)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise PekitError(f"{out}: exists and is not a folder; expected the bundle's folder")
+    if out.is_dir() and any(out.iterdir()):
+        others = sorted(p.name for p in out.iterdir() if p.name not in PARTS)
+        if not (out / RECORD).is_file() or others:
+            what = ", ".join(others[:3]) or f"no {RECORD}"
+            raise PekitError(
+                f"{out}: not an earlier bundle ({what}); expected a new or empty folder, or a"
+                " bundle to replace: move it away or name another folder"
+            )
+    return out
+
+
+def build(out, node_file, mmf_from=None, wheels=None, echo=print):
+    """Write the bundle (see the module's doc) in one step; returns its record. `wheels`: an
+    existing wheelhouse made for this node, copied instead of downloading one."""
+    out = _check_destination(out)
+    node = wheelhouse.read_node(node_file)
+    if wheels:
+        path = Path(wheels) / wheelhouse.RECORD
+        if not path.is_file():
+            raise PekitError(
+                f"{wheels}: no wheelhouse there (no {wheelhouse.RECORD}); make one with: pekit"
+                f" wheelhouse {wheels} --node {node_file}"
+            )
+        record = jsonfile.load(path, "wheelhouse record")
+        if record.get("python") != node.python:
+            raise PekitError(
+                f"{path}: python is {record.get('python')!r}; the node's freeze ({node_file})"
+                f" is Python {node.python}: make the wheelhouse from that freeze"
+            )
+    with atomic.staged_folder(out) as stage:
+        (stage / "kit").mkdir()
+        _copy_kit(stage / "kit")
+        if wheels:
+            shutil.copytree(str(wheels), str(stage / "wheels"))
+        else:
+            record = wheelhouse.build(stage / "wheels", node, echo=echo)
+        (stage / "mmf").mkdir()
+        mmf = _mmf_wheel(stage / "mmf", mmf_from, echo)
+        shutil.copy2(str(node_file), str(stage / "node.json"))
+        atomic.write_text(stage / "run.sh", RUN_SH, mode=0o755)
+        sizes = {part: _size(stage / part) for part in PARTS if part != RECORD}
+        result = {
+            "kind": "pekit-gpu-bundle",
+            "node": str(node_file),
+            "python": node.python,
+            "mmf_commit": pins.get("mmf.commit"),
+            "mmf_wheel": mmf.name,
+            "wheels": len(record.get("files", [])),
+            "shadows": record.get("shadows", {}),
+            "warnings": record.get("warnings", []),
+            "bytes": sizes,
+            "total_bytes": sum(sizes.values()),
+        }
+        atomic.write_json(stage / RECORD, result)
+    return result
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "gpu-bundle",
+        help="one copy (kit, wheelhouse, MMF, run.sh) that runs the GPU check on an offline node",
+        description=__doc__.strip().splitlines()[0],
+    )
+    p.add_argument("out", metavar="DIR", help="the bundle's folder (made; an earlier one replaced)")
+    p.add_argument(
+        "--node",
+        required=True,
+        metavar="FILE",
+        help="the node's freeze: `python3 scripts/pekit/node.py freeze > FILE` on the node",
+    )
+    p.add_argument(
+        "--mmf-from",
+        metavar="URL|PATH",
+        help="a clone or bundle of MMF, when the kit's cache has no checkout",
+    )
+    p.add_argument(
+        "--wheelhouse",
+        metavar="DIR",
+        help="a wheelhouse already made for this node (default: made now; needs network)",
+    )
+    p.set_defaults(func=_main)
+
+
+def _main(args):
+    result = build(
+        args.out,
+        args.node,
+        args.mmf_from,
+        args.wheelhouse,
+        echo=lambda text: print(text, file=sys.stderr, flush=True),
+    )
+    sizes = ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in result["bytes"].items())
+    print(f"wrote {args.out}: {result['total_bytes'] / 1e6:.1f} MB ({sizes})")
+    for name, what in result["shadows"].items():
+        print(f"  shadows {name}: {what}")
+    for line in result["warnings"]:
+        print(f"  warning: {line}")
+    print(f"on the node: bash {args.out}/run.sh   (NODE_PYTHON=... MINUTES=... as needed)")
+    return 0
