@@ -1,6 +1,7 @@
 """The MMF log parser, on logs written in MMF a34bc2d's exact formats (see mmf_log_writer)."""
 
 import json
+import re
 
 import pytest
 from mmf_log_writer import mmf_test_log, timer, training_log
@@ -68,11 +69,22 @@ def test_parses_paper_format_log(colour):
     assert parsed["criterion"] == "hateful_memes/roc_auc"
     assert parsed["final_val"]["roc_auc"] == best["roc_auc"]
     assert parsed["test"] is None
-    assert parsed["ups"] == 4.8
+    assert parsed["ups"] == 4.8 and parsed["ups_timed"] == pytest.approx(4.8, rel=1e-3)
     assert parsed["peak_memory_mb"] == 3439.0
     assert parsed["finished"] is True
     # 22000 updates at 4.8 ups plus start-up, as time_since_start and "Finished run in" say.
     assert 22000 / 4.8 < parsed["wall_time_s"] < 22000 / 4.8 + 60
+
+
+def test_fast_updates_are_timed_by_the_lines_milliseconds_not_mmfs_whole_seconds():
+    """MMF's `ups` is log_interval / whole seconds (at least 1): 3 updates in 148 ms read as
+    3.00. The `time` field has milliseconds; ups_timed comes from it."""
+    text = training_log(max_updates=60, curve={}, ups=20.27, log_interval=3)
+    text = re.sub(r"ups: [0-9.]+", "ups: 3.00", text)
+    parsed = logs.parse_lines(text.splitlines(True))
+    assert parsed["ups"] == 3.0
+    assert parsed["ups_timed"] == pytest.approx(20.27, rel=0.01)
+    assert "ups_timed" not in parsed["train"][0]  # the first interval has no start to time from
 
 
 def test_resumed_run_keeps_last_line_per_update_and_sums_wall_time():

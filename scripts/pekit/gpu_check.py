@@ -299,7 +299,7 @@ def training(device, workdir, updates, echo, skip=None, rows=None):
                     "mode": mode,
                     "status": run.status,
                     "updates": parsed["last_update"],
-                    "updates_per_s": parsed["ups"],
+                    "updates_per_s": parsed["ups_timed"] or parsed["ups"],
                     "peak_memory_mb": parsed["peak_memory_mb"],
                     "losses_finite": bool(losses)
                     and all(isinstance(v, float) and math.isfinite(v) for v in losses),

@@ -108,6 +108,8 @@ def parse_lines(lines, source=None):
     finished_in = None
     peak_mem = None
     ups = []
+    ups_timed = []  # from each log line's `time` (ms precision): MMF's `ups` divides by whole
+    prev_update = None  # seconds, so it cannot tell 3 updates in 0.15 s from 3 in 1 s
     loaded = []
     for raw in lines:
         line = ANSI.sub("", raw.rstrip("\n"))
@@ -141,6 +143,9 @@ def parse_lines(lines, source=None):
                 # A resumed attempt whose start-up lines are missing: the clock restarted.
                 segments.append(seg_time)
                 seg_time = 0.0
+                prev_update = None
+            if not seg_started:
+                prev_update = None
             last_update, seg_started = update, True
             elapsed = duration_seconds(str(fields.get("time_since_start", "")))
             if elapsed is not None:
@@ -151,6 +156,11 @@ def parse_lines(lines, source=None):
             if isinstance(fields.get("ups"), float):
                 entry["ups"] = fields["ups"]
                 ups.append(fields["ups"])
+            interval = duration_seconds(str(fields.get("time", "")))
+            if prev_update is not None and update > prev_update and interval:
+                entry["ups_timed"] = round((update - prev_update) / interval, 3)
+                ups_timed.append(entry["ups_timed"])
+            prev_update = update
             if isinstance(fields.get("max mem"), float):
                 entry["max_mem_mb"] = fields["max mem"]
                 peak_mem = max(peak_mem or 0.0, fields["max mem"])
@@ -195,6 +205,7 @@ def parse_lines(lines, source=None):
         "test": next((e for e in reversed(evals) if e["split"] == "test"), None),
         "ups": round(statistics.median(ups), 3) if ups else None,
         "ups_mean": round(statistics.mean(ups), 3) if ups else None,
+        "ups_timed": round(statistics.median(ups_timed), 3) if ups_timed else None,
         "peak_memory_mb": peak_mem,
         "wall_time_s": wall or None,
     }
