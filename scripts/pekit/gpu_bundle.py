@@ -74,36 +74,41 @@ def _copy_kit(dest):
             raise PekitError(f"{src}: missing from the kit; expected it to copy into the bundle")
 
 
-def _mmf_wheel(dest, mmf_from=None, echo=print):
+def _mmf_wheel(dest, wheels, mmf_from=None, echo=print):
     """MMF at the pin as a wheel in `dest`, built from a verified checkout (fetched from
-    `mmf_from`, a clone or bundle, when the kit has none)."""
+    `mmf_from`, a clone or bundle, when the kit has none) with the setuptools of the wheelhouse
+    `wheels`: offline, and the same build whatever this Python has installed."""
     checkout = mmf_source.find_checkout()
     if checkout is None:
         echo(f"gpu-bundle: fetching MMF from {mmf_from or 'its public repository'}")
         checkout, _ = mmf_source.fetch(mmf_from)
     mmf_source.verify_checkout(checkout)
+    tools = sorted(Path(wheels).glob("setuptools-*.whl"))
+    if not tools:
+        raise PekitError(f"{wheels}: no setuptools wheel; expected one in a kit wheelhouse")
     with tempfile.TemporaryDirectory(prefix="pekit-mmf-wheel-") as tmp:
-        copy = Path(tmp) / "mmf"
+        copy, site = Path(tmp) / "mmf", Path(tmp) / "site"
         shutil.copytree(str(checkout), str(copy), ignore=shutil.ignore_patterns(".git"))
-        # Built in pip's isolated build environment (where there is network) with the lock's
-        # setuptools, whatever this Python has.
-        constraint = Path(tmp) / "constraints.txt"
-        constraint.write_text(wheelhouse.locked("setuptools") + "\n", encoding="utf-8")
-        cmd = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
+        pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+        _run([*pip, "install", "--quiet", "--no-index", "--target", str(site), str(tools[-1])])
+        cmd = [*pip, "wheel", "--quiet", "--no-deps", "--no-index", "--no-build-isolation"]
         cmd += ["--wheel-dir", str(dest), str(copy)]
         # MMF's own switch for building without its one C extension (cphoc: the PHOC features
         # of the TextVQA/TextCaps processors, imported by them alone, never by the kit): the
         # wheel is pure Python, so it installs on any node Python with no compiler.
-        env = dict(os.environ, READTHEDOCS="1", PIP_CONSTRAINT=str(constraint))
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-        if proc.returncode != 0:
-            lines = [ln.strip() for ln in proc.stdout.decode(errors="replace").splitlines()]
-            lines = [ln for ln in lines if ln and not ln.startswith(("hint:", "note:", "╰"))]
-            raise PekitError(f"building MMF's wheel failed: {lines[-1] if lines else cmd}")
-    wheels = sorted(dest.glob("mmf-*.whl"))
-    if len(wheels) != 1:
-        raise PekitError(f"building MMF's wheel gave {len(wheels)} wheels; expected one")
-    return wheels[0]
+        _run(cmd, env=dict(os.environ, READTHEDOCS="1", PYTHONPATH=str(site)))
+    built = sorted(dest.glob("mmf-*.whl"))
+    if len(built) != 1:
+        raise PekitError(f"building MMF's wheel gave {len(built)} wheels; expected one")
+    return built[0]
+
+
+def _run(cmd, env=None):
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    if proc.returncode != 0:
+        lines = [ln.strip() for ln in proc.stdout.decode(errors="replace").splitlines()]
+        lines = [ln for ln in lines if ln and not ln.startswith(("hint:", "note:", "╰"))]
+        raise PekitError(f"building MMF's wheel failed: {lines[-1] if lines else cmd}")
 
 
 def _size(path):
@@ -156,7 +161,7 @@ def build(out, node_file, mmf_from=None, wheels=None, echo=print):
         else:
             record = wheelhouse.build(stage / "wheels", node, echo=echo)
         (stage / "mmf").mkdir()
-        mmf = _mmf_wheel(stage / "mmf", mmf_from, echo)
+        mmf = _mmf_wheel(stage / "mmf", stage / "wheels", mmf_from, echo)
         shutil.copy2(str(node_file), str(stage / "node.json"))
         atomic.write_text(stage / "run.sh", RUN_SH, mode=0o755)
         sizes = {part: _size(stage / part) for part in PARTS if part != RECORD}

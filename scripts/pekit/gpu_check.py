@@ -78,13 +78,16 @@ def plan_budget(minutes, spent_before, on_gpu):
     left = max(total - max(spent_before, 0.0), 0.0)
     parts = {part: round(share * left, 1) for part, share in SHARES.items()}
     factor = minutes / DEFAULT_MINUTES
+    common = {
+        "minutes": minutes,
+        "total_s": total,
+        "before_check_s": round(spent_before, 1),
+        "left_s": round(left, 1),
+        "parts": parts,
+    }
     if not on_gpu:
         return {
-            "minutes": minutes,
-            "total_s": total,
-            "before_check_s": round(spent_before, 1),
-            "left_s": round(left, 1),
-            "parts": parts,
+            **common,
             "updates": CPU_UPDATES,
             "bench_argv": list(CPU_BENCH_ARGV),
             "enforced": False,
@@ -113,11 +116,7 @@ def plan_budget(minutes, spent_before, on_gpu):
             + (f", sections {sections} only" if sections else "")
         )
     return {
-        "minutes": minutes,
-        "total_s": total,
-        "before_check_s": round(spent_before, 1),
-        "left_s": round(left, 1),
-        "parts": parts,
+        **common,
         "updates": updates,
         "bench_argv": argv,
         "enforced": True,

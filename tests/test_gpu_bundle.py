@@ -1,0 +1,101 @@
+"""`pekit gpu-bundle`: one copy for an offline node — the kit, the node's wheelhouse, MMF as a
+pure-Python wheel built offline with the wheelhouse's setuptools, run.sh — and nothing of the
+user's replaced."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from conftest import WHEEL_CACHE, sha_tree
+from pekit import gpu_bundle, node, wheelhouse
+from pekit.core.errors import PekitError
+
+PY = "{}.{}".format(*sys.version_info[:2])
+
+
+@pytest.fixture(scope="session")
+def setuptools_wheel():
+    """The lock's setuptools wheel, from PyPI, cached with the tests' other wheels."""
+    line = wheelhouse.locked("setuptools")
+    version = line.split("==", 1)[1]
+    found = sorted(WHEEL_CACHE.glob(f"setuptools-{version}-*.whl"))
+    if not found:
+        WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+        cmd += ["--only-binary=:all:", line, "-d", str(WHEEL_CACHE)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        found = sorted(WHEEL_CACHE.glob(f"setuptools-{version}-*.whl"))
+        if proc.returncode != 0 or not found:
+            pytest.fail(f"could not download {line} from PyPI: {proc.stdout}{proc.stderr}")
+    return found[-1]
+
+
+@pytest.fixture
+def made(tmp_path, setuptools_wheel):
+    """A node's freeze (this Python's) and a wheelhouse record made for it."""
+    freeze = tmp_path / "node.json"
+    freeze.write_text(json.dumps(node.freeze()))
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / setuptools_wheel.name).write_bytes(setuptools_wheel.read_bytes())
+    (wheels / "requirements.txt").write_text(wheelhouse.locked("setuptools") + "\n")
+    record = {
+        "python": PY,
+        "files": [{"file": setuptools_wheel.name, "bytes": setuptools_wheel.stat().st_size}],
+        "kept": {},
+        "shadows": {"transformers": "the node's 5.17.0 -> 4.10.1"},
+        "warnings": [],
+    }
+    (wheels / "wheelhouse.json").write_text(json.dumps(record))
+    return freeze, wheels
+
+
+@pytest.mark.mmf
+def test_the_bundle_holds_the_kit_its_wheels_mmf_and_run_sh(tmp_path, made, mmf_checkout):
+    freeze, wheels = made
+    out = tmp_path / "bundle"
+    result = gpu_bundle.build(out, freeze, wheels=wheels, echo=lambda _: None)
+    assert sorted(p.name for p in out.iterdir()) == sorted(gpu_bundle.PARTS)
+    assert (out / "kit" / "scripts" / "pekit" / "node.py").is_file()
+    assert (out / "kit" / "patches" / "manifest.json").is_file()
+    assert not list((out / "kit").rglob("__pycache__"))
+    assert sha_tree(out / "wheels") == sha_tree(wheels)
+    [mmf] = list((out / "mmf").glob("*.whl"))
+    assert mmf.name == result["mmf_wheel"] and mmf.name.endswith("-py3-none-any.whl")
+    with zipfile.ZipFile(str(mmf)) as z:
+        names = z.namelist()
+    assert "mmf/__init__.py" in names and not any(n.endswith(".so") for n in names)
+    assert any(n.startswith("mmf/configs/") and n.endswith(".yaml") for n in names)
+    assert os.stat(out / "run.sh").st_mode & stat.S_IXUSR
+    assert json.loads((out / "node.json").read_text()) == json.loads(freeze.read_text())
+    record = json.loads((out / gpu_bundle.RECORD).read_text())
+    assert record == json.loads(json.dumps(result))
+    assert record["total_bytes"] == sum(record["bytes"].values()) > mmf.stat().st_size
+    assert record["shadows"] == {"transformers": "the node's 5.17.0 -> 4.10.1"}
+
+
+def test_a_users_folder_or_a_wheelhouse_for_another_python_is_refused(tmp_path, made):
+    freeze, wheels = made
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    before = sha_tree(tmp_path)
+    with pytest.raises(PekitError, match="not an earlier bundle"):
+        gpu_bundle.build(mine, freeze, wheels=wheels, echo=lambda _: None)
+    record = json.loads((wheels / "wheelhouse.json").read_text())
+    (wheels / "wheelhouse.json").write_text(json.dumps({**record, "python": "3.9"}))
+    with pytest.raises(PekitError, match="python is '3.9'"):
+        gpu_bundle.build(tmp_path / "b", freeze, wheels=wheels, echo=lambda _: None)
+    (wheels / "wheelhouse.json").unlink()
+    with pytest.raises(PekitError, match="no wheelhouse there"):
+        gpu_bundle.build(tmp_path / "b", freeze, wheels=wheels, echo=lambda _: None)
+    assert not (tmp_path / "b").exists()
+    assert (mine / "notes.txt").read_text() == "keep me"
+    assert sha_tree(mine) == {k[5:]: v for k, v in before.items() if k.startswith("mine/")}
