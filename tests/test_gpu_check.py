@@ -464,3 +464,37 @@ def test_a_failed_run_or_a_table_i_mismatch_is_not_ok(monkeypatch, tmp_path, on_
     result = gpu_check.check(tmp_path / "b", echo=lambda t: None)
     assert result["errors"] == {} and result["ok"] is False
     assert "| FAIL |" in (tmp_path / "b" / "gpu-check.md").read_text()
+
+
+@pytest.fixture(autouse=True)
+def healthy_environment(request, monkeypatch):
+    """The doctor's environment findings, all ok, unless a test asks for the real ones."""
+    if "real_doctor" not in request.keywords:
+        monkeypatch.setattr(
+            gpu_check,
+            "environment_findings",
+            lambda: [{"status": "ok", "what": "packages", "detail": "the kit's 97"}],
+        )
+
+
+def test_a_doctor_fail_makes_the_check_not_ok_and_is_shown(monkeypatch, tmp_path, on_cpu):
+    calls = []
+    monkeypatch.setattr(gpu_check, "table1", _fake_table1(calls))
+    monkeypatch.setattr(gpu_check, "training", _fake_training(calls))
+    monkeypatch.setattr(gpu_check, "bench", _fake_bench(calls))
+    failed = {"status": "FAIL", "what": "imports", "detail": "mmf: AttributeError: DeviceArray"}
+    monkeypatch.setattr(gpu_check, "environment_findings", lambda: [failed])
+    result = gpu_check.check(tmp_path, echo=lambda t: None)
+    assert result["ok"] is False and result["doctor"] == [failed]
+    md = (tmp_path / "gpu-check.md").read_text()
+    assert "1 checks of the environment, 1 FAIL" in md
+    assert "- FAIL imports: mmf: AttributeError: DeviceArray" in md
+
+
+@pytest.mark.real_doctor
+def test_the_environment_findings_are_the_doctors_without_data_and_assets():
+    found = gpu_check.environment_findings()
+    whats = {f["what"] for f in found}
+    assert {"Python", "torch", "packages", "imports"} <= whats
+    assert not any(w.startswith(("data ", "asset ")) for w in whats)
+    assert all(set(f) == {"status", "what", "detail"} for f in found)

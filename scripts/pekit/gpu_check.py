@@ -344,6 +344,20 @@ def _part(part, result, echo, body):
         result["seconds"][part] = round(time.monotonic() - began, 1)
 
 
+def environment_findings():
+    """`pekit doctor`'s findings about the environment (Python, torch and the GPUs, the
+    packages and their imports, MMF, the patches), without the datasets and assets a check on
+    synthetic data does not need."""
+    from . import doctor
+
+    try:
+        found = [doctor.check_python(), *doctor.check_torch(), *doctor.check_packages()]
+        found += [doctor.check_mmf(), *doctor.check_patches()]
+    except Exception as e:  # the doctor's own failure is a finding, not the end of the check
+        return [{"status": "FAIL", "what": "doctor", "detail": one_line(e)}]
+    return [{"status": f.status, "what": f.what, "detail": f.detail} for f in found]
+
+
 def check(out, since=None, echo=print, minutes=DEFAULT_MINUTES):
     """Run the three parts within `minutes`; returns the result written to OUT/gpu-check.json.
     `since` (seconds since the epoch) is when the installation began: the total time and the
@@ -391,6 +405,7 @@ def check(out, since=None, echo=print, minutes=DEFAULT_MINUTES):
         "bench": None,
     }
     skipped = result["budget"]["skipped"]
+    result["doctor"] = environment_findings()
 
     def run_table1():
         table1(device, ["visual_bert", "vilbert"], out / "work", echo, rows=result["table1"])
@@ -438,6 +453,7 @@ def check(out, since=None, echo=print, minutes=DEFAULT_MINUTES):
     ran = [r for r in result["training"] if r["status"] != "skipped"]
     result["ok"] = (
         not result["errors"]
+        and not any(f["status"] == "FAIL" for f in result["doctor"])
         and all(r["pass"] for r in result["table1"])
         and all(r["status"] == record.FINISHED and r["losses_finite"] for r in ran)
     )
@@ -514,6 +530,16 @@ def markdown(result):
     if result["scaled_down"]:
         lines += [f"**Scaled down:** {result['scaled_down']}.", ""]
     lines += _budget_lines(result)
+    findings = result.get("doctor") or []
+    failed = [f for f in findings if f["status"] == "FAIL"]
+    lines += [
+        "## Doctor",
+        "",
+        f"{len(findings)} checks of the environment, {len(failed)} FAIL"
+        + ("." if not failed else ":"),
+        *[f"- FAIL {f['what']}: {f['detail']}" for f in failed],
+        "",
+    ]
     lines += [
         "## Table I",
         "",
