@@ -261,7 +261,7 @@ def _fake_table1(calls, fail=False):
     return table1
 
 
-def _fake_training(calls):
+def _fake_training(calls, after_run=lambda: None):
     def training(device, workdir, updates, echo, skip=None, rows=None):
         calls.append(("training", updates))
         for name, mode in gpu_check.RUNS:
@@ -269,6 +269,7 @@ def _fake_training(calls):
             if reason:
                 rows.append(gpu_check._skipped_run(name, mode, reason))
                 continue
+            after_run()
             rows.append(
                 {
                     "settings": name,
@@ -414,19 +415,11 @@ def test_on_a_gpu_the_training_part_budget_stops_later_runs(monkeypatch, tmp_pat
         gpu_check, "time", types.SimpleNamespace(monotonic=lambda: clock[0], time=time.time)
     )
 
-    def training(device, workdir, updates, echo, skip=None, rows=None):
-        calls.append(("training", updates))
-        for name, mode in gpu_check.RUNS:
-            reason = skip()
-            if reason:
-                rows.append(gpu_check._skipped_run(name, mode, reason))
-                continue
-            rows.append({**_result()["training"][0], "settings": name, "mode": mode})
-            clock[0] += 100.0  # each run: 100 s of a 240 s training budget
-        return rows
+    def run_takes_100_s():  # each run: 100 s of a 240 s training budget
+        clock[0] += 100.0
 
     monkeypatch.setattr(gpu_check, "table1", _fake_table1(calls))
-    monkeypatch.setattr(gpu_check, "training", training)
+    monkeypatch.setattr(gpu_check, "training", _fake_training(calls, run_takes_100_s))
     monkeypatch.setattr(gpu_check, "bench", _fake_bench(calls))
     result = gpu_check.check(tmp_path / "out", echo=lambda t: None, minutes=8.0)
     statuses = [r["status"] for r in result["training"]]

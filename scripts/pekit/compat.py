@@ -12,7 +12,6 @@ import functools
 import json
 from pathlib import Path
 
-from .core.errors import PekitError
 from .node import normalize
 
 FACTS = Path(__file__).resolve().parent / "facts" / "node_compat.json"
@@ -69,6 +68,15 @@ def exact_why(name):
 def with_numpy_2(name):
     """The version shipped instead of the lock's on a node whose numpy is 2.x, or None."""
     return facts()["with_numpy_2"]["versions"].get(normalize(name))
+
+
+def build_for(name, locked, numpy):
+    """The version of `name` to install beside `numpy` (a version, or None: the lock's own):
+    the lock's, or on numpy 2 the build proven there where the lock's is for numpy 1."""
+    version = parse_version(numpy) if numpy else None
+    if version is not None and version.major >= 2:
+        return with_numpy_2(name) or locked
+    return locked
 
 
 def requirements(lines, markers, extra="", source="", warn=None):
@@ -128,13 +136,3 @@ def unmet(freeze, name, final, warn=None):
         if not req.specifier.contains(have, prereleases=True):
             out.append(f"{pkg.name} {pkg.version} requires {req.name}{req.specifier}")
     return out
-
-
-def check_facts(lock):
-    """Raise unless every range starts at the lock's version ({name: version})."""
-    for name, entry in facts()["ranges"].items():
-        if lock.get(name) != entry["min"]:
-            raise PekitError(
-                f"{FACTS}: ranges.{name}.min is {entry['min']}; expected the lock's "
-                f"{lock.get(name)}"
-            )

@@ -193,8 +193,7 @@ def _kit_versions():
     torchvision (the modern lock and transformers at the pin), and the torch side's names."""
     from . import wheelhouse
 
-    lines = wheelhouse._lock_lines(False)
-    versions = {wheelhouse._name(ln): ln.split("==", 1)[1] for ln in lines}
+    versions = wheelhouse.pinned(wheelhouse._lock_lines(False))
     for name in ("pip", *wheelhouse.NODE_TORCH):
         versions.pop(name, None)
     return versions, wheelhouse.provided(wheelhouse.NODE_TORCH, wheelhouse.lock_graph())
@@ -228,11 +227,10 @@ def _import_fix(module, check=False):
     if dist not in versions:
         return shows
     try:
-        numpy = compat.parse_version(importlib.metadata.version("numpy"))
+        numpy = importlib.metadata.version("numpy")
     except importlib.metadata.PackageNotFoundError:
         numpy = None
-    numpy_2 = numpy is not None and numpy.major >= 2  # the builds for numpy 2 (compat)
-    version = (numpy_2 and compat.with_numpy_2(dist)) or versions[dist]
+    version = compat.build_for(dist, versions[dist], numpy)
     return f"pip install --no-deps --force-reinstall {dist}=={version}; {shows}"
 
 

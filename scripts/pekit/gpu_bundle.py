@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -30,6 +29,7 @@ from pathlib import Path
 from . import mmf_source, wheelhouse
 from .core import atomic, jsonfile, pins
 from .core.errors import PekitError
+from .node import NodeFreeze
 
 # What of the kit travels: what the installed kit reads at run time (its package, the patches,
 # the locks and image profiles the wheelhouse and doctor read), and what pip needs to install it.
@@ -90,25 +90,21 @@ def _mmf_wheel(dest, wheels, mmf_from=None, echo=print):
         copy, site = Path(tmp) / "mmf", Path(tmp) / "site"
         shutil.copytree(str(checkout), str(copy), ignore=shutil.ignore_patterns(".git"))
         pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-        _run([*pip, "install", "--quiet", "--no-index", "--target", str(site), str(tools[-1])])
+        what = "installing the wheelhouse's setuptools to build MMF's wheel"
+        wheelhouse.run_pip(
+            [*pip, "install", "--quiet", "--no-index", "--target", str(site), str(tools[-1])], what
+        )
         cmd = [*pip, "wheel", "--quiet", "--no-deps", "--no-index", "--no-build-isolation"]
         cmd += ["--wheel-dir", str(dest), str(copy)]
         # MMF's own switch for building without its one C extension (cphoc: the PHOC features
         # of the TextVQA/TextCaps processors, imported by them alone, never by the kit): the
         # wheel is pure Python, so it installs on any node Python with no compiler.
-        _run(cmd, env=dict(os.environ, READTHEDOCS="1", PYTHONPATH=str(site)))
+        env = dict(os.environ, READTHEDOCS="1", PYTHONPATH=str(site))
+        wheelhouse.run_pip(cmd, "building MMF's wheel", env=env)
     built = sorted(dest.glob("mmf-*.whl"))
     if len(built) != 1:
         raise PekitError(f"building MMF's wheel gave {len(built)} wheels; expected one")
     return built[0]
-
-
-def _run(cmd, env=None):
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    if proc.returncode != 0:
-        lines = [ln.strip() for ln in proc.stdout.decode(errors="replace").splitlines()]
-        lines = [ln for ln in lines if ln and not ln.startswith(("hint:", "note:", "╰"))]
-        raise PekitError(f"building MMF's wheel failed: {lines[-1] if lines else cmd}")
 
 
 def _size(path):
@@ -139,7 +135,7 @@ def build(out, node_file, mmf_from=None, wheels=None, echo=print):
     """Write the bundle (see the module's doc) in one step; returns its record. `wheels`: an
     existing wheelhouse made for this node, copied instead of downloading one."""
     out = _check_destination(out)
-    node = wheelhouse.read_node(node_file)
+    node = NodeFreeze.read(node_file)
     if wheels:
         path = Path(wheels) / wheelhouse.RECORD
         if not path.is_file():

@@ -167,29 +167,26 @@ def nvidia_driver(timeout=10):
 
 
 def device_facts(device, name):
-    """What a performance report says about the machine: GPU(s), driver, torch, Python, CPU."""
+    """What a performance report says about the machine: the bench's device facts, and the GPU
+    count and memory, the driver, cuDNN and the CPU."""
     import torch
 
-    from .bench.runner import _cpu_name
+    from .bench.runner import _cpu_name, device_info
 
     on_gpu = device.type == "cuda"
-    facts = {
-        "type": device.type,
-        "name": name,
-        "count": torch.cuda.device_count() if on_gpu else 0,
-        "capability": list(torch.cuda.get_device_capability(0)) if on_gpu else None,
-        "memory_gib": None,
-        "driver": nvidia_driver(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "cudnn": None,
-        "python": platform.python_version(),
-        "cpu": _cpu_name(),
-        "cpu_count": os.cpu_count(),
-    }
+    facts = {**device_info(device), "name": name, "capability": None}
+    facts.update(
+        count=torch.cuda.device_count() if on_gpu else 0,
+        memory_gib=None,
+        driver=nvidia_driver(),
+        cudnn=None,
+        cpu=_cpu_name(),
+    )
     if on_gpu:
-        props = torch.cuda.get_device_properties(0)
-        facts["memory_gib"] = round(props.total_memory / 2**30, 1)
+        facts["capability"] = list(torch.cuda.get_device_capability(device))
+        facts["memory_gib"] = round(
+            torch.cuda.get_device_properties(device).total_memory / 2**30, 1
+        )
     try:
         facts["cudnn"] = (
             torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None

@@ -324,15 +324,36 @@ def _clear(venv):
         shutil.rmtree(str(venv))
 
 
-def _record_field(record, key):
+def _read_record(record):
+    """The wheelhouse's record: its `python` and `kept`, checked."""
     try:
         doc = json.loads(record.read_text(encoding="utf-8"))
-        return doc[key]
+        python, kept = doc["python"], doc["kept"]
+        if not isinstance(kept, dict) or not all(isinstance(v, dict) for v in kept.values()):
+            raise TypeError("kept is not an object of objects")
     except (OSError, ValueError, TypeError, KeyError, RecursionError) as e:
         raise NodeError(
-            f"{record}: cannot read {key!r} from the wheelhouse's record ({type(e).__name__});"
-            " expected one pekit wheelhouse wrote"
+            f"{record}: not a wheelhouse record pekit wheelhouse wrote ({type(e).__name__}"
+            f" {e}); expected its python and kept"
         ) from None
+    return python, kept
+
+
+def _describe(python, names):
+    """What `python` is: its X.Y, its site folders (site_dirs) and the versions of `names`
+    installed there (None: missing), in one run of it."""
+    here = os.path.abspath(__file__)
+    code = (
+        "import json, runpy, sys, importlib.metadata as m\n"
+        "def version(n):\n"
+        "    try: return m.version(n)\n"
+        "    except m.PackageNotFoundError: return None\n"
+        f"dirs = runpy.run_path({here!r})['site_dirs']()\n"
+        "print(json.dumps({'python': '%d.%d' % sys.version_info[:2], 'site_dirs': dirs,"
+        " 'versions': {n: version(n) for n in json.loads(sys.argv[1])}}))"
+    )
+    out = _run([python, "-c", code, json.dumps(sorted(names))], f"reading {python}")
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def _version_key(text):
@@ -345,22 +366,10 @@ def _version_key(text):
         return tuple(int(n) for n in re.findall(r"\d+", text.split("+")[0])[:4])
 
 
-def _check_kept(kept, record, python):
-    """Refuse unless the node still has what the wheelhouse was made to take from it: each
-    kept package at a version the kit works with, numpy of the same major version."""
-    if not isinstance(kept, dict):
-        raise NodeError(f"{record}: kept is not an object; expected one pekit wheelhouse wrote")
-    names = sorted(kept)
-    code = (
-        "import json, sys, importlib.metadata as m\n"
-        "out = {}\n"
-        "for n in json.loads(sys.argv[1]):\n"
-        "    try: out[n] = m.version(n)\n"
-        "    except m.PackageNotFoundError: out[n] = None\n"
-        "print(json.dumps(out))"
-    )
-    out = _run([python, "-c", code, json.dumps(names)], "reading the node's packages")
-    live = json.loads(out.splitlines()[-1])
+def _check_kept(kept, record, live):
+    """Refuse unless the node still has what the wheelhouse was made to take from it (`live`:
+    {name: version or None}): each kept package at a version the kit works with, numpy of the
+    same major version."""
     wrong = []
     for name, want in sorted(kept.items()):
         have = live.get(name)
@@ -391,18 +400,14 @@ def make_venv(venv, wheelhouse, wheels=(), kit=None, python=None, echo=print):
     if not requirements.is_file():
         raise NodeError(f"{wheelhouse}: no requirements.txt; expected a kit wheelhouse")
     record = wheelhouse / "wheelhouse.json"
-    made_for = _record_field(record, "python")
-    here = "{}.{}".format(*sys.version_info[:2]) if python == sys.executable else None
-    if here is None:
-        here = _run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], python)
-        here = here.strip()
-    if made_for != here:
+    made_for, kept = _read_record(record)
+    node = _describe(python, kept)
+    if made_for != node["python"]:
         raise NodeError(
-            f"{record}: python is {made_for!r}; this node's Python is {here}: make the wheelhouse"
-            " from this node's freeze"
+            f"{record}: python is {made_for!r}; this node's Python is {node['python']}: make"
+            " the wheelhouse from this node's freeze"
         )
-    kept = _record_field(record, "kept")
-    _check_kept(kept, record, python)
+    _check_kept(kept, record, node["versions"])
     pips = sorted(wheelhouse.glob("pip-*.whl"))
     if not pips:
         raise NodeError(f"{wheelhouse}: no pip wheel; expected one (pekit wheelhouse adds it)")
@@ -421,19 +426,11 @@ def make_venv(venv, wheelhouse, wheels=(), kit=None, python=None, echo=print):
         echo(f"node venv: installing the kit from {kit}")
         _run([*pip, "--no-build-isolation", "-e", str(kit)], "installing the kit")
     # Last, so that pip above never saw (nor tried to replace) the node's packages.
-    dirs = [d for d in site_dirs_of(python) if os.path.realpath(d) != os.path.realpath(venv)]
+    dirs = [d for d in node["site_dirs"] if os.path.realpath(d) != os.path.realpath(venv)]
     lines = ["# The node's packages, after the venv's own (pekit node.py)."]
     lines += [f"import site; site.addsitedir({d!r})" for d in dirs]
     (_venv_site(venv) / PTH_NAME).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return vpy
-
-
-def site_dirs_of(python):
-    """`site_dirs()` of another interpreter."""
-    here = os.path.abspath(__file__)
-    code = f"import json, runpy; print(json.dumps(runpy.run_path({here!r})['site_dirs']()))"
-    out = _run([python, "-c", code], f"reading {python}'s site folders")
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def main(argv=None):

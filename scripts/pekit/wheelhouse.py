@@ -29,15 +29,15 @@ from typing import Dict, List
 from . import compat
 from .core import atomic, pins
 from .core.errors import PekitError, UsageError
-from .node import NodeFreeze
+from .node import NodeFreeze, normalize
 
 PYTHONS = ("3.11", "3.12")
 TEST_TOOLS = "tests/requirements.txt"
 # What the node provides in any case: the wheelhouse is for an environment that has PyTorch.
 NODE_TORCH = ("torch", "torchvision")
 # Shipped whatever the node has: pip (the node's venv is bootstrapped from its wheel) and the
-# build tools the kit and MMF are installed with.
-BOOTSTRAP = ("pip", "setuptools", "wheel")
+# build tools the kit and MMF are installed with (docker/profiles.py's BUILD_TOOLS).
+BOOTSTRAP_PIP = "pip"
 GRAPH = "docker/lock/modern.requires.json"
 
 
@@ -51,7 +51,13 @@ def _profiles():
 
 
 def _name(line):
-    return re.sub(r"[-_.]+", "-", line.split("==", 1)[0]).lower()
+    """The normalized name of a `name==version` line."""
+    return normalize(line.split("==", 1)[0])
+
+
+def pinned(lines):
+    """{normalized name: version} of `name==version` lines."""
+    return {_name(line): line.split("==", 1)[1] for line in lines}
 
 
 def _marker_envs():
@@ -206,7 +212,8 @@ def plan(node=None, with_tests=False, profile="modern"):
     warnings = []
     torch_side = _torch_side(node, warnings)
     lines = _lock_lines(with_tests, profile)
-    locked_versions = {_name(ln): ln.split("==", 1)[1] for ln in lines}
+    locked_versions = pinned(lines)
+    bootstrap = {BOOTSTRAP_PIP, *_profiles().BUILD_TOOLS}
 
     def node_version(name):
         return None if node is None else node.version(name)
@@ -217,15 +224,12 @@ def plan(node=None, with_tests=False, profile="modern"):
 
     # numpy decides which builds of the compiled packages ship (compat's with_numpy_2).
     numpy = node_version("numpy") if ("numpy" in torch_side or usable("numpy")) else None
-    numpy_2 = numpy is not None and (compat.parse_version(numpy) or (0,)) >= compat.parse_version(
-        "2"
-    )
     wanted, left_out, shadows, kept = [], {}, {}, {}
     for line in lines:
         name = _name(line)
         have = node_version(name)
         # The build tools and pip stay: the kit and MMF are built on the node with the lock's own.
-        if name in BOOTSTRAP:
+        if name in bootstrap:
             wanted.append(line)
         elif name in torch_side:
             left_out[line] = "torch, torchvision or what they require: the node's own"
@@ -251,16 +255,15 @@ def plan(node=None, with_tests=False, profile="modern"):
                 else {"version": have, "exact": locked_versions[name]}
             )
         else:
-            if numpy_2 and compat.with_numpy_2(name):
-                line = f"{line.split('==', 1)[0]}=={compat.with_numpy_2(name)}"
+            line = (
+                f"{line.split('==', 1)[0]}=={compat.build_for(name, locked_versions[name], numpy)}"
+            )
             wanted.append(line)
             if have is not None:
                 shadows[name] = f"the node's {have} -> {line.split('==', 1)[1]}"
     if node is not None:
-        final = {}
-        for pkg_name, pkg in node.packages.items():
-            final[pkg_name] = pkg.version
-        final.update({_name(ln): ln.split("==", 1)[1] for ln in wanted})
+        final = {name: pkg.version for name, pkg in node.packages.items()}
+        final.update(pinned(wanted))
         for line in left_out:
             name = _name(line)
             if node_version(name) is not None and name not in torch_side:
@@ -349,10 +352,10 @@ def build(out, node=None, python=None, with_tests=False, glibc=None, echo=print)
         for tag in platform_tags(glibc) + ["any"]:
             cmd += ["--platform", tag]
         echo(f"wheelhouse: downloading {len(binary)} wheels for Python {python} into {out}")
-        _run([*cmd, *binary], "downloading the wheels")
+        run_pip([*cmd, *binary], "downloading the wheels")
         if source:
             echo(f"wheelhouse: building {len(source)} source-only packages: {', '.join(source)}")
-            _run(
+            run_pip(
                 [*pip, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(stage), *source],
                 "building the source-only packages",
             )
@@ -370,22 +373,19 @@ def build(out, node=None, python=None, with_tests=False, glibc=None, echo=print)
             "bytes": sum(p.stat().st_size for p in files),
         }
         # pip bootstraps the venv and is installed first, by node.py; not from the list.
-        listed = [ln for ln in made.wanted if _name(ln) != "pip"]
+        listed = [ln for ln in made.wanted if _name(ln) != BOOTSTRAP_PIP]
         atomic.write_text(stage / "requirements.txt", "\n".join(listed) + "\n")
         atomic.write_json(stage / RECORD, record)
     return record
 
 
-def _run(cmd, what):
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def run_pip(cmd, what, env=None):
+    """Run a pip command; a failure is one line: pip's last line that is not a hint."""
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     if proc.returncode != 0:
-        lines = [ln for ln in proc.stdout.decode(errors="replace").splitlines() if ln.strip()]
+        lines = [ln.strip() for ln in proc.stdout.decode(errors="replace").splitlines()]
+        lines = [ln for ln in lines if ln and not ln.startswith(("hint:", "note:", "╰"))]
         raise PekitError(f"{what} failed: {lines[-1] if lines else proc.returncode}")
-
-
-def read_node(path, python=None):
-    """The node's freeze named by --node: node.py freeze's JSON, or a plain pip freeze."""
-    return NodeFreeze.read(path, python)
 
 
 def register(subparsers):
@@ -415,7 +415,7 @@ def register(subparsers):
 
 
 def _main(args):
-    node = read_node(args.node, args.python) if args.node else None
+    node = NodeFreeze.read(args.node, args.python) if args.node else None
     if args.list:
         made = plan(node, args.with_tests)
         for line in made.wanted:
