@@ -119,7 +119,8 @@ reproduce-hmd reproduce-mmh: reproduce-%: $(IN_DEPS) ## the paper's runs (MODELS
 	$(PEKIT_IN) reproduce --dataset $* $(RUN_OPTS) --results $(RESULTS_IN) $(DATA_ARG)
 
 # The study: FC, PE at PE_REDUCTIONS, LoRA at LORA_RANKS, BitFit and Full-FT, then the report
-# with its study section. DRY_RUN=1 prints the matrix and its GPU time (plain Python, no image).
+# with its study section. DRY_RUN=1 prints the matrix and its GPU time (plain Python, no image),
+# and checks what the runs need in DATA_DIR and RESULTS_DIR as the real run does.
 PE_REDUCTIONS ?=
 LORA_RANKS ?=
 DRY_RUN ?=
@@ -127,7 +128,7 @@ STUDY_OPTS = $(RUN_OPTS) $(call _opt,--pe-reductions,$(PE_REDUCTIONS)) \
 	$(call _opt,--lora-ranks,$(LORA_RANKS))
 study-hmd study-mmh: study-%: $(if $(DRY_RUN),,$(IN_DEPS)) ## FC, PE sizes, LoRA ranks, BitFit, Full-FT + the report (DRY_RUN=1: matrix, GPU hours)
 	$(if $(DRY_RUN),$(HOST_PEKIT),$(PEKIT_IN)) study --dataset $* $(STUDY_OPTS) \
-	  $(if $(DRY_RUN),--dry-run,--results $(RESULTS_IN) $(DATA_ARG))
+	  $(if $(DRY_RUN),--dry-run --results $(RESULTS_DIR) --data-dir $(DATA_DIR),--results $(RESULTS_IN) $(DATA_ARG))
 
 report: GPUS :=
 report: $(if $(LOCAL),$(KIT_ENV),profile-check run-check volumes) ## tables + plots from the runs in results/ (REPORT_ARGS="--paper-log hmd:pe=LOG")

@@ -14,8 +14,9 @@ IMAGE_TAG ?= $(PROFILE)
 IMAGE_REF := $(IMAGE):$(IMAGE_TAG)
 # GPUs for the container: all, a count, or "device=0,1"; empty runs without GPUs.
 GPUS ?= all
-# Host folders mounted as the image's volumes (MMF_DATA_DIR, MMF_CACHE_DIR, results).
-DATA_DIR ?= $(or $(MMF_DATA_DIR),$(CURDIR)/.cache/docker/data)
+# Host folders mounted as the image's volumes (MMF_DATA_DIR, MMF_CACHE_DIR, results). DATA_DIR
+# is the folder every pekit command reads without --data-dir: $MMF_DATA_DIR, else MMF's default.
+DATA_DIR ?= $(shell $(HOST_PYTHON) scripts/pekit/data/paths.py)
 CACHE_DIR ?= $(or $(MMF_CACHE_DIR),$(CURDIR)/.cache/docker/cache)
 RESULTS_DIR ?= $(CURDIR)/results
 # Where the build takes things from. BASE_IMAGE: another base than the profile's (a mirror, or

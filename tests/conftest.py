@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shlex
 import subprocess
 import sys
 import zipfile
@@ -208,3 +210,30 @@ def pekit_env(world):
     env.pop(record.ENV_PROFILE, None)
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     return env
+
+
+@pytest.fixture
+def fake_mmf(tmp_path, monkeypatch):
+    """`pekit run` drives tests/mmf_log_writer.py as its mmf_run (each call's argv recorded),
+    with tmp_path/data laid out as the preflight wants; returns the calls' reader."""
+    import ready_data
+
+    from pekit.run import command, record
+
+    writer = Path(__file__).resolve().parent / "mmf_log_writer.py"
+    calls = tmp_path / "calls.jsonl"
+    monkeypatch.setenv(
+        command.ENV_MMF_RUN, f"{shlex.quote(sys.executable)} {shlex.quote(str(writer))}"
+    )
+    monkeypatch.setenv("FAKE_MMF_CALLS", str(calls))
+    monkeypatch.setenv(record.ENV_PROFILE, "modern")
+    for var in ("FAKE_MMF_EXIT", "FAKE_MMF_STOP_AT", "FAKE_MMF_KILL"):
+        monkeypatch.delenv(var, raising=False)
+    ready_data.lay_out(tmp_path / "data")
+
+    def read_calls():
+        if not calls.exists():
+            return []
+        return [json.loads(x) for x in calls.read_text().splitlines()]
+
+    return read_calls

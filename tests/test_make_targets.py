@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import ready_data
+
 from conftest import make_env
 from pekit.core import pins
 
@@ -155,12 +157,20 @@ def test_gpu_check_refuses_a_node_python_that_does_not_run_or_has_no_wheelhouse(
     assert not venv.exists()
 
 
-def test_study_dry_run_prints_the_matrix_without_image_or_venv():
-    out = _make("study-mmh", "DRY_RUN=1", "LORA_RANKS=4,8", "MODES=fc,lora", "SEEDS=1,2")
-    text = out.stdout.decode()
-    assert out.returncode == 0, text
+def test_study_dry_run_prints_the_matrix_without_image_or_venv(tmp_path):
+    matrix = ("study-mmh", "DRY_RUN=1", "LORA_RANKS=4,8", "MODES=fc,lora", "SEEDS=1,2")
+    where = (f"RESULTS_DIR={tmp_path / 'results'}", f"DATA_DIR={tmp_path / 'data'}")
+    empty = _make(*matrix, *where)
+    text = empty.stdout.decode()
+    # The matrix and its hours are printed; the runs' needs are checked as a real run would.
     assert "| VisualBERT | LoRA (rank 4) | rank 4 | 1,2 |" in text
     assert "Estimated total:" in text and "docker" not in text
+    assert empty.returncode != 0 and "fix: pekit data mmh" in text, text
+    ready_data.lay_out(tmp_path / "data", ("mmh",), ("visual_bert",))
+    ready = _make(*matrix, *where)
+    assert ready.returncode == 0, ready.stdout.decode()
+    assert f"data: {tmp_path / 'data'} (--data-dir)" in ready.stdout.decode()
+    assert not (tmp_path / "results").exists()
 
 
 def test_study_passes_its_sizes_to_the_runner_in_the_image():

@@ -102,10 +102,10 @@ def test_table2_renders_the_papers_numbers(paper_results):
     md = report.render_markdown(rep)
     assert "<= 0.02" in md
     assert (
-        "| HMD | VisualBERT | PE | 1 | 0.7281 | 0.7281 | +0.0000 | 0.6320 | 0.6320 | 0.5354 "
+        "| HMD | VisualBERT | PE | paper | 1 | 0.7281 | 0.7281 | +0.0000 | 0.6320 | 0.6320 | 0.5354 "
         "| 0.5354 | 19000 | 19,000 | pass |" in md
     )
-    assert "| MMH | VisualBERT | Full-FT | 1 | 0.7244 | 0.7244 |" in md
+    assert "| MMH | VisualBERT | Full-FT | paper | 1 | 0.7244 | 0.7244 |" in md
 
 
 def test_table1_matches_paper_counts(paper_results):
@@ -163,7 +163,7 @@ def test_test_split_metrics_are_reported(tmp_path):
     rep = report.build_report(results, plots=False)
     assert [(r["split"], r["roc_auc"]["mean"]) for r in rep["test"]] == [("test_seen", 0.71)]
     assert (
-        "| HMD | VisualBERT | PE | test_seen | 1 | 0.7100 | 0.6600 | 0.5500 |"
+        "| HMD | VisualBERT | PE | paper | test_seen | 1 | 0.7100 | 0.6600 | 0.5500 |"
         in report.render_markdown(rep)
     )
 

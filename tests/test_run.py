@@ -18,25 +18,6 @@ WRITER = Path(__file__).resolve().parent / "mmf_log_writer.py"
 SMALL = ["--override", "training.max_updates=3000"]
 
 
-@pytest.fixture
-def fake_mmf(tmp_path, monkeypatch):
-    calls = tmp_path / "calls.jsonl"
-    monkeypatch.setenv(
-        command.ENV_MMF_RUN, f"{shlex.quote(sys.executable)} {shlex.quote(str(WRITER))}"
-    )
-    monkeypatch.setenv("FAKE_MMF_CALLS", str(calls))
-    monkeypatch.setenv(record.ENV_PROFILE, "modern")
-    for var in ("FAKE_MMF_EXIT", "FAKE_MMF_STOP_AT", "FAKE_MMF_KILL"):
-        monkeypatch.delenv(var, raising=False)
-
-    def read_calls():
-        if not calls.exists():
-            return []
-        return [json.loads(x) for x in calls.read_text().splitlines()]
-
-    return read_calls
-
-
 def args(tmp_path, *extra, dataset="hmd", modes="fc"):
     return [
         "--dataset",
@@ -301,7 +282,7 @@ def test_runner_that_died_leaves_a_resumable_run(tmp_path, fake_mmf):
 
 def test_unlabelled_test_split_is_skipped(tmp_path, fake_mmf):
     annotations = tmp_path / "data" / "datasets" / "hateful_memes" / "defaults" / "annotations"
-    annotations.mkdir(parents=True)
+    annotations.mkdir(parents=True, exist_ok=True)
     (annotations / "test_unseen.jsonl").write_text('{"id": 1, "img": "img/1.png", "text": "a"}\n')
     assert cli.main(["run", *args(tmp_path, *SMALL)]) == 0
     tests = run_record(tmp_path)["test"]

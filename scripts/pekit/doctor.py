@@ -2,8 +2,10 @@
 incompatible, and the command that fixes each.
 
 Checked: Python, torch and its CUDA build, the GPUs and their compute capability (bf16), the
-kit's packages beside torch, MMF at the pinned commit, the state of each patch set, the datasets
-laid out, the assets verified. Packages are judged by the versions the kit is tested with
+kit's packages beside torch, MMF at the pinned commit, the state of each patch set, the data
+folder, and what a paper run of each dataset and model needs (annotations, features, pre-trained
+assets: the checks `pekit run` makes before it starts), each missing thing with the runs it
+blocks. Packages are judged by the versions the kit is tested with
 (compat, facts/node_compat.json) and by what imports and works (a subprocess imports them):
 missing, not importing, or another version of one the kit needs exactly fails; another version
 of any other is a warning (on torch's side, numpy and the like, only outside a tested range).
@@ -15,13 +17,12 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from . import mmf_source
-from .core import pins
+from . import mmf_source, settings
+from .core import argtypes, pins
 from .core.errors import PekitError
-from .data.facts import dataset_facts
-from .data.paths import dataset_dir, mmf_data_dir
+from .data.paths import mmf_data_dir, mmf_data_dir_source
 from .patching import engine, manifest, targets
-from .vocabulary import DATASETS
+from .vocabulary import DATASETS, DEFAULT_MODELS, MODELS
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 SUPPORTED_PYTHONS = {"modern": ("3.11", "3.12"), "paper": ("3.7",)}
@@ -396,25 +397,33 @@ def check_patches():
     return findings
 
 
-def check_data(data_dir=None):
-    findings = []
-    for name in DATASETS:
-        facts = dataset_facts(name)
-        folder = dataset_dir(facts["mmf_dataset"], data_dir) / "annotations"
-        splits = [s + ".jsonl" for s in facts["splits"]]
-        have = [s for s in splits if (folder / s).is_file()]
-        if len(have) == len(splits):
-            findings.append(Finding(OK, f"data {name}", f"laid out in {folder.parent}"))
-        else:
-            command = "pekit data hmd ZIP_OR_FOLDER" if name == "hmd" else "pekit data mmh FOLDER"
-            findings.append(
-                Finding(WARN, f"data {name}", f"not laid out in {folder.parent}", command)
-            )
+def check_data(data_dir=None, datasets=DATASETS, models=DEFAULT_MODELS):
+    """The data folder, then what a paper run of each (dataset, model) needs (the checks
+    `pekit run` makes before it starts: run/preflight.py): each missing thing one FAIL naming
+    the runs it blocks and its fix; a dataset with everything, one ok."""
+    from .run import preflight
+
+    folder, source = mmf_data_dir_source(data_dir)
+    findings = [Finding(OK, "data dir", f"{folder} ({source})")]
+    blocked = {}
+    for dataset in datasets:
+        for model in models:
+            for what, fix in preflight.needs(dataset, model, settings.PAPER, data_dir):
+                blocked.setdefault((what, fix), []).append(f"{dataset} {model}")
+        if not any(r.startswith(f"{dataset} ") for runs in blocked.values() for r in runs):
+            findings.append(Finding(OK, f"data {dataset}", "annotations, features, assets there"))
+    for (what, fix), runs in blocked.items():
+        on = sorted({r.split()[0] for r in runs})
+        label = f"data {on[0]}" if len(on) == 1 else "data " + ", ".join(on)
+        findings.append(Finding(FAIL, label, f"{what} (blocks {', '.join(runs)} runs)", fix))
     return findings
 
 
-def check_assets(data_dir=None):
+def check_assets(data_dir=None, datasets=DATASETS, models=DEFAULT_MODELS):
+    """Assets no training run of `datasets` x `models` reads (the feature extractor, other
+    checkpoints): a warning when missing. Those training reads are check_data's."""
     from . import assets
+    from .run import preflight
 
     try:
         facts = assets.load_facts()
@@ -423,21 +432,20 @@ def check_assets(data_dir=None):
     root = mmf_data_dir(data_dir)
     findings = []
     for asset in facts.assets:
+        if any(asset.needed_by(d, m) for d in datasets for m in models):
+            continue
+        if not set(asset.used_by) & set(datasets):
+            continue
         state = assets.state(asset, root)
         status = OK if state in ("present", "built-by-mmf") else WARN
-        fix = (
-            ""
-            if status == OK
-            else f"pekit assets fetch {asset.name}"
-            + ("" if asset.verified else " --allow-unverified")
-        )
+        fix = "" if status == OK else preflight.fetch_command(asset, data_dir)
         findings.append(Finding(status, f"asset {asset.name}", state, fix))
     return findings
 
 
-def diagnose(data_dir=None):
+def diagnose(data_dir=None, datasets=DATASETS, models=DEFAULT_MODELS):
     findings = [check_python(), *check_torch(), *check_packages(), check_mmf(), *check_patches()]
-    findings += check_data(data_dir) + check_assets(data_dir)
+    findings += check_data(data_dir, datasets, models) + check_assets(data_dir, datasets, models)
     return findings
 
 
@@ -447,12 +455,26 @@ def register(subparsers):
         help="what this environment has for the kit, what is missing, and the fix for each",
         description=__doc__.strip().splitlines()[0],
     )
-    p.add_argument("--data-dir", metavar="DIR", help="MMF's data dir (default: MMF's own)")
+    p.add_argument(
+        "--data-dir", metavar="DIR", help="MMF's data dir (default: $MMF_DATA_DIR, else MMF's)"
+    )
+    p.add_argument(
+        "--datasets",
+        default="",
+        help=f"the datasets whose training to check (default: {','.join(DATASETS)})",
+    )
+    p.add_argument(
+        "--models",
+        default="",
+        help=f"the models whose training to check (default: {','.join(DEFAULT_MODELS)})",
+    )
     p.set_defaults(func=_main)
 
 
 def _main(args):
-    findings = diagnose(args.data_dir)
+    datasets = argtypes.names(args.datasets, DATASETS, list(DATASETS), "--datasets")
+    models = argtypes.names(args.models, MODELS, DEFAULT_MODELS, "--models")
+    findings = diagnose(args.data_dir, datasets, models)
     width = max(len(f.what) for f in findings)
     print(
         f"pekit doctor: kit {pins.REPO_ROOT}, MMF pin {pins.get('mmf.commit')[:7]}, "

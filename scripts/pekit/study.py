@@ -88,26 +88,23 @@ def register(subparsers):
         description=__doc__.strip().splitlines()[0],
     )
     run_cli.add_matrix_arguments(p, default_modes=STUDY_MODES, default_sizes=STUDY_SIZES)
-    p.add_argument("--dry-run", action="store_true", help="print the matrix and its GPU time")
-    p.add_argument("--no-test", action="store_true", help="skip the test-split evaluation")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the matrix and its GPU time, and check what the runs need; start nothing",
+    )
     report.add_report_options(p)
     p.set_defaults(func=_main)
 
 
 def _main(args):
     from . import report
-    from .run.execute import run_matrix
-    from .run.record import FINISHED
 
     specs = run_cli.specs_from_args(args)
     if args.dry_run:
         print(matrix_table(specs))
-        return 0
+        return run_cli.dry_run_checks(specs, args)
     report.parse_paper_log_args(args.paper_log)  # the report's options, before the training
-
-    def echo(text):
-        print(text, file=sys.stderr, flush=True)
-
-    statuses = run_matrix(specs, test=not args.no_test, echo=echo)
-    report.write_report_from_args(args, echo)
-    return 0 if all(s == FINISHED for s in statuses.values()) else 1
+    code = run_cli.run_specs(specs, args)
+    report.write_report_from_args(args, lambda text: print(text, file=sys.stderr, flush=True))
+    return code

@@ -36,6 +36,11 @@ class Asset:
     source: Optional[str] = None
     marker_version: Optional[str] = None  # MMF's zoo version: a .built.json is written
     transformers_model: Optional[str] = None  # placed in transformers' offline cache
+    needed_to_train: Tuple[str, ...] = ()  # models whose training on `used_by` reads it
+
+    def needed_by(self, dataset, model):
+        """Whether a training run of `model` on `dataset` (MMF's configs) reads this asset."""
+        return dataset in self.used_by and model in self.needed_to_train
 
     @property
     def verified(self):
@@ -88,6 +93,7 @@ class AssetFacts:
                         size,
                     )
                 )
+            needed = need(a.get("needed_to_train", []), list, f"{at}.needed_to_train")
             dest = need(a.get("dest"), str, f"{at}.dest")
             if dest.startswith("/") or ".." in Path(dest).parts:
                 raise PekitError(
@@ -103,6 +109,7 @@ class AssetFacts:
                     source=a.get("source"),
                     marker_version=a.get("marker_version"),
                     transformers_model=a.get("transformers_model"),
+                    needed_to_train=tuple(needed),
                 )
             )
         return cls(

@@ -17,13 +17,21 @@ def mmf_cache_dir():
 def mmf_data_dir(explicit=None, cache_dir=None):
     """MMF's env.data_dir: an explicit folder, else $MMF_DATA_DIR, else <cache_dir>/data.
 
-    `cache_dir` stands for MMF's cache dir when the caller was given one.
+    `cache_dir` stands for MMF's cache dir when the caller was given one. Every command of the
+    kit, its Make targets (DATA_DIR's default) and the image (MMF_DATA_DIR=/mmf/data) resolve
+    the data folder here: one default, one variable.
     """
+    return mmf_data_dir_source(explicit, cache_dir)[0]
+
+
+def mmf_data_dir_source(explicit=None, cache_dir=None):
+    """(the data folder, why it is that one)."""
     if explicit:
-        return Path(explicit).expanduser().resolve()
+        return Path(explicit).expanduser().resolve(), "--data-dir"
     if os.environ.get("MMF_DATA_DIR"):
-        return Path(os.environ["MMF_DATA_DIR"]).expanduser().resolve()
-    return (Path(cache_dir or mmf_cache_dir()).expanduser() / "data").resolve()
+        return Path(os.environ["MMF_DATA_DIR"]).expanduser().resolve(), "MMF_DATA_DIR"
+    folder = (Path(cache_dir or mmf_cache_dir()).expanduser() / "data").resolve()
+    return folder, "MMF's default; MMF_DATA_DIR or --data-dir change it"
 
 
 def dataset_dir(name, data_dir=None):
@@ -34,3 +42,7 @@ def dataset_dir(name, data_dir=None):
 def plugin_dir():
     """The MMF user dir registering `mmh`; pass it as env.user_dir=<path> (or MMF_USER_DIR)."""
     return Path(__file__).resolve().parent.parent / "mmf_plugin"
+
+
+if __name__ == "__main__":  # the Makefile's DATA_DIR default: plain Python, no package import
+    print(mmf_data_dir())

@@ -30,6 +30,8 @@ def build_report(results, tolerance=DEFAULT_TOLERANCE, paper_logs=None, plots=Tr
                 "model": r["model"],
                 "mode": r["mode"],
                 "seed": r["seed"],
+                "settings": r["settings_label"],
+                "paper_training": r["paper_training"],
                 "dir": r["dir"],
                 "parameters": r["log"]["parameters"],
                 "best": r["log"]["best"],

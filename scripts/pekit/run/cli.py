@@ -9,7 +9,7 @@ from .. import settings as settings_mod
 from ..core import argtypes
 from ..core.errors import UsageError
 from ..vocabulary import DATASETS, DEFAULT_MODELS, MODELS, MODES, PAPER_MODES
-from . import command
+from . import command, preflight
 from .execute import run_matrix, visible_devices
 from .record import FAILED, FINISHED, INTERRUPTED, state
 from .spec import matrix
@@ -72,6 +72,12 @@ def add_matrix_arguments(p, default_modes=PAPER_MODES, default_sizes=None):
         default=None,
         help="MMF config instead of the paper's project config (e.g. for offline tests)",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="delete and train again runs already there (finished, or trained otherwise)",
+    )
+    p.add_argument("--no-test", action="store_true", help="skip the test-split evaluation")
 
 
 def specs_from_args(args):
@@ -120,9 +126,11 @@ def register(subparsers):
         "resume from their last checkpoint.",
     )
     add_matrix_arguments(p)
-    p.add_argument("--dry-run", action="store_true", help="print the mmf_run command lines only")
-    p.add_argument("--force", action="store_true", help="delete and rerun finished runs")
-    p.add_argument("--no-test", action="store_true", help="skip the test-split evaluation")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the mmf_run command lines and check what the runs need; start nothing",
+    )
     p.set_defaults(func=_main)
 
     from .. import report
@@ -133,7 +141,6 @@ def register(subparsers):
         description="`pekit run` for the matrix, then `pekit report` on the results folder.",
     )
     add_matrix_arguments(r)
-    r.add_argument("--no-test", action="store_true", help="skip the test-split evaluation")
     report.add_report_options(r)
     r.set_defaults(func=_reproduce)
 
@@ -142,12 +149,25 @@ def _echo(text):
     print(text, file=sys.stderr, flush=True)
 
 
+def dry_run_checks(specs, args):
+    """The dry run's part of the checks a run makes: each problem on stderr; 2 if any."""
+    _echo(f"data: {preflight.data_dir_line(args.data_dir)}")
+    problems = preflight.check(specs, force=args.force, test=not args.no_test)
+    if problems:
+        _echo(preflight.message(problems, verb="would start"))
+    return 2 if problems else 0
+
+
 def _main(args):
     specs = specs_from_args(args)
     if args.dry_run:
         for spec in specs:
             print(command.quoted(command.train(spec, resume=state(spec) in (FAILED, INTERRUPTED))))
-        return 0
+        return dry_run_checks(specs, args)
+    return run_specs(specs, args)
+
+
+def run_specs(specs, args):
     statuses = run_matrix(specs, force=args.force, test=not args.no_test, echo=_echo)
     return 0 if all(s == FINISHED for s in statuses.values()) else 1
 
@@ -156,6 +176,6 @@ def _reproduce(args):
     from .. import report
 
     report.parse_paper_log_args(args.paper_log)  # the report's options, before hours of training
-    statuses = run_matrix(specs_from_args(args), test=not args.no_test, echo=_echo)
+    code = run_specs(specs_from_args(args), args)
     report.write_report_from_args(args, _echo)
-    return 0 if all(s == FINISHED for s in statuses.values()) else 1
+    return code

@@ -9,11 +9,10 @@ import signal
 import socket
 import subprocess
 
-from .. import settings as settings_mod
 from ..core.errors import PekitError, UsageError
 from ..data.facts import dataset_facts
 from ..data.paths import dataset_dir
-from . import command
+from . import command, identity, preflight
 from .record import (
     FAILED,
     FINISHED,
@@ -115,17 +114,23 @@ def run(spec, force=False, test=True, probe=True, echo=None):
     if force and record is not None:
         shutil.rmtree(str(spec.dir))
         record, current = None, NEW
+    wanted = identity.identity(spec)
+    if record is not None:
+        diff = identity.differences(identity.recorded(record), wanted)
+        if diff:
+            raise UsageError(
+                f"{spec.key}: {spec.dir} holds a run trained otherwise ({'; '.join(diff)}); "
+                f"{preflight.REUSE_FIX}"
+            )
     spec.dir.mkdir(parents=True, exist_ok=True)
     if current != FINISHED:
-        settings_mod.check_data(
-            spec.settings, dataset_facts(spec.dataset)["mmf_dataset"], spec.data_dir
-        )
         resume = current in (FAILED, INTERRUPTED)
         cmd = command.train(spec, resume=resume)
         if echo:
             echo(f"{spec.key}: {'resuming' if resume else 'training'} ({spec.dir})")
         if record is None:
             record = RunRecord(run=spec.describe())
+        record.identity = wanted
         for key, value in provenance(probe=probe, devices=devices).items():
             setattr(record, key, value)
         attempt = {
@@ -211,7 +216,11 @@ def run_tests(spec, record, echo=None):
 
 
 def run_matrix(specs, force=False, test=True, echo=None):
-    """Run every spec, going on past failures; returns {key: status}."""
+    """Run every spec, going on past failures; returns {key: status}. What any run needs is
+    checked first (run/preflight.py): a problem refuses the whole matrix, nothing written."""
+    preflight.refuse(preflight.check(specs, force=force, test=test))
+    if echo and specs:
+        echo(f"data: {preflight.data_dir_line(specs[0].data_dir)}")
     statuses = {}
     for spec in specs:
         if state(spec) == FINISHED and not force and echo:

@@ -42,6 +42,7 @@ class RunRecord:
 
     run: Dict[str, Any]
     status: str = RUNNING
+    identity: Optional[Dict[str, Any]] = None  # what it trains with (run/identity.py)
     attempts: List[Dict[str, Any]] = field(default_factory=list)
     test: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     command: Optional[List[str]] = None
@@ -81,6 +82,8 @@ class RunRecord:
                 refuse(f"run.{key}", run.get(key), "a string" if kind is str else "a whole number")
         if data.get("status") not in STATUSES:
             refuse("status", data.get("status"), f"one of {', '.join(STATUSES)}")
+        if not isinstance(data.get("identity") or {}, dict):
+            refuse("identity", data.get("identity"), "an object")
         for name, kind in (("attempts", list), ("test", dict)):
             if not isinstance(data.get(name, kind()), kind):
                 refuse(name, data.get(name), f"a {kind.__name__}")
