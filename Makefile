@@ -94,7 +94,7 @@ DATA_ARG = $(if $(LOCAL),--data-dir $(DATA_DIR))
 RESULTS_IN = $(if $(LOCAL),$(RESULTS_DIR),/mmf/results)
 HOST_PEKIT = PYTHONPATH=$(CURDIR)/scripts $(HOST_PYTHON) -m pekit
 
-.PHONY: data-hmd data-mmh features-mmh reproduce-hmd reproduce-mmh study-hmd study-mmh report smoke \
+.PHONY: data-hmd data-mmh features-mmh reproduce-hmd reproduce-mmh study-hmd study-mmh report smoke demo \
 	bench src-check
 
 src-check:
@@ -134,7 +134,11 @@ report: GPUS :=
 report: $(if $(LOCAL),$(KIT_ENV),profile-check run-check volumes) ## tables + plots from the runs in results/ (REPORT_ARGS="--paper-log hmd:pe=LOG")
 	$(PEKIT_IN) report --results $(RESULTS_IN) $(REPORT_ARGS)
 
-smoke: prepare ## the whole pipeline on CPU in minutes (synthetic HMD + MMH, needs MMF)
+# The demo keeps everything in RESULTS_DIR/demo: runs, logs, checkpoints, report, plots, adapters.
+demo: prepare ## the pipeline on CPU in minutes on synthetic data, kept in RESULTS_DIR/demo (needs MMF)
+	$(PEKIT) demo --results $(RESULTS_DIR)/demo
+
+smoke: prepare ## the smoke tests: the pipeline on CPU (demo, resume, failure), checked
 	$(or $(OWN_PYTHON),$(VPY)) -m pytest -rs -m smoke tests/test_smoke.py
 
 bench: $(IN_DEPS) ## training, loader and extraction throughput, paper vs fast settings (BENCH_ARGS=...)

@@ -1,7 +1,7 @@
 # Container targets of the kit; the Makefile includes this file.
 #
 #   make build [PROFILE=modern|paper] [DOCKER=docker|podman|buildah]   make shell   make test-image
-#   make image-check    (podman or buildah: build on a stand-in base, test inside the image)
+#   make image-check DOCKER=podman|buildah   (build on a stand-in base, test inside the image)
 #
 # Versions are read from scripts/pekit/facts/pins.json and docker/profiles.json by
 # docker/profiles.py and passed as --build-arg; nothing here repeats them. What differs between
@@ -155,7 +155,7 @@ standin-base: docker-check
 	  || docker/standin_base.sh '$(DOCKER)' $(STANDIN_REF)
 
 # BASE_IMAGE, when given, is used instead of the stand-in (for example the real debian base).
-image-check: venv ## podman/buildah: build the modern image (stand-in base) and run Table I + the smoke in it
+image-check: venv ## needs DOCKER=podman or DOCKER=buildah (not docker): build the modern image on a stand-in base, run Table I + the smoke in it
 	$(if $(BASE_IMAGE),,$(MAKE) --no-print-directory standin-base)
 	$(MAKE) --no-print-directory build PROFILE=modern BASE_IMAGE=$(or $(BASE_IMAGE),$(STANDIN_REF))
 	PEKIT_IMAGE=$(IMAGE):modern PEKIT_IMAGE_DOCKER='$(DOCKER)' \

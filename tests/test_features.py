@@ -3,10 +3,10 @@
 import json
 
 import pytest
-from test_data_mmh import make_tree
 
 from pekit.data.mmh import convert_mmh
 from pekit.features.files import is_done, synthetic_features, write_features
+from pekit.synthetic_mmh import make_tree
 
 np = pytest.importorskip("numpy")
 

@@ -17,10 +17,11 @@ import sys
 import pytest
 from mmf_log_writer import training_log
 from test_data_hmd import make_hmd
-from test_data_mmh import TWEETS, make_tree, tree_hash
+from test_data_mmh import tree_hash
 from test_report import write_run
 
 from pekit.core import jsonfile
+from pekit.synthetic_mmh import TWEETS, make_tree
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 

@@ -104,7 +104,7 @@ def test_unknown_profile_is_refused():
 
 
 def test_data_mmh_converts_on_the_host(tmp_path):
-    from test_data_mmh import make_tree
+    from pekit.synthetic_mmh import make_tree
 
     src = make_tree(tmp_path / "MMHS150K")
     data = tmp_path / "data"

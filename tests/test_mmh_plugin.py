@@ -7,9 +7,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-import mmh_world as mmh_data
 import pytest
 
+from pekit import synthetic_mmh as mmh_data
 from pekit.data import plugin_dir
 
 PLUGIN = plugin_dir()

@@ -1,21 +1,20 @@
 """`make smoke`: the whole pipeline on CPU, end to end, with the real MMF and full-size models.
 
 One module-scoped pipeline drives the `pekit` command line as a user would, offline, on the
-synthetic worlds of mmf_world (Hateful Memes) and mmh_world (MMHS150K), with the `smoke` training
+demo's synthetic worlds (`pekit demo`: Hateful Memes and MMHS150K), with the `smoke` training
 settings (4 updates, validation and checkpoint every 2):
 
-- HMD PE is stopped after its first validation and checkpoint (SIGTERM to its process group),
-  then the same command resumes it from current.ckpt and finishes it;
-- HMD FC and Full-FT train and are scored on test_seen (the world's test_unseen has no labels,
-  so the runner skips it);
+- HMD PE is started with the demo's own `pekit run` arguments and stopped after its first
+  validation and checkpoint (SIGTERM to its process group);
+- `pekit demo` then resumes it from current.ckpt and finishes it, trains HMD FC and Full-FT and
+  MMH FC and PE, scores each on its test splits (the world's test_unseen has no labels, so the
+  runner skips it), writes the report and exports PE's adapters, all kept in its folder;
 - an HMD FC run with a second seed fails inside MMF (an early-stopping criterion no metric
   provides) after it has logged parameters and losses;
-- MMH PE trains and is scored on MMH's test split; MMH FC trains with --no-test (the test step
-  is covered by the other four runs). MMH Full-FT is left out: it adds a minute and nothing
-  that HMD Full-FT does not already cover;
-- `pekit report` writes the tables and plots; `pekit adapters` exports PE's adapters and loads
-  them onto a base.
-The tests then check what each stage wrote. Checkpoints (~0.45-1.3 GB each) are deleted at the end.
+- the later steps the docs give run on the demo's folder: `pekit report`, `pekit status`,
+  `pekit logs`, `pekit adapters export` and `load`.
+The tests then check what each stage wrote. The test's checkpoints (~0.45-1.3 GB each) are
+deleted at the end; `make demo` keeps them.
 """
 
 from __future__ import annotations
@@ -30,28 +29,25 @@ import sys
 import time
 from pathlib import Path
 
-import mmh_world
 import pytest
 
 from conftest import pekit_env
-from pekit import adapters, models, report, vocabulary
-from pekit import synthetic as mmf_world
+from pekit import adapters, demo, models, report, vocabulary
 from pekit.adapters import tensorfile
 from pekit.core import pins
-from pekit.data import plugin_dir
 from pekit.report import logs
 from pekit.run import record
 from pekit.run.spec import LOG
 
 pytestmark = [pytest.mark.mmf, pytest.mark.slow, pytest.mark.smoke]
 
-MODEL = "visual_bert"
+MODEL = demo.MODEL
 MODES = ("fc", "pe", "full")
-# The modes run per dataset (see the module docstring).
-RUN_MODES = {"hmd": MODES, "mmh": ("fc", "pe")}
+# The modes run per dataset: the demo's.
+RUN_MODES = demo.RUNS
 MAX_UPDATES = 4  # the smoke settings
 # Hang guards only.
-HANG_TIMEOUT_S = 1200
+HANG_TIMEOUT_S = 1800
 INTERRUPT_WAIT_S = 600
 # MMF's summary of the first validation; the checkpoints of update 2 are on disk by then.
 FIRST_VALIDATION = re.compile(f"progress: 2/{MAX_UPDATES}, val/")
@@ -63,41 +59,16 @@ class Smoke:
 
     def __init__(self, root):
         self.root = root
-        self.world = mmf_world.build_world(root / "world", unlabelled=("test",))
-        self.mmh_data = mmh_world.build_data(root / "mmh")
-        self.results = root / "results"
-        self.env = pekit_env(self.world)
+        self.demo = demo.Demo(root / "results")
+        world, _ = self.demo.worlds()
+        self.results = self.demo.results
+        self.env = pekit_env(world)
         self.outputs = {}
         self.timings = {}
 
     def run_args(self, dataset, modes, *extra, seeds="1"):
-        if dataset == "hmd":
-            config, data_dir = mmf_world.CONFIGS[MODEL], self.world.data_dir
-            offline = mmf_world.runner_overrides(self.world, MODEL)
-        else:
-            config = plugin_dir() / "configs" / "projects" / "mmh" / MODEL / "defaults.yaml"
-            data_dir = self.mmh_data
-            offline = mmf_world.runner_overrides(self.world, MODEL, dataset="mmh")
-        argv = [
-            "run",
-            "--dataset",
-            dataset,
-            "--models",
-            MODEL,
-            "--modes",
-            modes,
-            "--seeds",
-            seeds,
-            "--settings",
-            "smoke",
-            "--results",
-            str(self.results),
-            "--data-dir",
-            str(data_dir),
-            "--config",
-            str(config),
-        ]
-        for item in offline + list(extra):
+        argv = ["run", *self.demo.run_argv(dataset, modes, seeds)]
+        for item in extra:
             argv += ["--override", item]
         return argv
 
@@ -168,11 +139,8 @@ def _pipeline(smoke):
     smoke.interrupted_exit = smoke.interrupt_after_first_validation(hmd_pe)
     smoke.interrupted_record = smoke.run_record("hmd", "pe")
     smoke.interrupted_log = (smoke.run_dir("hmd", "pe") / LOG).read_text("utf-8", "replace")
-    smoke.pekit("hmd pe resumed", hmd_pe)
-    smoke.pekit("hmd fc,full", smoke.run_args("hmd", "fc,full"))
+    smoke.pekit("demo", ["demo", "--results", str(smoke.results)])
     smoke.pekit("hmd fc failing", smoke.run_args("hmd", "fc", FAILING, seeds="2"))
-    smoke.pekit("mmh pe", smoke.run_args("mmh", "pe"))
-    smoke.pekit("mmh fc", smoke.run_args("mmh", "fc") + ["--no-test"])
     smoke.pekit("report", ["report", "--results", str(smoke.results)])
 
 
@@ -185,7 +153,7 @@ def smoke(mmf_installed, tmp_path_factory):
         yield smoke
     finally:
         print("\nsmoke timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in smoke.timings.items()))
-        # Each run leaves 1-3 GB of checkpoints; the logs and run records stay for a look.
+        # Each run leaves 1-3 GB of checkpoints; `make demo` keeps them, the test does not.
         for path in list(root.rglob("*.ckpt")) + list(root.rglob("*.pth")):
             path.unlink()
 
@@ -206,7 +174,7 @@ FINISHED_RUNS = [(d, m) for d, modes in RUN_MODES.items() for m in modes]
 
 
 def test_runs_finish_with_complete_run_records(smoke):
-    for name in ("hmd pe resumed", "hmd fc,full", "mmh pe", "mmh fc", "report"):
+    for name in ("demo", "report"):
         expect_ok(smoke, name)
     env = json.loads(
         subprocess.check_output(
@@ -262,10 +230,11 @@ def test_runs_finish_with_complete_run_records(smoke):
 
 
 def test_finished_runs_are_not_rerun(smoke):
-    # The resumed PE run was finished when `hmd fc,full` ran; that call trained only FC, Full-FT.
-    _, out = smoke.outputs["hmd fc,full"]
-    assert "hmd/visual_bert/fc/seed1: training" in out
-    assert "hmd/visual_bert/full/seed1: training" in out
+    # The demo resumed the interrupted PE run and trained the others once each.
+    _, out = smoke.outputs["demo"]
+    assert "hmd/visual_bert/pe/seed1: resuming" in out
+    for key in ("hmd/visual_bert/fc", "hmd/visual_bert/full", "mmh/visual_bert/pe"):
+        assert out.count(f"{key}/seed1: training") == 1, key
     code, out = smoke.pekit("hmd pe again", smoke.run_args("hmd", "pe"))
     assert code == 0, out[-4000:]
     assert "finished already, not rerun" in out
@@ -274,7 +243,7 @@ def test_finished_runs_are_not_rerun(smoke):
 
 def test_test_split_scored_on_best_checkpoint(smoke):
     scored = {("hmd", m): ["test_seen"] for m in MODES}
-    scored[("mmh", "pe")] = ["test"]
+    scored.update({("mmh", m): ["test"] for m in RUN_MODES["mmh"]})
     for (dataset, mode), splits in scored.items():
         m = smoke.run_record(dataset, mode)
         parsed = logs.parse_file(smoke.run_dir(dataset, mode) / LOG)
@@ -294,7 +263,6 @@ def test_test_split_scored_on_best_checkpoint(smoke):
     # HMD's test_unseen has no labels in this world: skipped, not failed.
     for mode in MODES:
         assert smoke.run_record("hmd", mode)["test"]["test_unseen"]["status"] == "skipped"
-    assert smoke.run_record("mmh", "fc")["test"] == {}
 
 
 # --- resume -----------------------------------------------------------------------------------
@@ -305,7 +273,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(smoke):
     assert first["status"] == "interrupted", smoke.interrupted_log[-4000:]
     assert first["attempts"][0]["resume"] is False and first["test"] == {}
     assert smoke.interrupted_exit != 0
-    expect_ok(smoke, "hmd pe resumed")
+    expect_ok(smoke, "demo")
     m = smoke.run_record("hmd", "pe")
     assert [a["resume"] for a in m["attempts"]] == [False, True]
     assert [a["exit_status"] for a in m["attempts"]] == [None, 0]
@@ -429,7 +397,9 @@ def test_failed_run_is_excluded_from_the_report(smoke, written):
 def test_test_split_metrics_in_the_report(smoke, written):
     rep, md = written
     got = {(r["dataset"], r["mode"], r["split"]): r for r in rep["test"]}
-    assert set(got) == {("hmd", m, "test_seen") for m in MODES} | {("mmh", "pe", "test")}
+    assert set(got) == {("hmd", m, "test_seen") for m in MODES} | {
+        ("mmh", m, "test") for m in RUN_MODES["mmh"]
+    }
     for (dataset, mode, split), row in got.items():
         metrics = smoke.run_record(dataset, mode)["test"][split]["metrics"]
         for metric in ("roc_auc", "accuracy", "binary_f1"):
@@ -483,12 +453,15 @@ def _inputs(torch, batch=3, tokens=12, boxes=100):
 def test_adapters_export_and_load_reproduce_pe_predictions(smoke, tmp_path):
     torch = pytest.importorskip("torch")
     pe_run = smoke.run_dir("hmd", "pe")
-    out = tmp_path / "adapters"
+    # The demo's export, and the docs' command writing the same adapters again.
+    out = smoke.results / demo.ADAPTERS
+    again = tmp_path / "adapters"
     code, text = smoke.pekit(
-        "adapters export", ["adapters", "export", str(pe_run), "--out", str(out)]
+        "adapters export", ["adapters", "export", str(pe_run), "--out", str(again)]
     )
     assert code == 0, text[-4000:]
     info = json.loads((out / adapters.INFO).read_text())
+    assert json.loads((again / adapters.INFO).read_text())["weights"] == info["weights"]
     pe_trained = table1_reference()[(MODEL, "pe")]["trained"]
     assert info["parameters"] == pe_trained == 2004626
     assert info["adapter_parameters"] == report.paper_reference()["table1"]["adapters_only"][MODEL]
@@ -545,3 +518,31 @@ def test_adapters_export_and_load_reproduce_pe_predictions(smoke, tmp_path):
     )
     assert code == 1 and "same base checkpoint" in text, text[-2000:]
     assert not (tmp_path / "wrong.ckpt").exists()
+
+
+# --- the demo's folder ------------------------------------------------------------------------
+
+
+def test_the_demo_keeps_what_every_later_step_needs(smoke):
+    results = smoke.results
+    _, out = smoke.outputs["demo"]
+    assert "next, on the demo's results" in out and f"pekit status --results {results}" in out
+    assert (results / "report.md").is_file() and (results / "report.json").is_file()
+    assert sorted(p.suffix for p in (results / "plots").iterdir()) and all(
+        p.stat().st_size > 0 for p in (results / "plots").iterdir()
+    )
+    for dataset, mode in FINISHED_RUNS:
+        save = smoke.run_dir(dataset, mode) / "mmf"
+        assert (save / "best.ckpt").is_file() and (save / "current.ckpt").is_file()
+    assert (results / demo.ADAPTERS / adapters.WEIGHTS).is_file()
+    # `pekit status` reads the same folder: every demo run finished at update 4 of 4.
+    code, text = smoke.pekit("status", ["status", "--results", str(results), "--json"])
+    assert code == 0, text[-4000:]
+    runs = {r["key"]: r for r in json.loads(text[text.index("[") :])}
+    for dataset, mode in FINISHED_RUNS:
+        run = runs[f"{dataset}/{MODEL}/{mode}/seed1"]
+        assert run["state"] == "finished" and run["update"] == run["max_updates"] == MAX_UPDATES
+    # A second demo reuses every finished run: nothing is trained again.
+    code, text = smoke.pekit("demo again", ["demo", "--results", str(results)])
+    assert code == 0, text[-4000:]
+    assert ": training" not in text and ": resuming" not in text

@@ -30,9 +30,11 @@ COMMAND_MODULES = [
     "pekit.features.cli",
     "pekit.assets.cli",
     "pekit.run.cli",
+    "pekit.run.status",
     "pekit.study",
     "pekit.report.cli",
     "pekit.adapters.cli",
+    "pekit.demo",
     "pekit.bench",
     "pekit.gpu_check",
 ]
@@ -45,8 +47,36 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
+def version_line():
+    """`pekit <version>`, and the kit's git revision when it runs from a checkout (with "modified"
+    when tracked files differ from it)."""
+    from . import __version__
+    from .core import gitinfo, pins
+
+    line = f"pekit {__version__}"
+    if (pins.REPO_ROOT / ".git").exists():
+        rev = gitinfo.revision(pins.REPO_ROOT)
+        if rev["git_revision"]:
+            line += f" (git {rev['git_revision']}{', modified' if rev['git_dirty'] else ''})"
+    return line
+
+
+class _Version(argparse.Action):
+    """--version: the line of version_line(), computed only when asked (it runs git)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_line())
+        parser.exit(0)
+
+
 def build_parser():
     parser = _Parser(prog="pekit", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--version", action=_Version, help="print the kit's version and git revision, and exit"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:

@@ -453,7 +453,7 @@ def register(subparsers):
     p = subparsers.add_parser(
         "doctor",
         help="what this environment has for the kit, what is missing, and the fix for each",
-        description=__doc__.strip().splitlines()[0],
+        description=argtypes.summary(__doc__),
     )
     p.add_argument(
         "--data-dir", metavar="DIR", help="MMF's data dir (default: $MMF_DATA_DIR, else MMF's)"

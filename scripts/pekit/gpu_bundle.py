@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 from . import mmf_source, wheelhouse
-from .core import atomic, jsonfile, pins
+from .core import argtypes, atomic, jsonfile, pins
 from .core.errors import PekitError
 from .node import NodeFreeze
 
@@ -181,7 +181,7 @@ def register(subparsers):
     p = subparsers.add_parser(
         "gpu-bundle",
         help="one copy (kit, wheelhouse, MMF, run.sh) that runs the GPU check on an offline node",
-        description=__doc__.strip().splitlines()[0],
+        description=argtypes.summary(__doc__),
     )
     p.add_argument("out", metavar="DIR", help="the bundle's folder (made; an earlier one replaced)")
     p.add_argument(

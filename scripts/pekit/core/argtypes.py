@@ -89,3 +89,10 @@ def optional(kind):
 
     parse.__name__ = kind.__name__
     return parse
+
+
+def summary(doc):
+    """A module docstring's first paragraph on one line: a command's --help description, whole
+    however its sentence is wrapped."""
+    first = doc.strip().split("\n\n", 1)[0]
+    return " ".join(first.split())

@@ -11,8 +11,20 @@ def register(subparsers):
     p = subparsers.add_parser("mmf", help="fetch, install or locate MMF at the pinned commit")
     sub = p.add_subparsers(dest="mmf_action", metavar="ACTION")
     sub.required = True
-    f = sub.add_parser("fetch", help="clone MMF at the pinned commit into the kit's cache")
-    f.add_argument("--from", dest="source", metavar="URL|PATH", help="another clone or mirror")
+    f = sub.add_parser(
+        "fetch",
+        help="clone MMF at the pinned commit into the kit's cache",
+        description="Clone MMF at the pinned commit into the kit's cache (or --dest), from "
+        "GitHub or from --from: another clone, a mirror's URL, or a git bundle (offline). The "
+        "commit is verified before the checkout is put in place.",
+    )
+    f.add_argument(
+        "--from",
+        dest="source",
+        metavar="URL|PATH",
+        help="a clone (folder or URL) or a git bundle file holding the pinned commit "
+        "(default: MMF's GitHub repository)",
+    )
     f.add_argument("--dest", metavar="DIR", help="where to put the checkout (default: the cache)")
     f.add_argument(
         "--timeout",

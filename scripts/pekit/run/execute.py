@@ -81,9 +81,12 @@ def visible_devices(gpus, environ=None, available=None):
     return ",".join(devices[:gpus])
 
 
-def _execute(cmd, log_path, header, devices):
+def _execute(cmd, log_path, header, devices, watch=None):
     """Run `cmd` with its output appended to `log_path`; returns its exit status. Interrupted,
-    it stops MMF too (SIGINT, then SIGKILL), so the next call can resume cleanly."""
+    it stops MMF too (SIGINT, then SIGKILL), so the next call can resume cleanly. `watch`: the
+    run's key, to show a training's progress on stderr meanwhile (run/progress.py)."""
+    from . import progress
+
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(
@@ -92,6 +95,7 @@ def _execute(cmd, log_path, header, devices):
         log.flush()
         env = dict(os.environ, CUDA_VISIBLE_DEVICES=devices)
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        watcher = progress.watch(log_path, watch, progress.max_updates(cmd)) if watch else None
         try:
             return proc.wait()
         except BaseException:
@@ -102,6 +106,9 @@ def _execute(cmd, log_path, header, devices):
                 proc.kill()
                 proc.wait()
             raise
+        finally:
+            if watcher is not None:
+                watcher.stop()
 
 
 def run(spec, force=False, test=True, probe=True, echo=None):
@@ -148,7 +155,7 @@ def run(spec, force=False, test=True, probe=True, echo=None):
         record.save(spec.dir)
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
         try:
-            code = _execute(cmd, spec.dir / LOG, "train", devices)
+            code = _execute(cmd, spec.dir / LOG, "train", devices, watch=spec.key)
         except (KeyboardInterrupt, _Terminated):
             attempt.update(end=now(), exit_status=None)
             record.status, record.end = INTERRUPTED, attempt["end"]
