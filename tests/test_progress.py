@@ -112,10 +112,9 @@ def test_the_progress_line():
     first, _ = cut(log_text(max_updates=22000), "progress: 1100/22000")
     reader.feed(first.splitlines(True))
     assert reader.line() == (
-        f"{KEY}: update 1000/22000 · 4.00 upd/s · ETA 1h 27m · val AUROC 0.6123 (best 0.6250 @500)"
+        f"{KEY}: update 1000/22000 · 4.00 upd/s · ETA 1.5 h · val AUROC 0.6123 (best 0.6250 @500)"
     )
     assert progress.Progress().line(sep=" | ") == "update n/a | n/a upd/s | ETA n/a"
-    assert [progress.duration(s) for s in (None, 40, 720, 9000)] == ["n/a", "40s", "12m", "2h 30m"]
 
 
 def test_the_log_says_how_many_updates_when_the_caller_does_not():
@@ -176,9 +175,9 @@ def test_watcher_on_a_terminal_rewrites_one_line(tmp_path):
     out = stream.getvalue()
     shown = out.split("\r")[1:]
     assert len(shown) == 6
-    assert shown[1] == f"{KEY}: update 200/2000 · 4.00 upd/s · ETA 7m\x1b[K"
+    assert shown[1] == f"{KEY}: update 200/2000 · 4.00 upd/s · ETA 7.5 min\x1b[K"
     assert shown[-1] == (
-        f"{KEY}: update 700/2000 · 4.00 upd/s · ETA 5m · val AUROC 0.6250 (best 0.6250 @500)"
+        f"{KEY}: update 700/2000 · 4.00 upd/s · ETA 5.4 min · val AUROC 0.6250 (best 0.6250 @500)"
         "\x1b[K\n"
     )
     assert out.count("\n") == 1

@@ -3,6 +3,7 @@
 import datetime
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -91,15 +92,19 @@ def test_status_lists_every_run_with_its_progress(results, capsys):
     by_key = dict(rows)
     key = "hmd/visual_bert/{}/seed{}".format
     assert by_key[key("fc", 1)] == (
-        "finished update 2000/2000 best val AUROC 0.7463 @2000 wall 1h 30m"
+        "finished update 2000/2000 best val AUROC 0.7463 @2000 wall 1.5 h"
     )
     assert by_key[key("fc", 2)] == "new update n/a best val AUROC n/a wall n/a"
-    assert by_key[key("pe", 1)] == ("failed update 1500/2000 best val AUROC 0.7229 @1000 wall 10m")
-    # Its attempt has no end: the wall time is the training time MMF logged.
-    assert by_key[key("full", 1)] == "interrupted update 700/2000 best val AUROC n/a wall 2m"
-    assert by_key[key("lora", 1)] == (
-        "running update 1200/2000 best val AUROC 0.7229 @1000 left 2m wall 10m"
+    assert by_key[key("pe", 1)] == (
+        "failed update 1500/2000 best val AUROC 0.7229 @1000 wall 10.0 min"
     )
+    # Its attempt has no end: the wall time is the training time MMF logged.
+    assert by_key[key("full", 1)] == "interrupted update 700/2000 best val AUROC n/a wall 2.4 min"
+    # Started 10 minutes before the test looked (the clock moves on while it runs).
+    assert re.fullmatch(
+        r"running update 1200/2000 best val AUROC 0\.7229 @1000 left 2\.7 min wall 10\.[0-2] min",
+        by_key[key("lora", 1)],
+    ), by_key[key("lora", 1)]
     assert by_key[key("bitfit", 1)].startswith("error ")
     assert "not valid JSON" in by_key[key("bitfit", 1)]
     assert len(lines) == 6

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ..core.durations import readable
 from ..vocabulary import label, sized_label
 
 
@@ -14,9 +15,14 @@ def _fmt(value, digits=4):
     return f"{value:.{digits}f}"
 
 
+# What a metric shows where the runs logged it but it is undefined (AUROC of a one-class
+# split): told apart from "–", nothing logged.
+UNDEFINED = "n/a"
+
+
 def _fmt_stat(stat, digits=4):
     if stat["mean"] is None:
-        return "–"
+        return UNDEFINED if stat.get("undefined") else "–"
     if stat["n"] > 1:
         return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
     return f"{stat['mean']:.{digits}f}"
@@ -110,6 +116,8 @@ def render_markdown(report):
     ]
     for r in report["table2"]:
         verdict = {True: "pass", False: "**FAIL**", None: "–"}[r["pass"]]
+        if r["pass"] is None and r["roc_auc"].get("undefined"):
+            verdict = UNDEFINED  # an undefined AUROC is neither passed nor failed
         if r["n"] and not r.get("judged"):
             verdict = "*not judged*"
         bu = r["best_update"]
@@ -142,16 +150,15 @@ def render_markdown(report):
         "",
         "## Runs",
         "",
-        "| dataset | model | mode | settings | seed | updates | ups | peak memory (MB) | wall time (h) |",
+        "| dataset | model | mode | settings | seed | updates | ups | peak memory (MB) | wall time |",
         "|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in report["runs"]:
-        wall = r["wall_time_s"]
         out.append(
             f"| {label(r['dataset'])} | {label(r['model'])} "
             f"| {label(r['mode'])} | {r['settings']} | {r['seed']} | {_fmt_int(r['last_update'])} "
             f"| {_fmt(r['ups'], 2)} | {_fmt(r['peak_memory_mb'], 0)} "
-            f"| {_fmt(wall / 3600 if wall else None, 2)} |"
+            f"| {readable(r['wall_time_s'], missing='–')} |"
         )
     if report["excluded"]:
         out += ["", "Not reported (not finished):", ""]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 
@@ -76,6 +77,23 @@ def _stats(values):
         return {"mean": None, "std": None, "n": 0}
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return {"mean": statistics.mean(values), "std": std, "n": len(values)}
+
+
+def defined(metric, value):
+    """`value` of `metric`, or None where the metric is undefined and must show as n/a, never
+    be judged: AUROC on a split holding one class, which scikit-learn 1.6.1+ returns as nan
+    (MMF logs `nan`, the kit's JSON null; older releases raise, and the run fails). A logged
+    0.0 is a real score: a small validation split can rank every example wrong."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return value
+
+
+def _metric_stats(metric, values):
+    """_stats of the defined `values` (those a run logged), with how many were undefined."""
+    stat = _stats([defined(metric, v) for v in values])
+    stat["undefined"] = len(values) - stat["n"]
+    return stat
 
 
 def _groups(runs, keys):
@@ -164,7 +182,7 @@ def table2(runs, tolerance=DEFAULT_TOLERANCE, reference=None):
         bests = [r["log"].get("best") or {} for r in group]
         paper = ref.get(key[:3])
         for metric in METRICS:
-            stat = _stats([b.get(metric) for b in bests])
+            stat = _metric_stats(metric, [b[metric] for b in bests if metric in b])
             stat["paper"] = paper.get(metric) if paper else None
             stat["diff"] = (
                 stat["mean"] - stat["paper"]
@@ -176,6 +194,8 @@ def table2(runs, tolerance=DEFAULT_TOLERANCE, reference=None):
         row["best_update"]["paper"] = paper.get("best_update") if paper else None
         diff = row["roc_auc"]["diff"]
         row["pass"] = None if diff is None else abs(diff) <= tolerance + 1e-12
+        if row["roc_auc"]["undefined"]:  # a mean over fewer seeds than ran is not judged
+            row["pass"] = None
         # Runs trained otherwise than the paper (smoke, fast, another batch or precision,
         # overrides) are shown beside the paper's numbers, never judged against them.
         row["judged"] = bool(group) and all(r.get("paper_training") for r in group)
@@ -194,6 +214,7 @@ def test_table(runs):
             row = {"dataset": key[0], "model": key[1], "mode": key[2], "settings": key[3]}
             row["split"] = split
             for metric in METRICS:
-                row[metric] = _stats([r["test"].get(split, {}).get(metric) for r in groups[key]])
+                scored = [r["test"].get(split, {}) for r in groups[key]]
+                row[metric] = _metric_stats(metric, [m[metric] for m in scored if metric in m])
             rows.append(row)
     return rows

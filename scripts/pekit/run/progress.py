@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 
+from ..core.durations import readable
 from ..report import logs
 
 MAX_UPDATES = "training.max_updates="
@@ -63,17 +64,6 @@ def _matters(line):
     return any(
         pattern.search(text) for pattern in (logs.SUMMARY, logs.PARAMS, logs.LOADED, logs.FINISHED)
     )
-
-
-def duration(seconds):
-    """'2h 05m', '12m', '40s'; 'n/a' for None."""
-    if seconds is None:
-        return "n/a"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    if hours:
-        return f"{hours}h {rest // 60:02d}m"
-    return f"{rest // 60}m" if rest >= 60 else f"{rest}s"
 
 
 class Progress:
@@ -185,7 +175,7 @@ class Progress:
         parts = [f"update {update}" + (f"/{total}" if total else "")]
         rate = self.rate()
         parts.append("n/a upd/s" if rate is None else f"{rate:.2f} upd/s")
-        parts.append("finished" if self.finished else f"ETA {duration(self.eta())}")
+        parts.append("finished" if self.finished else f"ETA {readable(self.eta())}")
         (auroc, _), (best, best_at) = self.validation()
         if auroc is not None:
             text = f"val AUROC {auroc:.4f}"

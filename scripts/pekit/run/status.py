@@ -9,6 +9,7 @@ import types
 from pathlib import Path
 
 from ..core import jsonfile
+from ..core.durations import readable
 from ..core.errors import PekitError
 from . import progress, record
 from .spec import LOG
@@ -112,8 +113,8 @@ def line(row, width=0):
     else:
         parts.append(f"best val AUROC {row['best_val_auroc']:.4f} @{row['best_update']}")
     if row["state"] == record.RUNNING:
-        parts.append(f"left {progress.duration(row['eta_s'])}")
-    parts.append(f"wall {progress.duration(row['wall_time_s'])}")
+        parts.append(f"left {readable(row['eta_s'])}")
+    parts.append(f"wall {readable(row['wall_time_s'])}")
     return f"{head}  {'  '.join(parts)}"
 
 
