@@ -127,7 +127,7 @@ def test_data_mmh_converts_on_the_host(tmp_path):
 def test_own_python_runs_local_targets_there_and_builds_no_venv():
     """The no-Docker path: LOCAL=1 with OWN_PYTHON never creates .venv nor installs a stack
     (which would replace the environment's own torch)."""
-    for target in ("reproduce-hmd", "report", "smoke"):
+    for target in ("reproduce-hmd", "report", "smoke", "demo"):
         out = _make("-n", "-B", target, "LOCAL=1", "OWN_PYTHON=/opt/node/bin/python")
         text = out.stdout.decode()
         assert out.returncode == 0, text
@@ -137,6 +137,11 @@ def test_own_python_runs_local_targets_there_and_builds_no_venv():
             assert "/opt/node/bin/python -m pekit prepare" in text, text
     assert "/opt/node/bin/python -m pekit reproduce --dataset hmd" in _last_command(
         _make("-n", "reproduce-hmd", "LOCAL=1", "OWN_PYTHON=/opt/node/bin/python")
+    )
+    # The demo keeps its folder under RESULTS_DIR, where the docs' later commands look.
+    assert (
+        _last_command(_make("-n", "demo", "OWN_PYTHON=/opt/node/bin/python", "RESULTS_DIR=/r"))
+        == "/opt/node/bin/python -m pekit demo --results /r/demo"
     )
 
 

@@ -375,12 +375,15 @@ def test_table2_reports_each_finished_run_against_the_paper(smoke, written):
             assert row[metric]["paper"] == paper[metric], where
             assert row[metric]["diff"] == pytest.approx(best[metric] - paper[metric])
         assert row["best_update"]["mean"] == best["update"]
-        assert row["pass"] is (abs(best["roc_auc"] - paper["roc_auc"]) <= rep["tolerance"])
+        # Four updates are not the paper's training: shown beside its numbers, never judged.
+        assert row["settings"].startswith("smoke") and row["judged"] is False, where
+        assert row["pass"] is None, where
     # A mode that did not run keeps the paper's row, with nothing of ours.
     assert rows[("mmh", "full")]["n"] == 0 and rows[("mmh", "full")]["pass"] is None
     assert rows[("mmh", "full")]["roc_auc"]["paper"] == reference[("mmh", MODEL, "full")]["roc_auc"]
     assert rep["tolerance"] == report.DEFAULT_TOLERANCE
     assert f"<= {report.DEFAULT_TOLERANCE:g}" in md
+    assert "| *not judged* |" in md and "**FAIL**" not in md
 
 
 def test_failed_run_is_excluded_from_the_report(smoke, written):

@@ -4,6 +4,7 @@ import sys
 
 from .hmd import EXPECT_COUNTS, layout_hmd
 from .mmh import IMAGE_MODES, LABEL_RULES, MISSING_IMAGE_ACTIONS, convert_mmh, format_balance
+from .paths import data_dir_line
 
 
 def register(subparsers):
@@ -58,6 +59,7 @@ def _data_dir_option(parser):
 def run_hmd(args):
     s = layout_hmd(args.src, args.data_dir, args.password, args.expect_counts)
     print(f"hateful_memes laid out in {s['out']}")
+    print(f"data: {data_dir_line(args.data_dir)}")
     for split, n in s["counts"].items():
         print(f"  {split:<12} {n:6d}")
     print(f"images: {s['images_present']} present, {s['images_copied']} copied this run")
@@ -80,6 +82,7 @@ def run_mmh(args):
         images=args.images,
     )
     print(f"mmh converted into {s['out']} (label rule: {s['label_rule']})")
+    print(f"data: {data_dir_line(args.data_dir)}")
     for line in format_balance(s["balance"]):
         print("  " + line)
     skipped = sum(s["skipped"].values())

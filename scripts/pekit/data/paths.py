@@ -34,6 +34,12 @@ def mmf_data_dir_source(explicit=None, cache_dir=None):
     return folder, "MMF's default; MMF_DATA_DIR or --data-dir change it"
 
 
+def data_dir_line(explicit=None):
+    """Which data folder a command uses, and why that one: '/path (MMF_DATA_DIR)'."""
+    folder, source = mmf_data_dir_source(explicit)
+    return f"{folder} ({source})"
+
+
 def dataset_dir(name, data_dir=None):
     """<data_dir>/datasets/<name>/defaults, the folder MMF's dataset configs point into."""
     return mmf_data_dir(data_dir) / "datasets" / name / "defaults"

@@ -8,6 +8,7 @@ import sys
 from .. import settings as settings_mod
 from ..core import argtypes
 from ..core.errors import UsageError
+from ..data.paths import data_dir_line
 from ..vocabulary import DATASETS, DEFAULT_MODELS, MODELS, MODES, PAPER_MODES
 from . import command, preflight
 from .execute import run_matrix, visible_devices
@@ -151,7 +152,7 @@ def _echo(text):
 
 def dry_run_checks(specs, args):
     """The dry run's part of the checks a run makes: each problem on stderr; 2 if any."""
-    _echo(f"data: {preflight.data_dir_line(args.data_dir)}")
+    _echo(f"data: {data_dir_line(args.data_dir)}")
     problems = preflight.check(specs, force=args.force, test=not args.no_test)
     if problems:
         _echo(preflight.message(problems, verb="would start"))

@@ -11,7 +11,7 @@ import subprocess
 
 from ..core.errors import PekitError, UsageError
 from ..data.facts import dataset_facts
-from ..data.paths import dataset_dir
+from ..data.paths import data_dir_line, dataset_dir
 from . import command, identity, preflight
 from .record import (
     FAILED,
@@ -227,7 +227,7 @@ def run_matrix(specs, force=False, test=True, echo=None):
     checked first (run/preflight.py): a problem refuses the whole matrix, nothing written."""
     preflight.refuse(preflight.check(specs, force=force, test=test))
     if echo and specs:
-        echo(f"data: {preflight.data_dir_line(specs[0].data_dir)}")
+        echo(f"data: {data_dir_line(specs[0].data_dir)}")
     statuses = {}
     for spec in specs:
         if state(spec) == FINISHED and not force and echo:

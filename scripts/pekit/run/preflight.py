@@ -12,7 +12,7 @@ from typing import List
 
 from ..core.errors import UsageError
 from ..data.facts import dataset_facts
-from ..data.paths import dataset_dir, mmf_data_dir, mmf_data_dir_source
+from ..data.paths import dataset_dir, mmf_data_dir
 from . import identity as identity_mod
 from .record import FINISHED, RUNNING, load, state
 
@@ -32,12 +32,6 @@ class Problem:
 
     def line(self):
         return f"{self.what}: blocks {self.blocks}; fix: {self.fix}"
-
-
-def data_dir_line(explicit):
-    """Which data folder the runs read, and why that one."""
-    folder, source = mmf_data_dir_source(explicit)
-    return f"{folder} ({source})"
 
 
 def _dir_option(data_dir):
