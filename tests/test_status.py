@@ -14,11 +14,16 @@ from mmf_log_writer import training_log
 from pekit import cli
 from pekit.run import record, status
 
-NOW = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
 
 
-def iso(minutes_ago):
-    return (NOW - datetime.timedelta(minutes=minutes_ago)).isoformat(timespec="seconds")
+def iso(minutes_ago, now=None):
+    """A time `minutes_ago` before `now` (by default the test's now: a module runs long after
+    it is collected)."""
+    now = now or utc_now()
+    return (now - datetime.timedelta(minutes=minutes_ago)).isoformat(timespec="seconds")
 
 
 def dead_pid():
@@ -136,16 +141,17 @@ def test_status_without_runs(tmp_path, capsys):
 
 
 def test_wall_time_counts_only_attempts_that_tell():
+    now = utc_now()
     rec = record.RunRecord(
         run={},
         attempts=[
-            {"start": iso(30), "end": iso(20)},
-            {"start": iso(15)},  # its runner died
-            {"start": "garbled", "end": iso(1)},
+            {"start": iso(30, now), "end": iso(20, now)},
+            {"start": iso(15, now)},  # its runner died
+            {"start": "garbled", "end": iso(1, now)},
         ],
     )
-    assert status.wall_time(rec, record.INTERRUPTED, NOW) == 600
-    assert status.wall_time(rec, record.RUNNING, NOW) == 600
-    rec.attempts.append({"start": iso(5)})
-    assert status.wall_time(rec, record.RUNNING, NOW) == 900
-    assert status.wall_time(record.RunRecord(run={}), record.NEW, NOW) is None
+    assert status.wall_time(rec, record.INTERRUPTED, now) == 600
+    assert status.wall_time(rec, record.RUNNING, now) == 600
+    rec.attempts.append({"start": iso(5, now)})
+    assert status.wall_time(rec, record.RUNNING, now) == 900
+    assert status.wall_time(record.RunRecord(run={}), record.NEW, now) is None
