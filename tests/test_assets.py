@@ -223,11 +223,20 @@ def test_marker_written_by_mmf_counts_as_present(server, tmp_path):
     assert result["status"] == "built-by-mmf" and server.requests == []
 
 
+def kit_partial(dest, name, data):
+    """A partial download a killed `pekit assets fetch` left: the `.part` and its record."""
+    part = dest / (name + ".part")
+    part.write_bytes(data)
+    from pekit.assets import download
+
+    download._part_record(part).write_text(json.dumps({"file": name}))
+
+
 def test_resumes_a_partial_download_with_range(server, tmp_path):
     dest = tmp_path / "data" / "models" / "toy.pretrained.defaults"
     dest.mkdir(parents=True)
     half = len(ARCHIVE) // 2
-    (dest / "toy.tar.gz.part").write_bytes(ARCHIVE[:half])
+    kit_partial(dest, "toy.tar.gz", ARCHIVE[:half])
     (result,) = _fetch(server, tmp_path, ["toy.pretrained"])
     assert result["status"] == "fetched"
     assert server.requests == [("toy.tar.gz", f"bytes={half}-")]
@@ -237,7 +246,7 @@ def test_resumes_a_partial_download_with_range(server, tmp_path):
 def test_complete_partial_file_is_not_downloaded_again(server, tmp_path):
     dest = tmp_path / "data" / "hf" / "toy-bert"
     dest.mkdir(parents=True)
-    (dest / "vocab.txt.part").write_bytes(VOCAB)
+    kit_partial(dest, "vocab.txt", VOCAB)
     _fetch(server, tmp_path, ["toy-bert"])
     assert ("vocab.txt", f"bytes={len(VOCAB)}-") in server.requests  # answered 416: complete
     assert (dest / "vocab.txt").read_bytes() == VOCAB

@@ -12,10 +12,10 @@ finished (the runner's rule), so an interrupted demo resumes.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
+from .core import ownership
 from .core.errors import PekitError
 
 MODEL = "visual_bert"
@@ -39,22 +39,25 @@ class Demo:
         self.results = Path(results).resolve()
         self.root = self.results / WORLD
 
+    def check(self):
+        """Refuse a folder at the world's place that the demo did not make (no mark); returns
+        whether the demo's own is there."""
+        return ownership.check_marked(
+            self.root, MARK, f"not the demo's data (no {MARK})", "give another --results"
+        )
+
     def worlds(self):
         """Build the synthetic HMD world and MMH data (once: a finished world is kept)."""
         from . import synthetic, synthetic_mmh
 
         hmd, mmh = self.root / "hmd", self.root / "mmh"
-        mark, done = self.root / MARK, self.root / ".built"
-        if not done.is_file():
-            if self.root.exists():
-                # An interrupted build is redone; a folder the demo did not make is left alone.
-                if not mark.is_file():
-                    raise PekitError(
-                        f"{self.root}: exists and is not the demo's data; give another --results"
-                    )
-                shutil.rmtree(str(self.root))
-            self.root.mkdir(parents=True)
-            mark.write_text("made by pekit demo\n")
+        done = self.root / ".built"
+        if not (ownership.is_marked(self.root, MARK) and done.is_file()):
+            # An interrupted build is redone; a folder the demo did not make (no mark) is
+            # refused and left alone.
+            if self.check():
+                ownership.remove_marked(self.root, MARK)
+            ownership.make_marked(self.root, MARK, "made by pekit demo\n")
             synthetic.build_world(hmd, unlabelled=("test",))
             synthetic_mmh.build_data(mmh)
             done.write_text("")
@@ -108,6 +111,7 @@ def _main(args):
     from . import adapters, cli, report
 
     demo = Demo(args.results)
+    demo.check()  # before any word: a refusal is its one line
     _echo(f"pekit demo: building the synthetic datasets in {demo.root}")
     os.environ.update(demo.environment())
     code = 0

@@ -20,6 +20,7 @@ go to `pekit gpu-check`).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -27,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 from . import mmf_source, wheelhouse
-from .core import argtypes, atomic, jsonfile, pins
+from .core import argtypes, atomic, jsonfile, ownership, pins
 from .core.errors import PekitError
 from .node import NodeFreeze
 
@@ -114,20 +115,69 @@ def _size(path):
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+INSTEAD = "name another folder"
+
+
+def _files(folder):
+    """{relative path: bytes} of every file under `folder` (links as such, never followed),
+    but the record."""
+    folder = Path(folder)
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink() or not path.is_dir():
+            rel = path.relative_to(folder).as_posix()
+            if rel != RECORD:
+                found[rel] = None if path.is_symlink() else path.stat().st_size
+    return found
+
+
+def _read_record(record):
+    """(the files a bundle's record lists, None) or (None, why it is not one)."""
+    if record.is_symlink() or not record.is_file():
+        return None, f"no {RECORD}"
+    try:
+        doc = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as e:
+        return None, f"{RECORD} unreadable: {type(e).__name__}"
+    if not isinstance(doc, dict) or doc.get("kind") != "pekit-gpu-bundle":
+        return None, f"{RECORD} is not a bundle's record"
+    listed = doc.get("files")
+    if not isinstance(listed, dict):
+        return None, f"{RECORD} lists no files: an earlier pekit's bundle"
+    return listed, None
+
+
 def _check_destination(out):
-    """`out` may be new, empty, or an earlier bundle holding only its own parts."""
+    """`out` may be new, empty, or an earlier bundle holding exactly the files its record
+    lists, each at its recorded size: replaced whole. Anything else is refused, left alone."""
     out = Path(out)
     atomic.output_folder(out.parent)
     if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise PekitError(f"{out}: exists and is not a folder; expected the bundle's folder")
-    if out.is_dir() and any(out.iterdir()):
-        others = sorted(p.name for p in out.iterdir() if p.name not in PARTS)
-        if not (out / RECORD).is_file() or others:
-            what = ", ".join(others[:3]) or f"no {RECORD}"
-            raise PekitError(
-                f"{out}: not an earlier bundle ({what}); expected a new or empty folder, or a"
-                " bundle to replace: move it away or name another folder"
-            )
+        raise ownership.refuse(
+            out, "exists and is not a folder; expected the bundle's folder", INSTEAD
+        )
+    if not out.is_dir() or not any(out.iterdir()):
+        return out
+    listed, why = _read_record(out / RECORD)
+    if listed is None:
+        raise ownership.refuse(
+            out,
+            f"not an earlier bundle ({why}); expected a new or empty folder, or a bundle"
+            " pekit wrote, to replace",
+            INSTEAD,
+        )
+    there = _files(out)
+    others = sorted(name for name in there if name not in listed)
+    changed = sorted(name for name in there if name in listed and there[name] != listed[name])
+    if others or changed:
+        names = others or changed
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        what = "not listed in" if others else "changed since"
+        raise ownership.refuse(
+            out,
+            f"not an earlier bundle as pekit wrote it (files {what} its {RECORD}: {shown})",
+            INSTEAD,
+        )
     return out
 
 
@@ -149,7 +199,7 @@ def build(out, node_file, mmf_from=None, wheels=None, echo=print):
                 f"{path}: python is {record.get('python')!r}; the node's freeze ({node_file})"
                 f" is Python {node.python}: make the wheelhouse from that freeze"
             )
-    with atomic.staged_folder(out) as stage:
+    with atomic.staged_folder(out, replace=True) as stage:
         (stage / "kit").mkdir()
         _copy_kit(stage / "kit")
         if wheels:
@@ -172,6 +222,8 @@ def build(out, node_file, mmf_from=None, wheels=None, echo=print):
             "warnings": record.get("warnings", []),
             "bytes": sizes,
             "total_bytes": sum(sizes.values()),
+            # What a later build may replace: exactly these (pekit.core.ownership).
+            "files": _files(stage),
         }
         atomic.write_json(stage / RECORD, result)
     return result

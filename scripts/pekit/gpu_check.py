@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ import traceback
 
 from . import models, settings, synthetic
 from .bench import report as bench_report
-from .core import argtypes, atomic
+from .core import argtypes, atomic, ownership
 from .report import logs
 from .run import execute, record
 from .run.spec import RunSpec
@@ -242,6 +241,17 @@ def _skipped_run(name, mode, reason):
     }
 
 
+WORLD_MARK = ".pekit-gpu-check-world"  # in the check's synthetic world: the check made it
+
+
+def _check_world(root):
+    """Refuse a folder at the world's place that the check did not make; returns whether one
+    it made (and may remove) is there."""
+    return ownership.check_marked(
+        root, WORLD_MARK, "not the synthetic world gpu-check makes", "choose another --out"
+    )
+
+
 def training(device, workdir, updates, echo, skip=None, rows=None):
     """VisualBERT FC and PE, paper and fast settings, through the runner on the synthetic world;
     appended to `rows`. Before each run `skip()` may give a reason to skip it (a row with status
@@ -257,9 +267,11 @@ def training(device, workdir, updates, echo, skip=None, rows=None):
                 rows.append(_skipped_run(name, mode, reason))
                 continue
             if world is None:
-                world = synthetic.build_world(
-                    workdir / "world", sizes={"train": 64, "dev_seen": 16}
-                )
+                root = workdir / "world"
+                if _check_world(root):
+                    ownership.remove_marked(root, WORLD_MARK)  # a killed check's
+                ownership.make_marked(root, WORLD_MARK, "made by pekit gpu-check\n")
+                world = synthetic.build_world(root, sizes={"train": 64, "dev_seen": 16})
                 env = synthetic.run_env(world)
                 if device.type != "cuda":
                     env[settings.ENV_PRECISION] = "bf16"  # fast's mixed precision, on the CPU
@@ -310,7 +322,7 @@ def training(device, workdir, updates, echo, skip=None, rows=None):
         os.environ.clear()
         os.environ.update(saved)
         if world is not None:
-            shutil.rmtree(str(world.root), ignore_errors=True)
+            ownership.remove_marked(world.root, WORLD_MARK)
     return rows
 
 
@@ -362,6 +374,11 @@ def check(out, since=None, echo=print, minutes=DEFAULT_MINUTES):
     began_check = time.monotonic()
     spent_before = max(time.time() - since, 0.0) if since is not None else 0.0
     out = atomic.output_folder(out)
+    # What the check would replace, refused before anything runs: its world, its run folders.
+    _check_world(out / "work" / "world")
+    for run_name, mode in RUNS:
+        spec = RunSpec(out / "work" / "runs" / run_name, "hmd", "visual_bert", mode, 1)
+        record.check_folder(spec.dir, force=True)
     device, name = _device()
     on_gpu = device.type == "cuda"
     plan = plan_budget(minutes, spent_before, on_gpu)

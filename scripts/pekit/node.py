@@ -314,12 +314,19 @@ def _clear(venv):
     """Make room for the venv: only a folder this module made (its mark) is replaced."""
     venv = Path(venv)
     if venv.is_symlink() or (venv.exists() and not venv.is_dir()):
-        raise NodeError(f"{venv}: exists and is not a folder; expected the kit's venv folder")
+        raise NodeError(
+            f"{venv}: exists and is not a folder; expected the kit's venv folder: move it away"
+            " or name another folder"
+        )
     if venv.is_dir() and any(venv.iterdir()):
-        if not (venv / VENV_MARK).is_file():
+        mark = venv / VENV_MARK
+        if mark.is_symlink() or not mark.is_file():
+            names = sorted(p.name for p in venv.iterdir())
+            shown = ", ".join(n if n.isprintable() else ascii(n) for n in names[:3])
             raise NodeError(
-                f"{venv}: a folder that is not a kit venv (no {VENV_MARK}); move it away or"
-                " name another folder"
+                f"{venv}: a folder that is not a kit venv (no {VENV_MARK}; it holds {shown}"
+                f"{', ...' if len(names) > 3 else ''}), left as it is: move it"
+                " away or name another folder"
             )
         shutil.rmtree(str(venv))
 
@@ -413,8 +420,10 @@ def make_venv(venv, wheelhouse, wheels=(), kit=None, python=None, echo=print):
         raise NodeError(f"{wheelhouse}: no pip wheel; expected one (pekit wheelhouse adds it)")
     _clear(venv)
     echo(f"node venv: {venv} on {python}")
-    _run([python, "-m", "venv", "--without-pip", str(venv)], "making the venv")
+    # The mark first: a venv killed half made is still the kit's to replace.
+    venv.mkdir(parents=True, exist_ok=True)
     (venv / VENV_MARK).write_text("made by pekit node.py venv\n", encoding="utf-8")
+    _run([python, "-m", "venv", "--without-pip", str(venv)], "making the venv")
     vpy = str(_venv_python(venv))
     offline = ["--no-index", "--no-deps", "--disable-pip-version-check", "--quiet"]
     # pip runs from its own wheel to install itself: no ensurepip, no network.

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from . import compat
-from .core import atomic, pins
+from .core import atomic, ownership, pins
 from .core.errors import PekitError, UsageError
 from .node import NodeFreeze, normalize
 
@@ -290,39 +290,64 @@ OWN_FILES = ("wheelhouse.json", "requirements.txt")
 
 
 def _check_destination(out):
-    """`out` may be new, empty, or an earlier wheelhouse holding exactly the files its record
-    lists (replaced whole); anything else is the user's and is left alone."""
+    """`out` may be new, empty, or an earlier wheelhouse holding exactly what its record lists
+    (each listed file at its recorded size, and the record's own files): replaced whole.
+    Anything else is the user's: refused in one line, left alone."""
     out = Path(out)
     atomic.output_folder(out.parent)
     if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise PekitError(f"{out}: exists and is not a folder; expected the wheelhouse's folder")
+        raise ownership.refuse(
+            out, "exists and is not a folder; expected the wheelhouse's folder", INSTEAD
+        )
     if not out.is_dir() or not any(out.iterdir()):
         return out
     record = out / RECORD
-    if not record.is_file():
-        raise PekitError(
-            f"{out}: a folder with other files and no {RECORD}; expected a new or empty"
-            " folder, or an earlier wheelhouse to replace"
+    if record.is_symlink() or not record.is_file():
+        raise ownership.refuse(
+            out,
+            f"no {RECORD}: not a wheelhouse pekit wrote; expected a new or empty folder, or"
+            " an earlier wheelhouse to replace",
+            INSTEAD,
         )
     try:
         doc = json.loads(record.read_text(encoding="utf-8"))
-        listed = {f["file"] for f in doc["files"]}
-        if not all(isinstance(n, str) for n in listed):
-            raise TypeError("file names")
+        sizes = {f["file"]: f["bytes"] for f in doc["files"]}
+        if not all(isinstance(n, str) and isinstance(b, int) for n, b in sizes.items()):
+            raise TypeError("file names and sizes")
     except (OSError, ValueError, TypeError, KeyError, RecursionError) as e:
-        raise PekitError(
-            f"{record}: not a wheelhouse record this kit wrote ({type(e).__name__}); the folder"
-            " is left alone: move it away or name another folder"
+        raise ownership.refuse(
+            out,
+            f"its {RECORD} is not a wheelhouse record this kit wrote ({type(e).__name__})",
+            INSTEAD,
         ) from None
-    there = {p.name for p in out.iterdir()}
-    others = sorted(there - listed - set(OWN_FILES))
-    if others:
-        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-        raise PekitError(
-            f"{out}: holds files its {RECORD} does not list ({shown}); the wheelhouse is"
-            " replaced only as the kit wrote it: move them away or name another folder"
-        )
+    there = {p.name: p for p in out.iterdir()}
+    others = sorted(set(there) - set(sizes) - set(OWN_FILES))
+    changed = sorted(
+        name
+        for name, path in there.items()
+        if name in sizes
+        and (path.is_symlink() or not path.is_file() or path.stat().st_size != sizes[name])
+    )
+    changed += [
+        name
+        for name in OWN_FILES
+        if name in there and (there[name].is_symlink() or not there[name].is_file())
+    ]
+    for names, what in (
+        (others, f"holds files its {RECORD} does not list"),
+        (changed, f"holds files that differ from its {RECORD} (their size or kind)"),
+    ):
+        if names:
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            raise ownership.refuse(
+                out,
+                f"{what}: {shown}; a wheelhouse is replaced only as pekit wrote it",
+                INSTEAD,
+            )
     return out
+
+
+INSTEAD = "name another folder"
 
 
 def build(out, node=None, python=None, with_tests=False, glibc=None, echo=print):
@@ -344,7 +369,7 @@ def build(out, node=None, python=None, with_tests=False, glibc=None, echo=print)
     binary = [line for line in made.wanted if _name(line) not in sdist_only]
     source = [line for line in made.wanted if _name(line) in sdist_only]
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-    with atomic.staged_folder(out) as stage:
+    with atomic.staged_folder(out, replace=True) as stage:
         cmd = [*pip, "download", "--quiet", "--no-deps", "--only-binary=:all:"]
         cmd += ["--dest", str(stage), "--python-version", python, "--implementation", "cp"]
         for abi in ("cp" + python.replace(".", ""), "abi3", "none"):

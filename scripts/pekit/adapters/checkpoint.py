@@ -24,7 +24,7 @@ import json
 import re
 from pathlib import Path
 
-from ..core import atomic
+from ..core import atomic, ownership
 from ..core.atomic import write_bytes, write_json
 from ..core.digests import sha256_file
 from ..core.errors import PekitError
@@ -215,6 +215,41 @@ def _run_info(checkpoint):
     return None
 
 
+def check_export_folder(out_dir):
+    """Refuse (one line, nothing written) to write over an adapters.json or
+    adapters.safetensors in `out_dir` that is not an earlier export of the kit: an
+    adapters.json of its format, and the weights file it records (by sha256). The folder's
+    other files are never touched."""
+    out_dir = Path(out_dir)
+    weights, info = out_dir / WEIGHTS, out_dir / INFO
+    if not (weights.exists() or weights.is_symlink() or info.exists() or info.is_symlink()):
+        return
+    doc = None
+    if info.is_file() and not info.is_symlink():
+        try:
+            doc = json.loads(info.read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeError, RecursionError):
+            doc = None
+    ours = (
+        isinstance(doc, dict)
+        and str(doc.get("format", "")).startswith("pekit-adapters/")
+        and isinstance(doc.get("weights"), dict)
+    )
+    if (info.exists() or info.is_symlink()) and not ours:
+        raise ownership.refuse(info, "not an adapters.json pekit exported", INSTEAD)
+    if weights.exists() or weights.is_symlink():
+        recorded = doc["weights"].get("sha256") if ours else None
+        if weights.is_symlink() or not weights.is_file() or sha256_file(weights) != recorded:
+            raise ownership.refuse(
+                weights,
+                f"not the adapters pekit exported there (its {INFO} does not record it)",
+                INSTEAD,
+            )
+
+
+INSTEAD = "give another --out"
+
+
 def export(source, out_dir=None, base=None, heads=HEADS):
     """Write adapters.safetensors and adapters.json for the frozen-base checkpoint `source`
     (PE, LoRA, BitFit, FC); returns the info."""
@@ -232,6 +267,7 @@ def export(source, out_dir=None, base=None, heads=HEADS):
         run_dir = checkpoint.parent.parent if checkpoint.parent.name == "mmf" else checkpoint.parent
         out_dir = run_dir / "adapters"
     out_dir = atomic.output_folder(out_dir)
+    check_export_folder(out_dir)
     weights = {n: state[n].detach().cpu().clone() for n in trained}
     tensorfile.save(out_dir / WEIGHTS, weights, {"format": FORMAT})
     info = {

@@ -3,19 +3,19 @@ and transformers' offline cache; what is already there."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
 import os
 import re
-import shutil
 import tarfile
 import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
 
-from ..core import atomic
+from ..core import atomic, ownership
 from ..core.digests import sha256_file
 from ..core.errors import PekitError
 from ..data.archive import check_members
@@ -195,8 +195,59 @@ def download(url, part, progress=None, timeout=TIMEOUT_S):
     return digest.hexdigest()
 
 
-def fetch_file(asset, spec, dest, facts, allow_unverified=False, mirror=None, progress=None):
-    """Download one file of `asset` into `dest`, verified; returns (path, sha256, verified)."""
+def _part_record(part):
+    """Beside a partial download, the kit's record that it is one of its own."""
+    return part.with_name(f".{part.name}.pekit.json")
+
+
+def _check_part(part, file_name):
+    """Refuse a `.part` file the kit did not start (no record of it beside it): pekit resumes,
+    truncates or deletes only its own partial downloads."""
+    if not os.path.lexists(str(part)):
+        return
+    doc = _read_json(_part_record(part))
+    if (
+        part.is_symlink()
+        or not part.is_file()
+        or not (isinstance(doc, dict) and doc.get("file") == file_name)
+    ):
+        raise ownership.refuse(
+            part,
+            "not a partial download pekit started (no record of it)",
+            INSTEAD,
+        )
+
+
+def _check_final(final, recorded, expected):
+    """Whether `final` is there already as the asset wants it (its sha256, or None); refuse one
+    that is neither that nor the kit's earlier download (`recorded`: the asset record's files,
+    each with its sha256): pekit replaces only what it recorded downloading."""
+    if not os.path.lexists(str(final)):
+        return None
+    if final.is_symlink() or not final.is_file():
+        raise ownership.refuse(final, "where pekit downloads an asset's file", INSTEAD)
+    sha = sha256_file(final)
+    if expected and sha == expected:
+        return sha
+    got = recorded.get(final.name) if isinstance(recorded, dict) else None
+    if not (isinstance(got, dict) and got.get("sha256") == sha):
+        raise ownership.refuse(
+            final,
+            f"not the asset's file (sha256 {sha}) nor one pekit recorded downloading",
+            INSTEAD,
+        )
+    return None
+
+
+INSTEAD = "choose another --data-dir"
+
+
+def fetch_file(
+    asset, spec, dest, facts, allow_unverified=False, mirror=None, progress=None, recorded=None
+):
+    """Download one file of `asset` into `dest`, verified; returns (path, sha256, verified,
+    downloaded: whether this call downloaded it). `recorded`: the files of the asset's record
+    (what the kit downloaded before, and may replace)."""
     final = Path(dest) / spec.file_name
     part = final.with_name(final.name + ".part")
     expected = spec.sha256
@@ -206,14 +257,19 @@ def fetch_file(asset, spec, dest, facts, allow_unverified=False, mirror=None, pr
             f"{ASSETS_FILE.name}; pass --allow-unverified to download it and print its hash"
         )
     url = facts.url(spec, mirror)
-    if final.is_file() and expected and sha256_file(final) == expected:
-        return final, expected, True
+    if _check_final(final, recorded, expected):
+        return final, expected, True, False
+    _check_part(part, spec.file_name)
+    atomic.write_json(
+        _part_record(part),
+        {"about": "pekit: the partial download beside it is pekit's", "file": spec.file_name},
+    )
     try:
         got = download(url, part, progress)
     except PekitError as e:
         raise PekitError(f"asset {asset.name}: {e}") from e
     if expected and got != expected:
-        part.unlink()
+        _remove_part(part)
         raise PekitError(
             f"asset {asset.name}: checksum mismatch for {spec.file_name} from {url}: "
             f"expected sha256 {expected}, got {got}; the partial download was deleted"
@@ -221,13 +277,20 @@ def fetch_file(asset, spec, dest, facts, allow_unverified=False, mirror=None, pr
     size = spec.size
     if size is not None and part.stat().st_size != size:
         actual = part.stat().st_size
-        part.unlink()
+        _remove_part(part)
         raise PekitError(
             f"asset {asset.name}: {spec.file_name} is {actual} bytes, expected {size}; "
             "the partial download was deleted"
         )
     os.replace(str(part), str(final))
-    return final, got, bool(expected)
+    _remove_part(part)
+    return final, got, bool(expected), True
+
+
+def _remove_part(part):
+    for path in (part, _part_record(part)):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(str(path))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,13 +305,23 @@ def _safe_members(archive, names, root):
             raise PekitError(f"{archive}: refusing to unpack '{name}' outside {root}")
 
 
-def extract(archive, dest):
-    """Unpack `archive` into `dest`: into a temporary folder first, then moved into place."""
+UNPACKING_MARK = ".pekit-unpacking"  # in the kit's unpacking folder
+
+
+def extract(archive, dest, owned=()):
+    """Unpack `archive` into `dest`: into a temporary folder first, then moved into place; an
+    entry already in `dest` is replaced only when named in `owned` (what the kit unpacked
+    there before, by its record); anything else there refuses the whole archive. Returns the
+    names of the entries unpacked."""
     archive, dest = Path(archive), Path(dest)
     tmp = dest / f".{archive.name}.unpacking"
-    if tmp.exists():
-        shutil.rmtree(str(tmp))
+    if os.path.lexists(str(tmp)):
+        if not ownership.remove_marked(tmp, UNPACKING_MARK):
+            if not ownership.is_empty_folder(tmp):
+                raise ownership.refuse(tmp, "where pekit unpacks an archive for a moment", INSTEAD)
+            tmp.rmdir()
     tmp.mkdir(parents=True)
+    (tmp / UNPACKING_MARK).write_text("made by pekit assets: an archive, unpacked for a moment\n")
     try:
         if tarfile.is_tarfile(str(archive)):
             with tarfile.open(str(archive)) as tar:
@@ -270,10 +343,18 @@ def extract(archive, dest):
                 z.extractall(str(tmp))
         else:
             raise PekitError(f"{archive}: not a tar or zip archive")
-        for entry in sorted(tmp.iterdir()):
+        entries = sorted(e for e in tmp.iterdir() if e.name != UNPACKING_MARK)
+        for entry in entries:  # every one checked before any is moved
+            there = dest / entry.name
+            if os.path.lexists(str(there)) and entry.name not in set(owned):
+                raise ownership.refuse(
+                    there, f"not unpacked there by pekit (from {archive.name})", INSTEAD
+                )
+        for entry in entries:
             atomic.swap_into_place(entry, dest / entry.name)
+        return [e.name for e in entries]
     finally:
-        shutil.rmtree(str(tmp), ignore_errors=True)
+        ownership.remove_marked(tmp, UNPACKING_MARK)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,21 +406,39 @@ def fetch_asset(
     result = {"name": asset.name, "dest": str(dest), "status": current, "files": {}}
     if current == "missing":
         dest.mkdir(parents=True, exist_ok=True)
-        files = {}
+        earlier = _read_json(record_path(asset, data_dir))
+        owned = earlier.get("extracted", []) if isinstance(earlier, dict) else []
+        owned = [n for n in owned if isinstance(n, str)] if isinstance(owned, list) else []
+        recorded = earlier.get("files") if isinstance(earlier, dict) else None
+        for spec in asset.files:  # what is in the way, refused before any download
+            _check_final(dest / spec.file_name, recorded, spec.sha256)
+            _check_part(dest / (spec.file_name + ".part"), spec.file_name)
+        files, extracted = {}, []
         for spec in asset.files:
-            path, sha, verified = fetch_file(
-                asset, spec, dest, facts, allow_unverified, mirror, progress
+            path, sha, verified, downloaded = fetch_file(
+                asset, spec, dest, facts, allow_unverified, mirror, progress, recorded
             )
             if spec.extract:
-                extract(path, dest)
-                if not keep_archives:
-                    path.unlink()
+                try:
+                    extracted += extract(path, dest, owned)
+                except ownership.OwnershipError:
+                    if downloaded and not keep_archives:
+                        path.unlink()  # refused: nothing of this fetch is left behind
+                    raise
+                if not keep_archives and downloaded:
+                    path.unlink()  # the kit's download; an archive the user put there stays
             files[spec.file_name] = {"sha256": sha, "verified": verified}
         if asset.marker_version:
             write_mmf_marker(dest, asset.marker_version)
         atomic.write_json(
             record_path(asset, data_dir),
-            {"name": asset.name, "source": asset.source, "files": files},
+            {
+                "name": asset.name,
+                "source": asset.source,
+                "files": files,
+                # What a later fetch may replace (pekit.core.ownership).
+                "extracted": sorted(set(extracted)),
+            },
         )
         result.update(status="fetched", files=files)
     elif current == "present":

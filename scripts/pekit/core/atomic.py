@@ -106,9 +106,10 @@ def copy_file(src, dst, fsrc=None):
             shutil.copyfileobj(fsrc, fout, 1 << 20)
 
 
-def remove_scratch(folder, keep=()):
+def remove_scratch(folder, keep=(), prefixes=None):
     """Remove the kit's scratch files in `folder` (not below): the temporaries and staged files
-    of a run killed before it could rename them. Only the kit's own names are touched."""
+    of a run killed before it could rename them. Only the kit's own names are touched (files
+    and links, never a folder), and with `prefixes` only names starting with one of them."""
     try:
         names = os.listdir(os.fspath(folder))
     except (FileNotFoundError, NotADirectoryError):
@@ -117,6 +118,7 @@ def remove_scratch(folder, keep=()):
         path = os.path.join(os.fspath(folder), name)
         if (
             _SCRATCH.match(name)
+            and (prefixes is None or name.startswith(tuple(prefixes)))
             and path not in keep
             and (os.path.islink(path) or os.path.isfile(path))
         ):
@@ -356,25 +358,39 @@ class FileSet:
 
 
 # ---- a folder published in one step ------------------------------------------------------
+#
+# The kit deletes or replaces only what it can prove it wrote (pekit.core.ownership). A folder
+# published here is a link to a version folder whose exact name is recorded beside the link
+# (`.<name>.pekit.json`); a run about to make a version records its names first, in a pending
+# record (`.<name>.pekit-<id>.pending`), so that a kill leaves nothing the next run cannot
+# prove its own. A folder staged for staged_folder is recorded the same way. Nothing else
+# beside them is removed, whatever its name.
 
 
-def replace_link(path, target):
-    """Point the link `path` at `target` in one rename; idempotent. A link is replaced; a file
-    or folder at `path` is refused (FileExistsError), never removed."""
+def _refuse(path, why, instead=None):
+    from .ownership import refuse
+
+    return refuse(path, why, instead)
+
+
+def replace_link(path, target, previous=(), instead=None):
+    """Point the link `path` at `target` in one rename; idempotent. Only a link the kit made
+    is replaced: one to `target` already, or to one of `previous` (targets an earlier kit
+    made there); anything else at `path` is refused (OwnershipError), never removed."""
     path, target = Path(os.fspath(path)), os.fspath(target)
-    if path.is_symlink() and os.readlink(str(path)) == target:
-        return False
-    if path.exists() and not path.is_symlink():
-        raise FileExistsError(errno.EEXIST, "exists and is not a link", str(path))
+    if path.is_symlink():
+        now = os.readlink(str(path))
+        if now == target:
+            return False
+        if now not in {os.fspath(p) for p in previous}:
+            raise _refuse(path, f"not the link pekit makes there (to {target})", instead)
+    elif os.path.lexists(str(path)):
+        raise _refuse(path, f"where pekit makes a link (to {target})", instead)
     path.parent.mkdir(parents=True, exist_ok=True)
     staged = path.parent / f".{path.name}.pekit-{uuid.uuid4().hex[:12]}.new"
     os.symlink(target, str(staged))
     os.replace(str(staged), str(path))
     return True
-
-
-def _versions(path):
-    return [p for p in path.parent.glob(f".{path.name}-*") if p.is_dir() and not p.is_symlink()]
 
 
 class Link(str):
@@ -413,7 +429,7 @@ def _exchange(a, b):
 def swap_into_place(new, dest):
     """Put `new` (a file or folder) at `dest` in one step: a rename, or where something is
     there, renameat2 RENAME_EXCHANGE (where the system has none, two renames); what was there is
-    removed after."""
+    removed after. The caller has proved that what is at `dest` is the kit's."""
     new, dest = str(new), str(dest)
     if not os.path.lexists(dest):
         os.replace(new, dest)
@@ -434,17 +450,85 @@ def swap_into_place(new, dest):
             os.unlink(old)
 
 
+# -- pending records: the exact names a run is about to make, written before it makes them --
+
+
+def _pending_path(path, txid):
+    return path.parent / f".{path.name}.pekit-{txid}.pending"
+
+
+def _begin(path, txid, names):
+    """Record `names` ({role: name beside `path`}) as this run's before it makes them."""
+    doc = {"about": f"pekit: made for {path.name} by a run that had not finished", **names}
+    write_json(_pending_path(path, txid), doc)
+
+
+def _pending(path, roles):
+    """The pending records beside `path`: [(record, txid, {role: name})], each checked: its
+    names exactly the ones `roles` ({role: function of the id}) give for its id."""
+    pattern = re.compile(re.escape(f".{path.name}.pekit-") + r"([0-9a-f]{12})\.pending")
+    try:
+        entries = sorted(os.listdir(str(path.parent)))
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        match = pattern.fullmatch(entry)
+        record = path.parent / entry
+        if not match or record.is_symlink() or not record.is_file():
+            continue
+        txid = match.group(1)
+        try:
+            doc = json.loads(record.read_text(encoding="utf-8"))
+            names = {role: doc[role] for role in roles}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a record the kit wrote: it names nothing
+        if all(names[role] == make(txid) for role, make in roles.items()):
+            found.append((record, txid, names))
+    return found
+
+
+def _scratch_prefixes(path):
+    """The beginnings of the scratch names of `path`'s records and links: the temporaries of
+    `.<name>.pekit.json` and of the pending records, the staged links `.<name>.pekit-<id>.new`
+    (a kill between their writing and their rename leaves them)."""
+    return (f".{path.name}.pekit-", f"..{path.name}.pekit")
+
+
+def _remove_folder(folder):
+    """Remove a folder the kit recorded: a real folder only (never through a link)."""
+    if folder.is_dir() and not folder.is_symlink():
+        shutil.rmtree(str(folder), ignore_errors=True)
+
+
+# -- staged_folder -------------------------------------------------------------------------
+
+
+def _staged_roles(dest):
+    return {"staged": lambda txid: f".{dest.name}.pekit-{txid}.new"}
+
+
 @contextlib.contextmanager
-def staged_folder(dest):
+def staged_folder(dest, replace=False):
     """A new folder beside `dest` to build a whole folder in; it takes `dest`'s place in one
-    step when the block succeeds, and is removed when it fails. Folders a killed run staged
-    for `dest` are removed first (one writer of `dest` at a time)."""
+    step when the block succeeds, and is removed when it fails. What is at `dest` is replaced
+    only with `replace` (the caller has proved it the kit's); else an empty folder or nothing
+    is expected there. Folders a killed run staged for `dest` (named in its pending record)
+    are removed first (one writer of `dest` at a time)."""
     dest = Path(os.fspath(dest))
+    from .ownership import is_empty_folder
+
+    if os.path.lexists(str(dest)) and not replace and not is_empty_folder(dest):
+        raise _refuse(dest, "where pekit writes a new folder")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    for stale in dest.parent.glob(f".{dest.name}.pekit-*.new"):
-        if stale.is_dir() and not stale.is_symlink():
-            shutil.rmtree(str(stale), ignore_errors=True)
-    new = dest.parent / f".{dest.name}.pekit-{uuid.uuid4().hex[:12]}.new"
+    for record, _, names in _pending(dest, _staged_roles(dest)):
+        _remove_folder(dest.parent / names["staged"])
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(str(record))
+    remove_scratch(dest.parent, prefixes=_scratch_prefixes(dest))
+    txid = uuid.uuid4().hex[:12]
+    new = dest.parent / f".{dest.name}.pekit-{txid}.new"
+    _begin(dest, txid, {"staged": new.name})
     new.mkdir()
     try:
         yield new
@@ -452,6 +536,10 @@ def staged_folder(dest):
     except BaseException:
         shutil.rmtree(str(new), ignore_errors=True)
         raise
+    finally:
+        if not os.path.lexists(str(new)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(str(_pending_path(dest, txid)))
 
 
 def link_or_copy(src, target):
@@ -472,44 +560,149 @@ def link_or_copy(src, target):
         raise
 
 
-def clean_versions(path):
-    """Remove what publish_folder left beside `path` that `path` does not point to: older
-    versions, and the scratch of a run killed before its switch."""
+# -- publish_folder ------------------------------------------------------------------------
+
+
+def record_path(path):
+    """The record of the versions of the folder published at `path`: `.<name>.pekit.json`."""
     path = Path(os.fspath(path))
-    current = path.resolve() if path.is_symlink() else None
-    for version in _versions(path):
-        if version.resolve() != current:
-            shutil.rmtree(str(version), ignore_errors=True)
-    for scratch in path.parent.glob(f".{path.name}.pekit-*"):
-        if _SCRATCH.match(scratch.name):
-            if scratch.is_dir() and not scratch.is_symlink():
-                shutil.rmtree(str(scratch), ignore_errors=True)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    scratch.unlink()
+    return path.parent / f".{path.name}.pekit.json"
 
 
-def publish_folder(path, contents):
+def _version_name(path, txid):
+    return f".{path.name}-{txid}"
+
+
+def _version_form(path):
+    """The form of the names publish_folder gives `path`'s versions."""
+    return re.compile(re.escape(f".{path.name}-") + r"[0-9a-f]{12}")
+
+
+def _publish_roles(path):
+    return {
+        "version": lambda txid: _version_name(path, txid),
+        "link": lambda txid: f".{path.name}.pekit-{txid}.new",
+    }
+
+
+def _recorded(path):
+    """The version names recorded for `path` (None: no record). A record that is not one the
+    kit writes is refused: nothing it names can be proved the kit's."""
+    record = record_path(path)
+    if not os.path.lexists(str(record)):
+        return None
+    form = _version_form(path)
+    try:
+        if record.is_symlink() or not record.is_file():
+            raise TypeError("not a file")
+        doc = json.loads(record.read_text(encoding="utf-8"))
+        versions = doc["versions"]
+        if not isinstance(versions, list) or not all(
+            isinstance(v, str) and form.fullmatch(v) for v in versions
+        ):
+            raise TypeError("versions")
+    except (OSError, ValueError, KeyError, TypeError):
+        raise _refuse(record, f"not the record of {path.name}'s versions pekit writes") from None
+    return versions
+
+
+def _write_record(path, versions):
+    write_json(
+        record_path(path),
+        {
+            "about": f"pekit: {path.name} is a link to the version named here, which pekit"
+            " wrote; only the versions named here are ever removed",
+            "versions": list(versions),
+        },
+    )
+
+
+def check_published(path, instead=None):
+    """Refuse (OwnershipError, nothing written) unless publish_folder may replace what is at
+    `path`: nothing, or the kit's link to a version it recorded (or, before records, the link
+    it made to its `.<name>-<id>` version). A real folder there is refused whatever it holds:
+    an older kit's layout (a real folder) cannot be told from the user's own."""
+    path = Path(os.fspath(path))
+    recorded = _recorded(path)
+    if not os.path.lexists(str(path)):
+        return
+    if path.is_symlink():
+        target = os.readlink(str(path))
+        mine = set(recorded or ()) | {
+            names["version"] for _, _, names in _pending(path, _publish_roles(path))
+        }
+        if target in mine:
+            return
+        earlier = _version_form(path)
+        sibling = path.parent / target
+        if (
+            recorded is None
+            and earlier.fullmatch(target)
+            and sibling.is_dir()
+            and not sibling.is_symlink()
+        ):
+            return  # the link an earlier kit made; its version is kept (never recorded)
+        raise _refuse(
+            path,
+            f"not a link to a version pekit recorded in {record_path(path).name}",
+            instead,
+        )
+    raise _refuse(
+        path,
+        "where pekit keeps its link to the folder it publishes; pekit did not write it",
+        instead,
+    )
+
+
+def clean_versions(path):
+    """Remove what publish_folder recorded beside `path` that `path` does not point to: older
+    versions, and what a run killed before its switch had begun (its pending record). Only
+    names the kit recorded are removed; the record then names the current version alone."""
+    path = Path(os.fspath(path))
+    current = os.readlink(str(path)) if path.is_symlink() else None
+    recorded = _recorded(path) or []
+    pending = _pending(path, _publish_roles(path))
+    mine = set(recorded) | {names["version"] for _, _, names in pending}
+    for name in sorted(mine - {current}):
+        _remove_folder(path.parent / name)
+    for _, _, names in pending:
+        link = path.parent / names["link"]
+        if link.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(str(link))
+    keep = [current] if current in mine else []
+    if keep != recorded and (keep or os.path.lexists(str(record_path(path)))):
+        _write_record(path, keep)
+    for record, _, _ in pending:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(str(record))
+    remove_scratch(path.parent, prefixes=_scratch_prefixes(path))
+
+
+def publish_folder(path, contents, instead=None):
     """Make `path` a folder holding exactly `contents` ({file name: bytes, or a Link}),
     switched in one atomic step, so that a reader (or a kill) sees the old folder or the new
     one, never a mix.
 
     `path` is a link to a versioned sibling (`.<name>-<id>`); a new version is written whole,
-    then one rename puts a link to it in the place of `path`. A folder of an older layout (a
-    real folder at `path`) is swapped out the same way (renameat2 RENAME_EXCHANGE; where the
-    system has none, with two renames). Identical contents change nothing. Old versions are
-    removed after the switch, or by the next call after a kill. The caller holds the lock of
-    `path`'s parent (`locked`). Returns whether the folder changed.
+    then one rename puts a link to it in the place of `path`. Identical contents change
+    nothing. Only what the kit recorded is replaced or removed (check_published: anything else
+    at `path` is refused, nothing written); old versions are removed after the switch, or by
+    the next call after a kill. The caller holds the lock of `path`'s parent (`locked`).
+    Returns whether the folder changed.
     """
     path = Path(os.fspath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and _holds(path, contents):
+    check_published(path, instead)
+    if path.exists() and _holds(str(path), contents):
         clean_versions(path)
         return False
     txid = uuid.uuid4().hex[:12]
-    version = path.parent / f".{path.name}-{txid}"
-    version.mkdir()
+    version = path.parent / _version_name(path, txid)
+    link = path.parent / f".{path.name}.pekit-{txid}.new"
+    _begin(path, txid, {"version": version.name, "link": link.name})
     try:
+        version.mkdir()
         mode = new_file_mode()
         for name, data in contents.items():
             if isinstance(data, Link):
@@ -524,13 +717,11 @@ def publish_folder(path, contents):
         _fsync_dir(str(version))
     except BaseException:
         shutil.rmtree(str(version), ignore_errors=True)  # a full disk: the old folder stays
+        with contextlib.suppress(OSError):
+            os.unlink(str(_pending_path(path, txid)))
         raise
-    link = path.parent / f".{path.name}.pekit-{txid}.new"
     os.symlink(version.name, str(link))
-    if path.is_dir() and not path.is_symlink():
-        swap_into_place(link, path)  # a real folder of an older layout
-    else:
-        os.replace(str(link), str(path))
+    os.replace(str(link), str(path))
     _fsync_dir(str(path.parent))
     clean_versions(path)
     return True

@@ -18,7 +18,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from ..core import atomic
+from ..core import atomic, ownership
 from ..core.errors import PekitError, UsageError
 from ..core.progress import progress as progress_bar
 from . import archive
@@ -217,13 +217,17 @@ def _open_source(src, password, files, image_folder, stack, staging_parent):
 
 
 STAGING_PREFIX = ".hmd-unzip-"
+STAGING_MARK = ".pekit-hmd-unzip"  # in a staging folder: the kit made it (and removes it)
 
 
 def _unzip(src, password, members, prefix, image_folder, stack, staging_parent):
     """Extract the checked `members` (and nothing else) into a staging folder in the output."""
-    # Staged beside the output (same file system, so images are moved, not copied twice).
+    # Staged beside the output (same file system, so images are moved, not copied twice), and
+    # marked as the kit's at once: a later run removes only a marked (or empty) staging folder.
     staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=str(staging_parent))
-    stack.append(lambda: shutil.rmtree(staging, ignore_errors=True))
+    with open(os.path.join(staging, STAGING_MARK), "w", encoding="utf-8") as f:
+        f.write("made by pekit data hmd: the challenge zip, unzipped for a moment\n")
+    stack.append(lambda: ownership.remove_marked(staging, STAGING_MARK))
     cmd = ["unzip", "-q", "-o", "-P", password, str(src), *members, "-d", staging]
     result = subprocess.run(cmd, capture_output=True)
     if result.returncode not in (0, 11):  # 11: a pattern matched nothing (an empty img/)
@@ -255,9 +259,14 @@ def layout_hmd(src, data_dir=None, password=None, expect_counts="strict", show_p
     if out == src or src in out.parents:
         raise HMDInputError(f"{src}: the source holds the output {out}; choose another --data-dir")
     with atomic.locked(out):
-        # What a killed run left is this run's to remove (the lock says none is running).
+        # Only what the kit wrote is replaced: the annotations link (else refused, nothing
+        # written), and the staging folders a killed run left, by their mark (the lock says
+        # no run is using them); a folder of the user's named like them is left alone.
+        atomic.check_published(out / "annotations", instead="choose another --data-dir")
         for old in out.glob(STAGING_PREFIX + "*"):
-            shutil.rmtree(str(old), ignore_errors=True)
+            if not old.is_symlink() and not ownership.remove_marked(old, STAGING_MARK):
+                if ownership.is_empty_folder(old):
+                    old.rmdir()  # killed between its making and its mark
         atomic.remove_scratch(out / "images" / image_folder)
         cleanup = []
         try:
@@ -310,7 +319,11 @@ def _lay_out(source, staged_copy, out, facts, expect_counts, show_progress):
     finally:
         bar.close()
     # The annotations last, in one step: they are what MMF reads first, and they name the images.
-    atomic.publish_folder(out / "annotations", {s + ".jsonl": raw[s] for s in splits})
+    atomic.publish_folder(
+        out / "annotations",
+        {s + ".jsonl": raw[s] for s in splits},
+        instead="choose another --data-dir",
+    )
     return {
         "counts": counts,
         "images_present": len(have & wanted),

@@ -23,7 +23,7 @@ import os
 import re
 from pathlib import Path
 
-from ..core import atomic
+from ..core import atomic, ownership
 from ..core.errors import PekitError
 from ..core.progress import progress as progress_bar
 from .facts import dataset_facts
@@ -343,7 +343,9 @@ def convert_mmh(
     # The images first, then the annotations with conversion.json, as one folder switched in
     # one step (atomic.publish_folder): a kill leaves the old set or the new one.
     with atomic.locked(out):
+        _check_ownership(out, img_out, image_folder, images)
         atomic.remove_scratch(img_out.parent)
+        atomic.remove_scratch(out, prefixes=(f".{CONVERSION}.pekit-",))  # its staged link
         if img_out.is_dir() and not img_out.is_symlink():
             atomic.remove_scratch(img_out)
         (out / "features").mkdir(parents=True, exist_ok=True)
@@ -358,12 +360,12 @@ def convert_mmh(
             # The link to SRC's images is kept in the annotations folder, so that it switches
             # with them; images/<folder> reads it through a link of its own, made once.
             contents[image_folder] = atomic.Link(str(paths["images"]))
-            atomic.replace_link(img_out, Path("..") / "annotations" / image_folder)
+            atomic.replace_link(img_out, _images_link(image_folder), instead=INSTEAD)
         # out/conversion.json reads the one in the annotations, through a link made first.
         if (out / CONVERSION).is_file() and not (out / CONVERSION).is_symlink():
-            (out / CONVERSION).unlink()  # the kit's own file of an older layout
-        atomic.replace_link(out / CONVERSION, Path("annotations") / CONVERSION)
-        atomic.publish_folder(out / "annotations", contents)
+            (out / CONVERSION).unlink()  # the kit's own record of an older layout (checked)
+        atomic.replace_link(out / CONVERSION, Path("annotations") / CONVERSION, instead=INSTEAD)
+        atomic.publish_folder(out / "annotations", contents, instead=INSTEAD)
 
     summary.update(
         {
@@ -375,10 +377,51 @@ def convert_mmh(
     return summary
 
 
+INSTEAD = "choose another --data-dir"
+# The keys of conversion.json, which an older kit wrote as a file in the output folder.
+_CONVERSION_KEYS = {
+    "source",
+    "label_rule",
+    "missing_images",
+    "images",
+    "balance",
+    "missing",
+    "skipped",
+}
+
+
+def _images_link(image_folder):
+    """Where images/<folder> points in link mode: the link kept in the annotations."""
+    return str(Path("..") / "annotations" / image_folder)
+
+
+def _check_ownership(out, img_out, image_folder, images):
+    """Refuse, before anything is written, what the conversion would replace and the kit
+    cannot prove it wrote: the annotations (atomic.check_published), a conversion.json that is
+    neither the kit's link nor its record of an older layout, an images link not the kit's."""
+    atomic.check_published(out / "annotations", instead=INSTEAD)
+    conversion = out / CONVERSION
+    if conversion.is_symlink():
+        if os.readlink(str(conversion)) != str(Path("annotations") / CONVERSION):
+            raise ownership.refuse(conversion, "not the link pekit makes there", INSTEAD)
+    elif os.path.lexists(str(conversion)):
+        try:
+            doc = json.loads(conversion.read_text(encoding="utf-8"))
+            kits = isinstance(doc, dict) and set(doc) == _CONVERSION_KEYS
+        except (OSError, ValueError, UnicodeError, RecursionError):
+            kits = False
+        if not kits:
+            raise ownership.refuse(
+                conversion, "not the record of a conversion pekit wrote", INSTEAD
+            )
+    if img_out.is_symlink() and os.readlink(str(img_out)) != _images_link(image_folder):
+        raise ownership.refuse(img_out, "not the link pekit makes there", INSTEAD)
+
+
 def _copy_images(src_dir, dst, names, show_progress):
     """Copy what differs, by content (a changed image of the same size is copied again)."""
     if dst.is_symlink():
-        dst.unlink()
+        dst.unlink()  # the kit's link of --images link (checked: _check_ownership)
     dst.mkdir(parents=True, exist_ok=True)
     bar = progress_bar(len(names), "mmh: images", enabled=show_progress)
     try:

@@ -32,7 +32,11 @@ def register(subparsers):
     lmdb.add_argument("--src", help="features folder (default: mmh/defaults/features)")
     lmdb.add_argument("--out", help="LMDB path ending .lmdb (default: <src>.lmdb)")
     lmdb.add_argument("--data-dir", help="MMF data dir (default: $MMF_DATA_DIR, else MMF's)")
-    lmdb.add_argument("--force", action="store_true", help="rebuild an existing LMDB")
+    lmdb.add_argument(
+        "--force",
+        action="store_true",
+        help="rebuild an LMDB this command wrote (one it did not is refused)",
+    )
     lmdb.set_defaults(func=run_lmdb)
 
 

@@ -19,10 +19,11 @@ import os
 import pickle
 from pathlib import Path
 
-from ..core import atomic
+from ..core import atomic, ownership
 from ..core.errors import PekitError
 
 SUFFIX = ".lmdb"
+MARK = ".pekit-lmdb"  # in an LMDB folder this command wrote (what --force may replace)
 # Records per write transaction: bounds the writer's memory on a 150K-image folder.
 COMMIT_EVERY = 512
 INFO_FIELDS = ("image_height", "image_width", "num_boxes", "objects", "cls_prob", "bbox")
@@ -113,13 +114,16 @@ def convert(features_dir, out_path=None, force=False, progress=None, names=None)
     out = Path(out_path) if out_path else default_lmdb_path(features_dir)
     if not out.name.endswith(SUFFIX):
         raise PekitError(f"{out}: must end with {SUFFIX} (MMF reads a features path as LMDB by it)")
-    if out.exists() and not force:
+    if os.path.lexists(str(out)) and not force:
         raise PekitError(f"{out} exists; pass --force to rebuild it")
+    # --force replaces only an LMDB this command wrote (its mark): anything else is refused.
+    ownership.check_marked(out, MARK, f"not an LMDB pekit wrote (no {MARK})", "name another --out")
     names = feature_names(features_dir) if names is None else sorted(names)
     if not names:
         raise PekitError(f"{features_dir}: no <name>.npy feature files in it")
     check_names(names)
-    with atomic.staged_folder(out) as tmp:
+    with atomic.staged_folder(out, replace=True) as tmp:
+        (tmp / MARK).write_text("made by pekit features lmdb\n", encoding="utf-8")
         env = lmdb.open(str(tmp), map_size=_map_size(features_dir, names), subdir=True)
         try:
             keys = []

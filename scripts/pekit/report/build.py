@@ -3,19 +3,25 @@ plots, from the runs under <results>/runs."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
+from ..core import ownership
 from ..core.atomic import output_file, write_json, write_text
 from ..core.errors import PekitError
 from . import logs
 from .markdown import render_markdown
-from .plots import plot_specs, render_plots
-from .study import render_study_plots, study_rows
+from .plots import plot_files, plot_specs, render_plots
+from .study import render_study_plots, study_files, study_rows
 from .tables import DEFAULT_TOLERANCE, collect_runs, paper_reference, table1, table2, test_table
 
 
-def build_report(results, tolerance=DEFAULT_TOLERANCE, paper_logs=None, plots=True):
-    """Everything the report shows, as data (plots are drawn when `plots`)."""
+def build_report(
+    results, tolerance=DEFAULT_TOLERANCE, paper_logs=None, plots=True, before_drawing=None
+):
+    """Everything the report shows, as data (plots are drawn when `plots`; first
+    `before_drawing(names)` is given the names of the PNGs about to be drawn)."""
     runs, excluded = collect_runs(results)
     reference = paper_reference()
     parsed_paper = {key: logs.parse_file(path) for key, path in (paper_logs or {}).items()}
@@ -64,9 +70,57 @@ def build_report(results, tolerance=DEFAULT_TOLERANCE, paper_logs=None, plots=Tr
         for panel, lines in spec.items()
     ]
     if plots:
+        if before_drawing is not None:
+            before_drawing(plot_files(specs) + study_files(study))
         report["plots"] = render_plots(specs, Path(results) / "plots")
         report["study_plots"] = render_study_plots(study, Path(results) / "plots")
     return report
+
+
+PLOTS_RECORD = ".pekit-plots.json"  # in the plots folder: the PNGs the report drew there
+
+
+def _plot_names(path, key_lists):
+    """The file names a record lists under each of `key_lists` (entries are names, or objects
+    with a "file"); [] when it is not a record the kit wrote."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeError, RecursionError):
+        return []
+    names = []
+    for key in key_lists:
+        entries = doc.get(key) if isinstance(doc, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            file = entry.get("file") if isinstance(entry, dict) else entry
+            if isinstance(file, str):
+                names.append(Path(file).name)
+    return names
+
+
+def claim_plots(folder, names, report_json):
+    """Before the report draws `names` into `folder`: refuse (one line, nothing drawn) a file
+    at one of those names that no earlier report drew (its record in the folder, or an
+    earlier report.json, lists the ones it did); then record `names` as the report's."""
+    folder = Path(folder)
+    recorded = set(_plot_names(folder / PLOTS_RECORD, ["files"]))
+    earlier = recorded | set(_plot_names(report_json, ["plots", "study_plots"]))
+    for name in names:
+        path = folder / name
+        if os.path.lexists(str(path)) and (name not in earlier or not path.is_file()):
+            raise ownership.refuse(
+                path,
+                f"not a plot an earlier report drew (its {PLOTS_RECORD} does not list it)",
+                "write the report of another --results",
+            )
+    if names and not set(names) <= recorded:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(
+            folder / PLOTS_RECORD,
+            {
+                "about": "pekit report: the plots it drew here, which a later report replaces",
+                "files": sorted(recorded | set(names)),
+            },
+        )
 
 
 def write_report(results, tolerance=DEFAULT_TOLERANCE, paper_logs=None):
@@ -79,7 +133,12 @@ def write_report(results, tolerance=DEFAULT_TOLERANCE, paper_logs=None):
         output_file(path)
     if plots.exists() and not plots.is_dir():
         raise PekitError(f"{plots}: exists and is not a folder; move it away, nothing written")
-    report = build_report(results, tolerance=tolerance, paper_logs=paper_logs)
+    report = build_report(
+        results,
+        tolerance=tolerance,
+        paper_logs=paper_logs,
+        before_drawing=lambda names: claim_plots(plots, names, js),
+    )
     write_text(md, render_markdown(report))
     write_json(js, report)
     drawn = report["plots"] + report["study_plots"]

@@ -179,6 +179,22 @@ def _draw_panel(ax, panel, ylabel, lines):
     }
 
 
+PANELS = {
+    "val_auroc": [("auroc", "validation AUROC")],
+    "loss": [("train_loss", "train loss"), ("val_loss", "validation loss")],
+}
+
+
+def plot_files(specs):
+    """The names of the PNGs render_plots(specs) draws."""
+    return [
+        f"{dataset}_{model}_{kind}.png"
+        for (dataset, model), spec in sorted(specs.items())
+        for kind, parts in PANELS.items()
+        if any(spec[p] for p, _ in parts)
+    ]
+
+
 def render_plots(specs, out_dir):
     """Draw the specs as PNGs; returns [{file, dataset, model, kind, panels}], each panel as
     drawn: {panel, lines: [(label, linestyle)], colors: [each line's colour], xticks}."""
@@ -186,12 +202,8 @@ def render_plots(specs, out_dir):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    panels = {
-        "val_auroc": [("auroc", "validation AUROC")],
-        "loss": [("train_loss", "train loss"), ("val_loss", "validation loss")],
-    }
     for (dataset, model), spec in sorted(specs.items()):
-        for kind, parts in panels.items():
+        for kind, parts in PANELS.items():
             if not any(spec[p] for p, _ in parts):
                 continue
             fig, axes = plt.subplots(1, len(parts), figsize=(6.5 * len(parts), 4.5), squeeze=False)

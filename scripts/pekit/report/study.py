@@ -144,6 +144,16 @@ def _boxes(fig, ax, texts):
     return out
 
 
+def _drawn(rows):
+    """The rows a study plot shows: trained variants with a validation AUROC."""
+    return [r for r in rows if r["trained"] and r["val_auroc"]["mean"] is not None]
+
+
+def study_files(study):
+    """The names of the PNGs render_study_plots(study) draws."""
+    return [f"{d}_{m}_study.png" for (d, m), rows in sorted(study.items()) if _drawn(rows)]
+
+
 def render_study_plots(study, out_dir):
     """One PNG per (dataset, model): mean validation AUROC (± std) against trained parameters
     on a log scale, each variant in its mode's colour (mode_style, as in the curves), the
@@ -155,7 +165,7 @@ def render_study_plots(study, out_dir):
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for (dataset, model), all_rows in sorted(study.items()):
-        rows = [r for r in all_rows if r["trained"] and r["val_auroc"]["mean"] is not None]
+        rows = _drawn(all_rows)
         if not rows:
             continue
         fig, ax = plt.subplots(figsize=(9, 4.8))

@@ -20,6 +20,7 @@ from .record import (
     NEW,
     RUNNING,
     RunRecord,
+    check_folder,
     config_record,
     load,
     now,
@@ -114,6 +115,7 @@ def _execute(cmd, log_path, header, devices, watch=None):
 def run(spec, force=False, test=True, probe=True, echo=None):
     """Train `spec` unless it finished, then score its test splits; returns its RunRecord."""
     devices = visible_devices(spec.gpus)
+    check_folder(spec.dir, force=force)  # a folder not the kit's is refused, left alone
     current = state(spec)
     if current == RUNNING:
         raise PekitError(f"{spec.key} is being run by process {load(spec.dir).pid} ({spec.dir})")
@@ -224,7 +226,10 @@ def run_tests(spec, record, echo=None):
 
 def run_matrix(specs, force=False, test=True, echo=None):
     """Run every spec, going on past failures; returns {key: status}. What any run needs is
-    checked first (run/preflight.py): a problem refuses the whole matrix, nothing written."""
+    checked first (run/preflight.py): a problem refuses the whole matrix, nothing written.
+    First of all, a run folder the kit cannot prove its own refuses it in one line."""
+    for spec in specs:
+        check_folder(spec.dir, force=force)
     preflight.refuse(preflight.check(specs, force=force, test=test))
     if echo and specs:
         echo(f"data: {data_dir_line(specs[0].data_dir)}")

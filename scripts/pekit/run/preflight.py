@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List
 
-from ..core.errors import UsageError
+from ..core.errors import OwnershipError, UsageError
 from ..data.facts import dataset_facts
 from ..data.paths import dataset_dir, mmf_data_dir
 from . import identity as identity_mod
-from .record import FINISHED, RUNNING, load, state
+from .record import FINISHED, FOREIGN_FIX, RUNNING, check_folder, load, state
 
 FIX_DATA = {
     "hmd": "pekit data hmd ZIP_OR_FOLDER{dir}   (make data-hmd SRC=...)",
@@ -130,6 +130,11 @@ def check(specs, force=False, test=True) -> List[Problem]:
         found.setdefault((what, fix), []).append(key)
 
     for spec in specs:
+        try:
+            check_folder(spec.dir, force=force)
+        except OwnershipError as e:
+            add(str(e).split("; left as it is", 1)[0], f"move it away or {FOREIGN_FIX}", spec.key)
+            continue
         current = state(spec)
         if current == RUNNING:
             add(

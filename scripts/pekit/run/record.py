@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .. import __version__
-from ..core import gitinfo, jsonfile, pins
+from ..core import gitinfo, jsonfile, ownership, pins
 from ..core.atomic import write_json
 from ..core.digests import sha256_file
 from ..core.errors import PekitError
@@ -115,6 +115,32 @@ def record_path(folder):
         if path.exists():
             return path
     return None
+
+
+FOREIGN_FIX = "choose another --results"
+
+
+def check_folder(folder, force=False):
+    """Refuse (OwnershipError, one line) a run folder the kit cannot prove its own: anything
+    there but an empty folder or a folder holding a run record; with `force` (which deletes the
+    folder), also one reached through a link."""
+    folder = Path(folder)
+    if not os.path.lexists(str(folder)) or ownership.is_empty_folder(folder):
+        return
+    if not folder.is_dir():
+        raise ownership.refuse(folder, "where pekit keeps a run's folder", FOREIGN_FIX)
+    if record_path(folder) is None:
+        raise ownership.refuse(
+            folder,
+            f"not a pekit run folder (no {RECORD}); pekit writes no run into it",
+            FOREIGN_FIX,
+        )
+    if force and folder.is_symlink():
+        raise ownership.refuse(
+            folder,
+            "a run reached through a link: --force deletes only a run folder itself",
+            FOREIGN_FIX,
+        )
 
 
 def load(folder):
