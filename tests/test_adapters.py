@@ -148,9 +148,15 @@ def test_export_refuses_a_run_without_adapters(tmp_path):
 def test_load_detects_tampered_weights(trained, tmp_path):
     _, run, base_path = trained
     adapters.export(run)
-    with open(run / "adapters" / adapters.WEIGHTS, "ab") as f:
-        f.write(b"x")
+    path = run / "adapters" / adapters.WEIGHTS
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
     with pytest.raises(PekitError, match="sha256"):
+        adapters.load(run / "adapters", base_path, tmp_path / "x.ckpt")
+    with open(path, "ab") as f:
+        f.write(b"x")
+    with pytest.raises(PekitError, match="weights.bytes"):
         adapters.load(run / "adapters", base_path, tmp_path / "x.ckpt")
 
 
@@ -203,7 +209,7 @@ def test_an_export_that_would_run_code_is_refused_unrun(trained, tmp_path):
     torch.save({"format": adapters.OLD_FORMAT, "model": {"x": _Runs(marker)}}, str(evil))
     info = json.loads((folder / adapters.INFO).read_text())
     info.update(format=adapters.OLD_FORMAT)
-    info["weights"].update(file="adapters.pth", sha256=sha256_file(evil))
+    info["weights"].update(file="adapters.pth", sha256=sha256_file(evil), bytes=evil.stat().st_size)
     (folder / adapters.INFO).write_text(json.dumps(info))
     with pytest.raises(PekitError, match="refusing to load it"):
         adapters.load(folder, base_path, tmp_path / "x.ckpt")
@@ -297,9 +303,10 @@ def test_tensorfile_round_trips_every_dtype_and_refuses_a_bad_header(tmp_path):
 @pytest.mark.parametrize(
     "header, says",
     [
-        ({"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 99]}}, "do not hold"),
+        ({"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 99]}}, "'x'.data_offsets"),
+        ({"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 8]}}, "do not hold"),
         ({"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 0]}}, "negative dimension"),
-        ({"x": {"dtype": "PICKLE", "shape": [1], "data_offsets": [0, 4]}}, "expected dtype"),
+        ({"x": {"dtype": "PICKLE", "shape": [1], "data_offsets": [0, 4]}}, "'x'.dtype"),
         (
             {
                 "x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},

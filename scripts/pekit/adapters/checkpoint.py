@@ -12,6 +12,15 @@ reproduces the full model exactly (same tensors, so the same predictions).
 Nothing a file holds is run: the export is data only (the safetensors layout, pekit.tensorfile),
 and MMF checkpoints are read with torch's weights-only unpickler, which admits tensors, plain
 containers and the data classes of MMF's configs (OmegaConf) and refuses anything else.
+
+Nothing a file holds is trusted either. `load` reads adapters.json and the weights as regular
+files of the export's folder, bounded in size (core/regular.py: no link out of the folder, no
+FIFO or device), adapters.json into ExportInfo (info.py: each field, and the fields against
+each other), the weights through the one header reader (tensorfile.py); then each tensor
+against adapters.json's keys, counts and sizes, and against the base (structure.py: the base's
+dtype and shape, or what the mode adds on a host of the base; every tensor the mode trains),
+before the digest of the frozen base and before anything is written. `export` runs the same
+checks on what it is about to write.
 """
 
 from __future__ import annotations
@@ -21,38 +30,30 @@ import hashlib
 import importlib
 import io
 import json
-import re
+import math
 from pathlib import Path
 
 from ..core import atomic, ownership
 from ..core.atomic import write_bytes, write_json
-from ..core.digests import sha256_file
+from ..core.digests import sha256_bytes, sha256_file
 from ..core.errors import PekitError
-from . import tensorfile
+from ..core.regular import check_regular, read_regular
+from . import structure, tensorfile
+from .info import FORMAT, ExportInfo
+from .structure import (  # noqa: F401 (the names this module has always offered)
+    ADAPTER,
+    ENCODER_BIAS,
+    HEADS,
+    LORA,
+    MODE_KEYS,
+    PE_MODE,
+    is_trained,
+)
 
-FORMAT = "pekit-adapters/2"
-OLD_FORMAT = "pekit-adapters/1"  # the same, in a torch.save file: read with the safe loader
 WEIGHTS = "adapters.safetensors"
 INFO = "adapters.json"  # what an export holds and which base it belongs on
-# What a frozen-base mode trains besides the classification head, as the patched MMF models
-# unfreeze it: PE the adapter blocks, LoRA its updates, BitFit the encoder's bias terms.
-ADAPTER = re.compile(r"(^|\.)adapt", re.IGNORECASE)
-LORA = re.compile(r"\.lora\.")
-ENCODER_BIAS = re.compile(r"(^|\.)bert\.encoder\..*\.bias$")
-HEADS = ("classifier",)
-MODE_KEYS = ("freeze_base", "pe_adapter", "lora", "bitfit")
-PE_MODE = {"freeze_base": True, "pe_adapter": True, "lora": False, "bitfit": False}
-
-
-def is_trained(name, heads=HEADS, mode=None):
-    """Whether `mode` (the MODE_KEYS switches; PE's by default) trains parameter `name`."""
-    mode = PE_MODE if mode is None else mode
-    return (
-        any(h in name.split(".") for h in heads)
-        or (mode.get("pe_adapter") and bool(ADAPTER.search(name)))
-        or (mode.get("lora") and bool(LORA.search(name)))
-        or (mode.get("bitfit") and bool(ENCODER_BIAS.search(name)))
-    )
+MAX_INFO = 64 << 20  # bytes: an adapters.json beyond this is none of ours
+MAX_WEIGHTS = tensorfile.MAX_FILE
 
 
 def mode_of(raw, state, run, where):
@@ -67,14 +68,8 @@ def mode_of(raw, state, run, where):
     if mode is None and run and run.get("mode"):
         from ..vocabulary import MODES
 
-        m = MODES.get(run["mode"])
-        if m is not None:
-            mode = {
-                "freeze_base": m.freeze_base,
-                "pe_adapter": m.pe_adapter,
-                "lora": m.switch == "lora",
-                "bitfit": m.switch == "bitfit",
-            }
+        if run["mode"] in MODES:
+            mode = structure.switches(run["mode"])
     if mode is None:
         pe = any(ADAPTER.search(n) for n in state)
         lora = any(LORA.search(n) for n in state)
@@ -103,16 +98,22 @@ def _torch():
     return torch
 
 
-def tensors_digest(state_dict, names):
+def tensors_digest(state_dict, names, where="the checkpoint"):
     """sha256 over the names, dtypes, shapes and bytes of `names` in `state_dict`, in name order."""
     torch = _torch()
     h = hashlib.sha256()
     for name in sorted(names):
-        t = state_dict[name].detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
-        if t.dtype == torch.bfloat16:
-            t = t.view(torch.int16)
-        h.update(t.numpy().tobytes())
+        try:
+            t = state_dict[name].detach().cpu().contiguous()
+            h.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
+            if t.dtype == torch.bfloat16:
+                t = t.view(torch.int16)
+            h.update(t.numpy().tobytes())
+        except (TypeError, RuntimeError) as e:
+            raise PekitError(
+                f"{where}: tensor {name!r}: {_first_line(e)}; expected a dense tensor of a "
+                "plain dtype"
+            ) from None
     return h.hexdigest()
 
 
@@ -134,9 +135,16 @@ def _admitted(name):
     return name in SAFE_GLOBALS or name.startswith(SAFE_MODULES)
 
 
-def load_checkpoint(path):
-    """The object torch.save wrote to `path` (on the CPU), loaded without running its code."""
+def load_checkpoint(path, data=None):
+    """The object torch.save wrote to `path` (on the CPU; its bytes `data` when given, read
+    already), loaded without running its code. `path` must be a regular file."""
     torch = _torch()
+    if data is None:
+        check_regular(path, "checkpoint")
+
+    def source():
+        return str(path) if data is None else io.BytesIO(data)
+
     ser = torch.serialization
     if not hasattr(ser, "get_unsafe_globals_in_checkpoint") or not hasattr(ser, "safe_globals"):
         raise PekitError(
@@ -144,7 +152,7 @@ def load_checkpoint(path):
             f"is {torch.__version__}); run this command in the kit's modern environment"
         )
     try:
-        names = ser.get_unsafe_globals_in_checkpoint(str(path))
+        names = ser.get_unsafe_globals_in_checkpoint(source())
     except Exception as e:
         raise PekitError(f"{path}: not a torch checkpoint ({_first_line(e)})") from None
     refused = sorted(n for n in names if not _admitted(n))
@@ -162,7 +170,7 @@ def load_checkpoint(path):
             raise PekitError(f"{path}: names {name}, which this environment lacks") from None
     try:
         with ser.safe_globals(allowed):
-            return torch.load(str(path), map_location="cpu", weights_only=True)
+            return torch.load(source(), map_location="cpu", weights_only=True)
     except Exception as e:
         raise PekitError(f"{path}: cannot load checkpoint: {_first_line(e)}") from None
 
@@ -262,25 +270,16 @@ def export(source, out_dir=None, base=None, heads=HEADS):
     if not trained:
         raise PekitError(f"{checkpoint}: none of its tensors is one its mode trains")
     frozen = [n for n in state if n not in set(trained)]
-    if out_dir is None:
-        # In the run's folder (RUN/adapters), else beside the checkpoint.
-        run_dir = checkpoint.parent.parent if checkpoint.parent.name == "mmf" else checkpoint.parent
-        out_dir = run_dir / "adapters"
-    out_dir = atomic.output_folder(out_dir)
-    check_export_folder(out_dir)
     weights = {n: state[n].detach().cpu().clone() for n in trained}
-    tensorfile.save(out_dir / WEIGHTS, weights, {"format": FORMAT})
+    hosts, rank = structure.layout({n: list(t.shape) for n, t in weights.items()}, mode, checkpoint)
+    data = tensorfile.dumps(weights, {"format": FORMAT})
     info = {
         "format": FORMAT,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "run": run,
         "mode": mode,
         "source_checkpoint": {"path": str(checkpoint), "sha256": sha256_file(checkpoint)},
-        "weights": {
-            "file": WEIGHTS,
-            "sha256": sha256_file(out_dir / WEIGHTS),
-            "bytes": (out_dir / WEIGHTS).stat().st_size,
-        },
+        "weights": {"file": WEIGHTS, "sha256": sha256_bytes(data), "bytes": len(data)},
         "parameters": sum(int(weights[n].numel()) for n in trained),
         "tensors": len(trained),
         # What the mode trained in the base (adapters, LoRA updates, bias terms): all but heads.
@@ -288,19 +287,85 @@ def export(source, out_dir=None, base=None, heads=HEADS):
             int(weights[n].numel()) for n in trained if not is_trained(n, heads, {})
         ),
         "keys": sorted(trained),
+        # What the mode adds to the model, per host: the loader derives every added tensor's
+        # name and shape from it, and checks it against the base (structure.py).
+        "sizes": {
+            "pe_reduction": _reductions(raw, run, hosts, checkpoint)
+            if mode["pe_adapter"]
+            else None,
+            "lora_r": rank,
+            "hosts": hosts,
+        },
         "base": {
             "description": "the frozen pre-trained weights: every tensor of the model except "
             "the ones in this file",
             "tensors": len(frozen),
             "parameters": sum(int(state[n].numel()) for n in frozen),
-            "digest": tensors_digest(state, frozen),
+            "digest": tensors_digest(state, frozen, checkpoint),
             "checkpoint": _base_record(base),
             "config": _base_config(raw),
         },
     }
+    # What export writes, load reads: the same checks, before anything is written.
+    where = f"{checkpoint} (its export's {INFO})"
+    ExportInfo.from_dict(json.loads(json.dumps(info)), where)
+    check_added_shapes(info["keys"], mode, hosts, rank, weights, where, checkpoint)
+    if out_dir is None:
+        # In the run's folder (RUN/adapters), else beside the checkpoint.
+        run_dir = checkpoint.parent.parent if checkpoint.parent.name == "mmf" else checkpoint.parent
+        out_dir = run_dir / "adapters"
+    out_dir = atomic.output_folder(out_dir)
+    check_export_folder(out_dir)
+    write_bytes(out_dir / WEIGHTS, data)
     write_json(out_dir / INFO, info)
     info["dir"] = str(out_dir)
     return info
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _reductions(raw, run, hosts, where):
+    """PE's reduction: set in each host pattern's record (the number its bottleneck follows
+    from: int(hidden / reduction)), and returned when one number serves every host and the run
+    records no other: the run's size, else the MMF config's pe_reduction, else its variant's
+    default; else None."""
+    size = (run or {}).get("size")
+    recorded = (
+        size.get("value") if isinstance(size, dict) and size.get("key") == "pe_reduction" else None
+    )
+    config = raw.get("config") if isinstance(raw, dict) else None
+    configured = default = None
+    try:
+        model_config = config["model_config"][config["model"]]
+        configured = model_config.get("pe_reduction")
+        default = {"comb": 10, "text": 5}.get(model_config.get("pe_adapter_variant") or "comb")
+    except (KeyError, TypeError, AttributeError):
+        pass
+    candidates = [c for c in (recorded, configured, default, 10, 5) if _number(c)]
+
+    def fits(c, h):
+        ratio = h["hidden_size"] / c
+        return math.isfinite(ratio) and int(ratio) == h["bottleneck"]
+
+    for record in hosts.values():
+        exact = record["hidden_size"] / record["bottleneck"]
+        found = [c for c in candidates + [exact] if fits(c, record)]
+        if not found:
+            raise PekitError(
+                f"{where}: adapters of hidden size {record['hidden_size']} with bottleneck "
+                f"{record['bottleneck']}: no reduction gives int(hidden / reduction) = bottleneck"
+            )
+        record["reduction"] = found[0]
+    for c in candidates:
+        if all(fits(c, h) for h in hosts.values()):
+            if recorded is None or c == recorded:
+                for record in hosts.values():
+                    record["reduction"] = c
+                return c
+            return None
+    return None
 
 
 def _base_record(base):
@@ -321,57 +386,129 @@ def _base_config(ckpt):
     return {"model": config.get("model"), "resume_zoo": checkpoint.get("resume_zoo")}
 
 
-def read_export(adapters):
-    """(info, weights) of an export, every field it relies on checked first."""
+def export_folder(adapters):
+    """The folder of an export: ADAPTERS itself, or the folder of the file named."""
     adapters = Path(adapters)
-    folder = adapters if adapters.is_dir() else adapters.parent
-    where = folder / INFO
+    return adapters if adapters.is_dir() else adapters.parent
+
+
+def _parse_json(data, where):
     try:
-        with open(where, encoding="utf-8") as f:
-            info = json.load(f)
-    except (OSError, ValueError) as e:
-        raise PekitError(f"{where}: cannot read the export's adapters.json: {e}") from None
-    if not isinstance(info, dict):
-        raise PekitError(f"{where}: expected a JSON object")
-    if info.get("format") not in (FORMAT, OLD_FORMAT):
-        raise PekitError(f"{where}: field 'format' is {info.get('format')!r}, expected {FORMAT!r}")
-    for field, kind, check in (
-        ("weights.file", str, lambda v: v and "/" not in v and "\\" not in v and v not in ".."),
-        ("weights.sha256", str, lambda v: len(v) == 64),
-        ("keys", list, lambda v: v and all(isinstance(k, str) for k in v)),
-        ("base.tensors", int, lambda v: v >= 0),
-        ("base.digest", str, lambda v: len(v) == 64),
-    ):
-        value = info
-        for part in field.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if type(value) is not kind or not check(value):
-            raise PekitError(
-                f"{where}: field {field!r} is {value!r}; expected a valid {kind.__name__}"
-            )
-    weights_path = folder / info["weights"]["file"]
-    if sha256_file(weights_path) != info["weights"]["sha256"]:
-        raise PekitError(f"{weights_path}: sha256 differs from {where}")
-    if info["format"] == FORMAT:
-        weights, _ = tensorfile.load(weights_path)
-    else:
-        weights = load_state_dict(weights_path)
-    if sorted(weights) != sorted(info["keys"]):
-        raise PekitError(
-            f"{weights_path}: its tensors are not the {len(info['keys'])} keys of {where}"
+        return json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=tensorfile._pairs,
+            parse_constant=tensorfile._no_constant,
         )
+    except UnicodeDecodeError as e:
+        raise PekitError(f"{where}: not UTF-8 (byte {e.start})") from None
+    except RecursionError:
+        raise PekitError(f"{where}: nests too deep; expected the export's JSON object") from None
+    except json.JSONDecodeError as e:
+        raise PekitError(
+            f"{where}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
+        ) from None
+    except ValueError as e:
+        raise PekitError(f"{where}: not valid JSON ({e})") from None
+
+
+def read_info(adapters):
+    """The ExportInfo of an export's adapters.json, read as a bounded regular file in the
+    export's folder and checked field by field."""
+    folder = export_folder(adapters)
+    where = folder / INFO
+    data = read_regular(where, MAX_INFO, f"export's {INFO}", folder=folder)
+    return ExportInfo.from_dict(_parse_json(data, where), str(where))
+
+
+def read_export(adapters):
+    """(info, weights) of an export, everything checked that needs no base: adapters.json's
+    fields, the weights file (a regular file in the export's folder, of the recorded size and
+    sha256, its header checked), its tensors against adapters.json's keys, parameters and
+    sizes."""
+    torch = _torch()
+    info = read_info(adapters)
+    folder = export_folder(adapters)
+    where = folder / INFO
+    path = folder / info.weights_file
+    data = read_regular(
+        path,
+        MAX_WEIGHTS,
+        "export's weights file",
+        folder=folder,
+        size=info.weights_bytes,
+        size_from=f"field 'weights.bytes' of {where}",
+    )
+    if sha256_bytes(data) != info.weights_sha256:
+        raise PekitError(f"{path}: sha256 differs from {where}; expected the export unchanged")
+    if info.format == FORMAT:
+        weights, _ = tensorfile.loads(data, str(path))
+    else:
+        weights = state_dict_of(load_checkpoint(path, data), path)
+        if not all(isinstance(t, torch.Tensor) for t in weights.values()):
+            raise PekitError(f"{path}: holds something other than tensors")
+    keys = set(info.keys)
+    for name in sorted(set(weights) ^ keys):
+        if name in keys:
+            raise PekitError(f"{path}: no tensor {name!r}, which the keys of {where} name")
+        raise PekitError(f"{path}: tensor {name!r} is not among the keys of {where}")
+    numel = sum(int(t.numel()) for t in weights.values())
+    if numel != info.parameters:
+        raise PekitError(
+            f"{where}: field 'parameters' is {info.parameters}; expected {numel}, the elements "
+            f"of the {len(weights)} tensors of {path.name}"
+        )
+    body = sum(int(t.numel()) for n, t in weights.items() if not is_trained(n, HEADS, {}))
+    if info.adapter_parameters is not None and info.adapter_parameters != body:
+        raise PekitError(
+            f"{where}: field 'adapter_parameters' is {info.adapter_parameters}; expected "
+            f"{body}, the elements of its tensors outside the head"
+        )
+    if info.sizes is None:  # an export older than `sizes`: the tensors' own
+        hosts, rank = structure.layout(
+            {n: list(t.shape) for n, t in weights.items()}, info.mode, path
+        )
+    else:
+        hosts, rank = info.sizes.hosts, info.sizes.lora_r
+    check_added_shapes(info.keys, info.mode, hosts, rank, weights, where, path, info.sizes)
     return info, weights
 
 
-def combine(info, weights, base_state):
-    """The full state dict: `base_state`'s frozen tensors plus the exported ones, checked."""
-    frozen = [n for n in base_state if n not in set(info["keys"])]
-    missing = len(frozen) != info["base"]["tensors"]
-    if missing or tensors_digest(base_state, frozen) != info["base"]["digest"]:
+def check_added_shapes(keys, mode, hosts, rank, weights, where, path, recorded=True):
+    """Each added tensor of `weights` has the shape the sizes `hosts` and `rank` give it."""
+    for name, shape in structure.expected_added(keys, mode, hosts, rank, where).items():
+        if list(weights[name].shape) != shape:
+            raise PekitError(
+                f"{path}: tensor {name!r} is {list(weights[name].shape)}; expected {shape} "
+                f"({'the sizes of ' + str(where) if recorded else 'like its other tensors'})"
+            )
+
+
+def _hosts(info, weights, where):
+    if info.sizes is not None:
+        return info.sizes.hosts
+    return structure.layout({n: list(t.shape) for n, t in weights.items()}, info.mode, where)[0]
+
+
+def combine(info, weights, base_state, where="adapters", base_where="the base"):
+    """The full state dict: `base_state`'s frozen tensors plus the exported ones, checked: each
+    exported tensor fits the base (structure.check_against_base), and the base's frozen tensors
+    are the ones the adapters were trained on (their digest)."""
+    structure.check_against_base(
+        set(info.keys),
+        weights,
+        info.mode,
+        _hosts(info, weights, where),
+        base_state,
+        where,
+        base_where,
+    )
+    frozen = [n for n in base_state if n not in set(info.keys)]
+    missing = len(frozen) != info.base_tensors
+    if missing or tensors_digest(base_state, frozen, base_where) != info.base_digest:
         raise PekitError(
-            f"the base holds {len(frozen)} frozen tensors with a different digest than the "
-            f"adapters were trained on ({info['base']['tensors']} tensors, digest "
-            f"{info['base']['digest'][:12]}); use the same base checkpoint"
+            f"{base_where}: holds {len(frozen)} frozen tensors with a different digest than the "
+            f"adapters were trained on ({info.base_tensors} tensors, digest "
+            f"{info.base_digest[:12]}); use the same base checkpoint"
         )
     full = dict(base_state)
     full.update(weights)
@@ -379,12 +516,14 @@ def combine(info, weights, base_state):
 
 
 def load(adapters, base, out):
-    """Write an MMF checkpoint `out` = `base` + adapters; returns its path."""
+    """Write an MMF checkpoint `out` = `base` + adapters; returns its path. Everything is
+    checked before `out` is written; a refusal writes nothing."""
     torch = _torch()
     out = atomic.output_file(out)
     info, weights = read_export(adapters)
+    where = export_folder(adapters) / info.weights_file
     base_state = load_state_dict(base)
-    full = combine(info, weights, base_state)
+    full = combine(info, weights, base_state, where, base)
     buffer = io.BytesIO()
     torch.save({"model": full}, buffer)
     write_bytes(out, buffer.getvalue())

@@ -27,7 +27,21 @@ DTYPES = {
     "U8": ("uint8", 1),
     "BOOL": ("bool", 1),
 }
+# numpy's names of the dtypes, little-endian ("<" added); BF16 is read as its 16-bit pattern.
+_NP = {
+    "F64": "f8",
+    "F32": "f4",
+    "F16": "f2",
+    "I64": "i8",
+    "I32": "i4",
+    "I16": "i2",
+    "I8": "i1",
+    "U8": "u1",
+    "BOOL": "b1",
+}
 MAX_HEADER = 100 << 20  # a header beyond this is no header of ours
+MAX_RANK = 8  # dimensions of a tensor
+MAX_DIM = 1 << 40  # elements along one dimension
 
 
 class TensorFileError(PekitError):
@@ -73,49 +87,152 @@ def dumps(tensors, metadata=None):
     return struct.pack("<Q", len(text)) + text + b"".join(chunks)
 
 
+def _pairs(pairs):
+    """A JSON object whose names are unique (json keeps the last of repeated names silently)."""
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"the name {key!r} is repeated")
+        out[key] = value
+    return out
+
+
+def _no_constant(constant):
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _is_int(value):
+    return type(value) is int
+
+
+def parse_header(data, label="tensors"):
+    """(header entries {name: (dtype, shape, begin, end)}, metadata, data start) of a file's
+    bytes, every field checked against the file: the one reader of the layout's header. A
+    refusal is one TensorFileError naming `label` and the field."""
+    if len(data) < 8:
+        raise TensorFileError(f"{label}: {len(data)} bytes; expected a tensor file (8 or more)")
+    (size,) = struct.unpack("<Q", bytes(data[:8]))
+    if size > min(MAX_HEADER, len(data) - 8):
+        raise TensorFileError(
+            f"{label}: header length {size} does not fit in the file's {len(data)} bytes "
+            f"(at most {MAX_HEADER}); expected a tensor file"
+        )
+    try:
+        text = bytes(data[8 : 8 + size]).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise TensorFileError(f"{label}: the header is not UTF-8 (byte {8 + e.start})") from None
+    try:
+        header = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
+    except RecursionError:
+        raise TensorFileError(f"{label}: the header nests too deep; expected JSON") from None
+    except json.JSONDecodeError as e:
+        raise TensorFileError(
+            f"{label}: the header is not JSON ({e.msg} at column {e.colno})"
+        ) from None
+    except ValueError as e:
+        raise TensorFileError(f"{label}: the header is not JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise TensorFileError(f"{label}: the header is not a JSON object")
+    metadata = header.pop("__metadata__", {})
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise TensorFileError(
+            f"{label}: header field '__metadata__' is not an object of strings; expected one"
+        )
+    start = 8 + size
+    body = len(data) - start
+    entries = {}
+    for name, spec in header.items():
+        field = f"header field {name!r}"
+        if not name:
+            raise TensorFileError(f"{label}: a header field has an empty name; expected a name")
+        if not isinstance(spec, dict) or sorted(spec) != ["data_offsets", "dtype", "shape"]:
+            raise TensorFileError(
+                f"{label}: {field} is {_brief(spec)}; expected an object of dtype, shape and "
+                "data_offsets"
+            )
+        dtype, shape, offsets = spec["dtype"], spec["shape"], spec["data_offsets"]
+        if not isinstance(dtype, str) or dtype not in DTYPES:
+            raise TensorFileError(
+                f"{label}: {field}.dtype is {_brief(dtype)}; expected one of {', '.join(DTYPES)}"
+            )
+        if (
+            not isinstance(shape, list)
+            or len(shape) > MAX_RANK
+            or not all(_is_int(n) and 0 <= n <= MAX_DIM for n in shape)
+        ):
+            negative = isinstance(shape, list) and any(_is_int(n) and n < 0 for n in shape)
+            raise TensorFileError(
+                f"{label}: {field}.shape is {_brief(shape)}"
+                + ("; negative dimension" if negative else "")
+                + f"; expected at most {MAX_RANK} whole numbers from 0 to {MAX_DIM}"
+            )
+        if not (
+            isinstance(offsets, list)
+            and len(offsets) == 2
+            and all(_is_int(x) for x in offsets)
+            and 0 <= offsets[0] <= offsets[1] <= body
+        ):
+            raise TensorFileError(
+                f"{label}: {field}.data_offsets is {_brief(offsets)}; expected [begin, end] "
+                f"within the {body} bytes of data after the header"
+            )
+        begin, end = offsets
+        count = 1
+        for n in shape:
+            count *= n
+        itemsize = DTYPES[dtype][1]
+        if end - begin != count * itemsize:
+            raise TensorFileError(
+                f"{label}: {field}: bytes {begin}..{end} do not hold {shape} of {dtype} "
+                f"({count * itemsize} bytes)"
+            )
+        entries[name] = (dtype, shape, begin, end)
+    # The tensors tile the data: no overlap, no hole, nothing after the last one.
+    at, previous = 0, None
+    for name, (_, _, begin, end) in sorted(entries.items(), key=lambda e: e[1][2:]):
+        if begin < at:
+            raise TensorFileError(
+                f"{label}: header fields {previous[0]!r} and {name!r}: the tensors overlap in "
+                f"the file (bytes {previous[1]}..{at} and {begin}..{end}); expected each its "
+                "own bytes"
+            )
+        if begin > at:
+            raise TensorFileError(
+                f"{label}: header field {name!r}: bytes {at}..{begin} of the data belong to no "
+                "tensor; expected the tensors back to back"
+            )
+        at, previous = end, (name, begin)
+    if at != body:
+        raise TensorFileError(
+            f"{label}: {body - at} bytes after the last tensor; expected the file to end there"
+        )
+    return entries, metadata, start
+
+
+def _brief(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def loads(data, label="tensors"):
     """({name: tensor}, metadata) from a file's bytes; anything else is refused."""
     import numpy as np
 
     torch = _torch()
-    if len(data) < 8:
-        raise TensorFileError(f"{label}: {len(data)} bytes; not a tensor file")
-    (size,) = struct.unpack("<Q", data[:8])
-    if size > min(MAX_HEADER, len(data) - 8):
-        raise TensorFileError(f"{label}: header of {size} bytes does not fit; not a tensor file")
-    try:
-        header = json.loads(data[8 : 8 + size].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise TensorFileError(f"{label}: the header is not JSON ({e})") from None
-    if not isinstance(header, dict):
-        raise TensorFileError(f"{label}: the header is not a JSON object")
-    metadata = header.pop("__metadata__", {}) or {}
-    body = memoryview(data)[8 + size :]
-    tensors, spans = {}, []
-    for name, spec in header.items():
-        where = f"{label}: tensor {name!r}"
-        try:
-            dtype, itemsize = DTYPES[spec["dtype"]]
-            shape = [int(n) for n in spec["shape"]]
-            begin, end = (int(x) for x in spec["data_offsets"])
-        except (KeyError, TypeError, ValueError):
-            raise TensorFileError(f"{where}: expected dtype, shape and data_offsets") from None
-        count = 1
-        for n in shape:
-            if n < 0:
-                raise TensorFileError(f"{where}: negative dimension in {shape}")
-            count *= n
-        if not 0 <= begin <= end <= len(body) or end - begin != count * itemsize:
+    entries, metadata, start = parse_header(data, label)
+    body = memoryview(data)[start:]
+    tensors = {}
+    for name, (dtype, shape, begin, end) in entries.items():
+        torch_dtype = DTYPES[dtype][0]
+        raw = np.frombuffer(body[begin:end], dtype="<i2" if dtype == "BF16" else "<" + _NP[dtype])
+        if dtype == "BOOL" and raw.view(np.uint8).max(initial=0) > 1:
             raise TensorFileError(
-                f"{where}: bytes {begin}..{end} do not hold {shape} of {spec['dtype']}"
+                f"{label}: header field {name!r}: BOOL bytes other than 0 and 1; expected 0 or 1"
             )
-        spans.append((begin, end))
-        raw = np.frombuffer(body[begin:end], dtype="<i2" if dtype == "bfloat16" else dtype)
-        t = torch.from_numpy(raw.copy()).reshape(shape)
-        tensors[name] = t.view(torch.bfloat16) if dtype == "bfloat16" else t
-    spans.sort()
-    if any(a[1] > b[0] for a, b in zip(spans, spans[1:])):
-        raise TensorFileError(f"{label}: tensors overlap in the file")
+        t = torch.from_numpy(raw.astype(raw.dtype.newbyteorder("="), copy=True)).reshape(shape)
+        tensors[name] = t.view(torch.bfloat16) if torch_dtype == "bfloat16" else t
     return tensors, metadata
 
 
@@ -125,6 +242,12 @@ def save(path, tensors, metadata=None):
     write_bytes(path, dumps(tensors, metadata))
 
 
-def load(path):
-    with open(str(path), "rb") as f:
-        return loads(f.read(), str(path))
+MAX_FILE = 4 << 30  # bytes: a tensor file beyond this is no adapter export
+
+
+def load(path, folder=None, limit=MAX_FILE):
+    """({name: tensor}, metadata) of the tensor file `path`: a regular file of at most `limit`
+    bytes (inside `folder` when given), read once and checked as loads checks it."""
+    from ..core.regular import read_regular
+
+    return loads(read_regular(path, limit, "tensor file", folder=folder), str(path))
