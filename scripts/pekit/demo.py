@@ -16,6 +16,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from .core import argtypes
 from .core.errors import PekitError
 
 MODEL = "visual_bert"
@@ -95,7 +96,10 @@ def register(subparsers):
         description=__doc__.strip().splitlines()[0],
     )
     p.add_argument(
-        "--results", default="results/demo", help="the demo's folder (default: results/demo)"
+        "--results",
+        default="results/demo",
+        type=argtypes.optional(argtypes.path, "results/demo"),
+        help="the demo's folder (default: results/demo)",
     )
     p.set_defaults(func=_main)
 
