@@ -409,9 +409,9 @@ def test_a_size_run_records_its_variant_and_size(tmp_path, capsys, fake_mmf):
     "extra,message",
     [
         (["--pe-reductions", "5"], "--modes has no pe"),
-        (["--lora-ranks", "0"], "whole numbers of 1 or more"),
-        (["--lora-ranks", "4x"], "whole numbers of 1 or more"),
-        (["--lora-ranks", "2.5"], "whole numbers of 1 or more"),
+        (["--lora-ranks", "0"], "whole numbers from 1 to 768"),
+        (["--lora-ranks", "4x"], "whole numbers from 1 to 768"),
+        (["--lora-ranks", "2.5"], "whole numbers from 1 to 768"),
     ],
 )
 def test_bad_sizes_are_usage_errors(tmp_path, capsys, fake_mmf, extra, message):

@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from .core import ownership
+from .core import argtypes, ownership
 from .core.errors import PekitError
 
 MODEL = "visual_bert"
@@ -98,7 +98,10 @@ def register(subparsers):
         description=__doc__.strip().splitlines()[0],
     )
     p.add_argument(
-        "--results", default="results/demo", help="the demo's folder (default: results/demo)"
+        "--results",
+        default="results/demo",
+        type=argtypes.optional(argtypes.path, "results/demo"),
+        help="the demo's folder (default: results/demo)",
     )
     p.set_defaults(func=_main)
 

@@ -456,7 +456,10 @@ def register(subparsers):
         description=argtypes.summary(__doc__),
     )
     p.add_argument(
-        "--data-dir", metavar="DIR", help="MMF's data dir (default: $MMF_DATA_DIR, else MMF's)"
+        "--data-dir",
+        metavar="DIR",
+        type=argtypes.optional(argtypes.path),
+        help="MMF's data dir (default: $MMF_DATA_DIR, else MMF's)",
     )
     p.add_argument(
         "--datasets",

@@ -88,11 +88,12 @@ def register(subparsers):
     p.add_argument(
         "--mmf-from",
         metavar="URL|PATH",
+        type=argtypes.optional(argtypes.location),
         help="fetch MMF from this clone or bundle when no checkout is found",
     )
     p.add_argument(
         "--timeout",
-        type=argtypes.positive_float,
+        type=argtypes.optional(argtypes.number(0.0, argtypes.SECONDS_MAX, above=True)),
         default=None,
         metavar="SECONDS",
         help="give up fetching MMF after this long (default: no limit)",

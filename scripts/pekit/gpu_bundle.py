@@ -184,8 +184,10 @@ def _check_destination(out):
 def build(out, node_file, mmf_from=None, wheels=None, echo=print):
     """Write the bundle (see the module's doc) in one step; returns its record. `wheels`: an
     existing wheelhouse made for this node, copied instead of downloading one."""
-    out = _check_destination(out)
     node = NodeFreeze.read(node_file)
+    if node.glibc:  # refused before anything is written, naming the freeze
+        wheelhouse.check_glibc(node.glibc, f"{node_file}: glibc")
+    out = _check_destination(out)
     if wheels:
         path = Path(wheels) / wheelhouse.RECORD
         if not path.is_file():
@@ -235,21 +237,29 @@ def register(subparsers):
         help="one copy (kit, wheelhouse, MMF, run.sh) that runs the GPU check on an offline node",
         description=argtypes.summary(__doc__),
     )
-    p.add_argument("out", metavar="DIR", help="the bundle's folder (made; an earlier one replaced)")
+    p.add_argument(
+        "out",
+        metavar="DIR",
+        type=argtypes.path,
+        help="the bundle's folder (made; an earlier one replaced)",
+    )
     p.add_argument(
         "--node",
         required=True,
         metavar="FILE",
+        type=argtypes.path,
         help="the node's freeze: `python3 scripts/pekit/node.py freeze > FILE` on the node",
     )
     p.add_argument(
         "--mmf-from",
         metavar="URL|PATH",
+        type=argtypes.optional(argtypes.location),
         help="a clone or bundle of MMF, when the kit's cache has no checkout",
     )
     p.add_argument(
         "--wheelhouse",
         metavar="DIR",
+        type=argtypes.optional(argtypes.path),
         help="a wheelhouse already made for this node (default: made now; needs network)",
     )
     p.set_defaults(func=_main)

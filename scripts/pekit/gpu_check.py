@@ -31,6 +31,7 @@ import traceback
 from . import models, settings, synthetic
 from .bench import report as bench_report
 from .core import argtypes, atomic, ownership
+from .core.errors import UsageError
 from .report import logs
 from .run import execute, record
 from .run.spec import RunSpec
@@ -607,16 +608,23 @@ def register(subparsers):
         help="Table I, real mmf_runs and the bench on this machine's GPU, in minutes",
         description=__doc__.strip().splitlines()[0],
     )
-    p.add_argument("--out", default="results/gpu-check", help="folder for the results")
+    p.add_argument(
+        "--out",
+        default="results/gpu-check",
+        type=argtypes.optional(argtypes.path, "results/gpu-check"),
+        help="folder for the results",
+    )
     p.add_argument(
         "--since",
-        type=argtypes.positive_float,
+        type=argtypes.optional(argtypes.number(0.0, above=True)),
         metavar="EPOCH",
         help="when the installation began (date +%%s): the total time and the budget count it",
     )
     p.add_argument(
         "--minutes",
-        type=argtypes.positive_float,
+        type=argtypes.optional(
+            argtypes.number(0.0, argtypes.SECONDS_MAX / 60, above=True), DEFAULT_MINUTES
+        ),
         default=DEFAULT_MINUTES,
         metavar="N",
         help=f"the whole check's budget, installation included (default {DEFAULT_MINUTES:g}): "
@@ -627,6 +635,10 @@ def register(subparsers):
 
 
 def _main(args):
+    if args.since is not None and args.since > time.time() + 60:
+        raise UsageError(
+            f"--since {args.since:.0f}: in the future; expected `date +%s` of a moment past"
+        )
     result = check(
         args.out,
         args.since,

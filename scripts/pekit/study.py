@@ -100,11 +100,10 @@ def register(subparsers):
 def _main(args):
     from . import report
 
-    specs = run_cli.specs_from_args(args)
+    specs = run_cli.specs_from_args(args)  # the report's options too, dry run or not
     if args.dry_run:
         print(matrix_table(specs))
         return run_cli.dry_run_checks(specs, args)
-    report.parse_paper_log_args(args.paper_log)  # the report's options, before the training
     code = run_cli.run_specs(specs, args)
     report.write_report_from_args(args, lambda text: print(text, file=sys.stderr, flush=True))
     return code

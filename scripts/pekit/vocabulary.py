@@ -41,6 +41,10 @@ class Mode:
 class Model:
     name: str  # MMF's model name
     label: str  # the paper's
+    # The widths of the layers PE's adapters and LoRA's updates sit on, in MMF's model defaults
+    # (mmf/configs/models/<name>/defaults.yaml): BERT-base's hidden_size 768 for VisualBERT;
+    # ViLBERT's text stream (hidden_size 768) and visual stream (v_hidden_size 1024).
+    widths: Tuple[int, ...] = (768,)
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,11 @@ class Dataset:
 
 # In the order the paper's tables use.
 MODELS: Dict[str, Model] = {
-    m.name: m for m in (Model("visual_bert", "VisualBERT"), Model("vilbert", "ViLBERT"))
+    m.name: m
+    for m in (
+        Model("visual_bert", "VisualBERT", widths=(768,)),
+        Model("vilbert", "ViLBERT", widths=(768, 1024)),
+    )
 }
 MODES: Dict[str, Mode] = {
     m.name: m
@@ -118,6 +126,28 @@ def sized_label(name):
     return f"{m.label} ({m.size_label} {mode_size(mode, size)})" if m.size_key else m.label
 
 
+def size_limit(mode):
+    """The largest size of `mode` that means what it says for every model, and why.
+
+    PE (the `pe` patch of transformers' modeling_bert.py and MMF's vilbert.py): each adapter is
+    Linear(h, int(h / pe_reduction)) then back to h, on every stream's hidden size h; a reduction
+    above h leaves a bottleneck of 0 units, an adapter that adapts nothing. LoRA (the same
+    patch's LoRAUpdate): A is (r, in) and B is (out, r) on the query and value projections,
+    which are h x h; the update's rank is at most min(in, out, r), so a rank above h adds
+    parameters, never rank. Both limits are the narrowest width of every model's streams: one
+    variant name (pe-red20, lora-r4) means the same size for every model.
+    """
+    m = MODES[check("mode", mode)]
+    if m.size_key is None:
+        return None, ""
+    width = min(w for model in MODELS.values() for w in model.widths)
+    if mode == "pe":
+        why = f"a reduction above the hidden size {width} leaves an adapter of 0 units"
+    else:
+        why = f"a rank above the layers' width {width} adds no rank"
+    return width, why
+
+
 def check_size(mode, size):
     """`size` for `mode` (None: the mode's default), as an int; None when it is the default."""
     m = MODES[check("mode", mode)]
@@ -125,8 +155,11 @@ def check_size(mode, size):
         return None
     if m.size_key is None:
         raise UsageError(f"mode '{mode}' has no size to set (only pe and lora have one)")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise UsageError(f"{m.label} {m.size_label} {size!r}: expected a positive integer")
+    most, why = size_limit(mode)
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= most:
+        raise UsageError(
+            f"{m.label} {m.size_label} {size!r}: expected a whole number from 1 to {most} ({why})"
+        )
     return size
 
 

@@ -17,6 +17,7 @@ plain pip freeze, which has no requirements) after changing the lock, in the loc
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import re
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from . import compat
-from .core import atomic, ownership, pins
+from .core import argtypes, atomic, ownership, pins
 from .core.errors import PekitError, UsageError
 from .node import NodeFreeze, normalize
 
@@ -279,10 +280,13 @@ def platform_tags(glibc="2.28", arch="x86_64"):
     return tags + [f"{n}_{arch}" for n, m in legacy.items() if m <= minor]
 
 
-def check_glibc(text):
-    if not isinstance(text, str) or not re.fullmatch(r"2\.(?:[5-9]|[1-9][0-9])", text):
-        raise UsageError(f"--glibc {text}: expected a glibc version from 2.5 to 2.99, like 2.28")
-    return text
+def check_glibc(text, source="--glibc"):
+    """`text`, a glibc version MAJOR.MINOR (argtypes.glibc's rule); a UsageError naming
+    `source` (the option, or the node's freeze it came from) otherwise."""
+    try:
+        return argtypes.glibc(text)
+    except argparse.ArgumentTypeError as e:
+        raise UsageError(f"{source}: {e}") from None
 
 
 RECORD = "wheelhouse.json"
@@ -360,7 +364,12 @@ def build(out, node=None, python=None, with_tests=False, glibc=None, echo=print)
         raise UsageError(
             f"--python {python}: the node's freeze ({node.source}) is Python {node.python}"
         )
-    glibc = check_glibc(glibc or (node.glibc if node and node.glibc else "2.28"))
+    if glibc:
+        glibc = check_glibc(glibc)
+    elif node is not None and node.glibc:
+        glibc = check_glibc(node.glibc, f"{node.source}: glibc")
+    else:
+        glibc = "2.28"
     out = _check_destination(out)
     made = plan(node, with_tests)
     for line in made.warnings:
@@ -419,10 +428,13 @@ def register(subparsers):
         help="every wheel the kit needs, for installing on a node without network",
         description=__doc__.strip().splitlines()[0],
     )
-    p.add_argument("out", metavar="DIR", help="the folder to fill (made if needed)")
+    p.add_argument(
+        "out", metavar="DIR", type=argtypes.path, help="the folder to fill (made if needed)"
+    )
     p.add_argument(
         "--node",
         metavar="FILE",
+        type=argtypes.optional(argtypes.path),
         help="the node's freeze: `python3 scripts/pekit/node.py freeze > FILE` on the node (or a"
         " plain `pip freeze`, with --python); without it: a node with torch and nothing else",
     )
@@ -434,7 +446,11 @@ def register(subparsers):
         action="store_true",
         help="also the test tools (pytest, ruff, ...)",
     )
-    p.add_argument("--glibc", help="the node's glibc (default: the freeze's, else 2.28)")
+    p.add_argument(
+        "--glibc",
+        type=argtypes.optional(argtypes.glibc),
+        help="the node's glibc, MAJOR.MINOR from 2.5 to 2.99 (default: the freeze's, else 2.28)",
+    )
     p.add_argument("--list", action="store_true", help="print what would go in, download nothing")
     p.set_defaults(func=_main)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -32,6 +34,16 @@ class _Bar:
             self.bar = None
 
 
+def asset_name(text):
+    """An asset's name, a pattern of names (vilbert.*) or a use (hmd, mmh), in ASCII."""
+    if not re.fullmatch(r"[A-Za-z0-9_.*?\[\]-]{1,100}", text, re.ASCII):
+        raise argparse.ArgumentTypeError(
+            f"expected an asset's name, a pattern or a use (`pekit assets list`), "
+            f"got {argtypes.shown(text)}"
+        )
+    return text
+
+
 def register(subparsers):
     p = subparsers.add_parser(
         "assets",
@@ -50,11 +62,13 @@ def register(subparsers):
         "names",
         nargs="*",
         metavar="NAME",
+        type=asset_name,
         help="assets (or patterns, or a use: hmd, mmh); default: all",
     )
     f.add_argument(
         "--transformers-cache",
         metavar="DIR",
+        type=argtypes.optional(argtypes.path),
         help="transformers' cache (default: $TRANSFORMERS_CACHE, else $HF_HOME/transformers)",
     )
     f.add_argument(
@@ -65,7 +79,7 @@ def register(subparsers):
     f.add_argument(
         "--mirror",
         metavar="URL",
-        type=argtypes.url,
+        type=argtypes.optional(argtypes.url),
         help="download every file as URL/<file name> instead (a local mirror)",
     )
     f.add_argument(
@@ -79,11 +93,13 @@ def _common(p):
     p.add_argument(
         "--data-dir",
         metavar="DIR",
+        type=argtypes.optional(argtypes.path),
         help="MMF's data dir (default: $MMF_DATA_DIR, else <cache dir>/data)",
     )
     p.add_argument(
         "--cache-dir",
         metavar="DIR",
+        type=argtypes.optional(argtypes.path),
         help="MMF's cache dir (default: $MMF_CACHE_DIR, else ~/.cache/torch/mmf)",
     )
 
@@ -99,10 +115,10 @@ def _cmd_list(args):
 
 
 def _cmd_fetch(args):
-
+    names = argtypes.no_repeats(args.names, "NAME")
     progress = None if args.quiet else _Bar(sys.stderr)
     results = fetch(
-        args.names,
+        names,
         args.data_dir,
         args.cache_dir,
         args.transformers_cache,

@@ -11,7 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..core import argtypes
 from .runner import DEFAULTS, SECTIONS, plan, run
+
+OUT = "results/bench/bench.json"
 
 
 def register(subparsers):
@@ -24,7 +27,7 @@ def register(subparsers):
     p.add_argument("--modes", default="", help="comma-separated (default: fc,pe,full)")
     p.add_argument(
         "--pipeline-models",
-        default="visual_bert",
+        default="",
         help="models measured with loading and updates together (default: the "
         "paper's runs' VisualBERT)",
     )
@@ -35,34 +38,50 @@ def register(subparsers):
     )
     p.add_argument("--datasets", default="", help="stores for the pipeline section (default: both)")
     p.add_argument("--only", default="", help=f"sections (default: all): {','.join(SECTIONS)}")
-    p.add_argument("--device", help="torch device (default: cuda if available)")
+    p.add_argument(
+        "--device",
+        type=argtypes.optional(argtypes.torch_device),
+        help="torch device: cpu, cuda, cuda:N or mps (default: cuda if available)",
+    )
     for name, (gpu, cpu) in DEFAULTS.items():
         p.add_argument(
             f"--{name.replace('_', '-')}",
-            type=int,
+            type=argtypes.optional(argtypes.whole(0 if name == "warmup" else 1)),
             default=None,
             help=f"default {gpu} on a GPU, {cpu} on CPU",
         )
     p.add_argument(
         "--features",
+        type=argtypes.optional(argtypes.path),
         help="an existing .npy features folder for the loading section "
         "(its <folder>.lmdb too, when there); default: a synthetic store",
     )
     p.add_argument(
         "--frcnn-dir",
+        type=argtypes.optional(argtypes.path),
         help="FRCNN config.yaml (+ pytorch_model.bin); default: the "
         "asset folder in the MMF data dir",
     )
-    p.add_argument("--data-dir", help="MMF data dir (for the FRCNN asset)")
-    p.add_argument("--mmf-src", help="MMF checkout with tools/ (for the FRCNN extractor)")
+    p.add_argument(
+        "--data-dir",
+        type=argtypes.optional(argtypes.path),
+        help="MMF data dir (for the FRCNN asset)",
+    )
+    p.add_argument(
+        "--mmf-src",
+        type=argtypes.optional(argtypes.path),
+        help="MMF checkout with tools/ (for the FRCNN extractor)",
+    )
     p.add_argument(
         "--workdir",
+        type=argtypes.optional(argtypes.path),
         help="scratch folder for stores and images (default: a temporary one beside --out, on "
         "a disk rather than /tmp, which may be in memory)",
     )
     p.add_argument(
         "--out",
-        default="results/bench/bench.json",
+        default=OUT,
+        type=argtypes.optional(argtypes.path, OUT),
         help="JSON result; the Markdown table goes beside it (.md)",
     )
     p.set_defaults(func=_main)
@@ -93,10 +112,14 @@ def _echo(text):
 
 def _main(args):
     from ..core.atomic import output_file
+    from ..core.errors import UsageError
 
+    measured = plan(args)  # every option checked before anything is made
+    if Path(args.out).name in ("", ".", ".."):
+        raise UsageError(f"--out {args.out}: expected a file's path (like results/bench.json)")
     for path in (Path(args.out), Path(args.out).with_suffix(".md")):
         output_file(path)  # refused now, not after minutes of measuring
-    result = run(plan(args), args.out, echo=_echo)
+    result = run(measured, args.out, echo=_echo)
     out, md, text = write_outputs(result, args.out)
     print(text)
     _echo(f"wrote {out} and {md}")

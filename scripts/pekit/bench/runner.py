@@ -18,6 +18,7 @@ from ..core.errors import UsageError
 from ..vocabulary import DATASETS, MODELS, MODES, PAPER_MODES
 
 SECTIONS = ("loader", "train", "pipeline", "extract")
+PIPELINE_MODELS = ("visual_bert",)  # the paper's runs' model
 DEFAULTS = {
     # option: (GPU, CPU)
     "batch": (16, 2),
@@ -101,11 +102,24 @@ def counts_for(args, device):
     return opts, scaled
 
 
+def check_device(device, torch):
+    """A device this machine has: a UsageError naming --device otherwise (before any work)."""
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise UsageError(f"--device {device}: this machine has {count} CUDA devices")
+    elif device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise UsageError(f"--device {device}: no MPS device here")
+
+
 def plan(args):
     """The BenchPlan of `pekit bench`'s arguments (every name checked before anything runs)."""
     import torch
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    check_device(device, torch)
     counts, scaled = counts_for(args, device)
     modes = argtypes.names(args.modes, MODES, PAPER_MODES, "--modes")
     if args.pipeline_modes:
@@ -120,7 +134,9 @@ def plan(args):
         sections=argtypes.names(args.only, SECTIONS, SECTIONS, "--only"),
         models=argtypes.names(args.models, MODELS, MODELS, "--models"),
         modes=modes,
-        pipeline_models=argtypes.names(args.pipeline_models, MODELS, MODELS, "--pipeline-models"),
+        pipeline_models=argtypes.names(
+            args.pipeline_models, MODELS, PIPELINE_MODELS, "--pipeline-models"
+        ),
         pipeline_modes=pipe_modes,
         datasets=argtypes.names(args.datasets, DATASETS, DATASETS, "--datasets"),
         counts=counts,

@@ -2,6 +2,7 @@
 
 import sys
 
+from ..core import argtypes
 from ..core.errors import PekitError
 from .frcnn import Extractor, extract_mmh, locate_mmf_src
 
@@ -18,10 +19,18 @@ def register(subparsers):
         help="folder with the FRCNN config.yaml and pytorch_model.bin (VG ResNet-101 C4; "
         "default: where `pekit assets fetch` puts them in the data dir)",
     )
-    mmh.add_argument("--batch-size", type=int, default=8)
-    mmh.add_argument("--num-boxes", type=int, default=100)
-    mmh.add_argument("--device", help="torch device (default: cuda if available)")
-    mmh.add_argument("--limit", type=int, help="extract at most this many images this run")
+    mmh.add_argument("--batch-size", type=argtypes.optional(argtypes.positive_int, 8), default=8)
+    mmh.add_argument("--num-boxes", type=argtypes.optional(argtypes.positive_int, 100), default=100)
+    mmh.add_argument(
+        "--device",
+        type=argtypes.optional(argtypes.torch_device),
+        help="torch device: cpu, cuda, cuda:N or mps (default: cuda if available)",
+    )
+    mmh.add_argument(
+        "--limit",
+        type=argtypes.optional(argtypes.positive_int),
+        help="extract at most this many images this run",
+    )
     mmh.set_defaults(func=run_mmh)
     lmdb = sub.add_parser(
         "lmdb",

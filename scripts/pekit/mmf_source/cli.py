@@ -28,7 +28,7 @@ def register(subparsers):
     f.add_argument("--dest", metavar="DIR", help="where to put the checkout (default: the cache)")
     f.add_argument(
         "--timeout",
-        type=argtypes.positive_float,
+        type=argtypes.optional(argtypes.number(0.0, argtypes.SECONDS_MAX, above=True)),
         metavar="SECONDS",
         help="give up after this long (default: no limit)",
     )

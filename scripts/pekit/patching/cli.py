@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..core import pins
+from ..core import argtypes, pins
 from ..core.errors import PekitError, UsageError
 from . import engine, manifest, targets
 
@@ -46,18 +46,15 @@ def _profile_sets(profile):
 
 
 def parse_sets(text):
-    if text == "auto":
+    """'auto' (or empty): the running stack's sets; else a list of sets by argtypes' one rule."""
+    if text in ("auto", ""):
         return targets.default_sets()
-    sets = tuple(s.strip() for s in text.split(",") if s.strip())
-    unknown = [s for s in sets if s not in manifest.SETS]
-    if not sets or unknown:
-        raise UsageError(f"--sets: expected 'auto' or a list of {', '.join(manifest.SETS)}")
-    return sets
+    return tuple(argtypes.names(text, manifest.SETS, (), "--sets"))
 
 
 def run(args):
     sets = parse_sets(args.sets)
-    wanted = tuple(args.only) if args.only else manifest.TARGETS
+    wanted = tuple(argtypes.no_repeats(args.only, "--only")) if args.only else manifest.TARGETS
     explicit = {"transformers": args.transformers, "mmf": args.mmf}
     if args.action == "manifest":
         return _manifest(explicit)

@@ -3,29 +3,37 @@
 from __future__ import annotations
 
 import sys
+from argparse import ArgumentTypeError
 from pathlib import Path
 
 from ..core import argtypes, jsonfile
 from ..core.errors import PekitError, UsageError
-from ..vocabulary import DATASETS, MODES
+from ..vocabulary import DATASETS, PAPER_MODES
 from . import logs
 from .build import write_report
 from .tables import DEFAULT_TOLERANCE
 
 
 def parse_paper_log_args(items):
-    """['hmd:fc=path', ...] -> {('hmd', 'fc'): 'path'}."""
+    """['hmd:fc=path', ...] -> {('hmd', 'fc'): 'path'}: the paper trained its three modes only,
+    each (dataset, mode) once."""
     out = {}
     for item in items or []:
         key, sep, path = item.partition("=")
         dataset, colon, mode = key.partition(":")
-        if not (sep and colon and path) or dataset not in DATASETS or mode not in MODES:
+        if not (sep and colon and path) or dataset not in DATASETS or mode not in PAPER_MODES:
             raise UsageError(
-                f"--paper-log expects DATASET:MODE=LOG with DATASET in hmd, mmh and MODE in "
-                f"fc, pe, full; got '{item}'"
+                f"--paper-log: expected DATASET:MODE=LOG with DATASET in {', '.join(DATASETS)} "
+                f"and MODE in {', '.join(PAPER_MODES)}, got {argtypes.shown(item)}"
             )
+        try:
+            argtypes.path(path)
+        except ArgumentTypeError as e:
+            raise UsageError(f"--paper-log: {e}") from None
+        if (dataset, mode) in out:
+            raise UsageError(f"--paper-log: {dataset}:{mode} given twice (each once)")
         if not Path(path).is_file():
-            raise PekitError(f"paper log {path}: no such file")
+            raise PekitError(f"--paper-log {path}: no such file")
         out[(dataset, mode)] = path
     return out
 
@@ -47,7 +55,12 @@ def register(subparsers):
         description="Tables I and II against the paper, test-split metrics and training curves "
         "from every finished run under RESULTS/runs.",
     )
-    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument(
+        "--results",
+        default="results",
+        type=argtypes.optional(argtypes.path, "results"),
+        help="results folder (default: results)",
+    )
     add_report_options(p)
     p.set_defaults(func=_main)
 
@@ -56,9 +69,9 @@ def add_report_options(parser):
     """The report's options, shared by `pekit report` and `pekit reproduce`."""
     parser.add_argument(
         "--tolerance",
-        type=argtypes.nonnegative_float,
+        type=argtypes.optional(argtypes.number(0.0, 1.0), DEFAULT_TOLERANCE),
         default=DEFAULT_TOLERANCE,
-        help=f"AUROC pass/fail tolerance (default: {DEFAULT_TOLERANCE})",
+        help=f"AUROC pass/fail tolerance, 0 to 1 (default: {DEFAULT_TOLERANCE})",
     )
     parser.add_argument(
         "--paper-log",

@@ -14,6 +14,26 @@ from ..core.errors import UsageError
 LOG = "train.log"
 SAVE_DIR = "mmf"
 
+# The seeds MMF seeds reproducibly. mmf_cli/run.py main() seeds each process with
+# set_seed(seed if seed == -1 else seed + get_rank()), and mmf/utils/env.py set_seed(seed) does
+# `if seed:` (0 seeds nothing: a run that cannot be repeated), `if seed == -1:` (a seed from the
+# pid, the clock and os.urandom), then np.random.seed(seed) (numpy takes 0 to 2**32 - 1 and
+# raises ValueError otherwise: any other negative seed, or 2**32 and up), torch.manual_seed(seed)
+# and random.seed(seed). A run on N GPUs seeds its processes seed + 0 ... seed + N - 1, so a
+# seed is reproducible exactly when 1 <= seed and seed + N - 1 <= 2**32 - 1.
+SEED_MAX = 2**32 - 1
+
+
+def seed_limit(gpus=1):
+    """The largest seed a run on `gpus` GPUs is seeded reproducibly with (see SEED_MAX)."""
+    return SEED_MAX - (max(int(gpus), 1) - 1)
+
+
+SEED_WHY = (
+    " (MMF's set_seed seeds nothing for 0, a random seed for -1, and numpy takes seeds below "
+    "2**32, each GPU's process seeding seed + its rank)"
+)
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -35,12 +55,18 @@ class RunSpec:
             vocabulary.check(kind, getattr(self, kind))
         object.__setattr__(self, "size", vocabulary.check_size(self.mode, self.size))
         object.__setattr__(self, "results", Path(self.results).resolve())
-        object.__setattr__(self, "seed", int(self.seed))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise UsageError(f"seed {self.seed!r}: expected a whole number")
         object.__setattr__(self, "extra", tuple(self.extra))
         if self.batch is None:
             object.__setattr__(self, "batch", self.settings.batch_size)
         if int(self.gpus) < 1:
             raise UsageError(f"--gpus must be at least 1, got {self.gpus}")
+        if not 1 <= self.seed <= seed_limit(self.gpus):
+            raise UsageError(
+                f"--seeds: expected whole numbers from 1 to {seed_limit(self.gpus)} with --gpus "
+                f"{self.gpus}, got {self.seed}{SEED_WHY}"
+            )
         if self.batch < 1 or self.batch % self.gpus:
             # MMF splits the global batch evenly over its processes, and asserts it divides.
             raise UsageError(

@@ -8,7 +8,7 @@ import sys
 import types
 from pathlib import Path
 
-from ..core import jsonfile
+from ..core import argtypes, jsonfile
 from ..core.durations import readable
 from ..core.errors import PekitError
 from . import progress, record
@@ -27,7 +27,12 @@ def register(subparsers):
         "finished, failed, interrupted), the update it reached, its best validation AUROC, the "
         "time a running one has left, and its wall time.",
     )
-    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument(
+        "--results",
+        default="results",
+        type=argtypes.optional(argtypes.path, "results"),
+        help="results folder (default: results)",
+    )
     p.add_argument("--json", action="store_true", help="print the same as a JSON list")
     p.set_defaults(func=_main)
 
