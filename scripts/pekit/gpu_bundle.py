@@ -184,10 +184,10 @@ def _check_destination(out):
 def build(out, node_file, mmf_from=None, wheels=None, echo=print):
     """Write the bundle (see the module's doc) in one step; returns its record. `wheels`: an
     existing wheelhouse made for this node, copied instead of downloading one."""
+    out = _check_destination(out)
     node = NodeFreeze.read(node_file)
     if node.glibc:  # refused before anything is written, naming the freeze
         wheelhouse.check_glibc(node.glibc, f"{node_file}: glibc")
-    out = _check_destination(out)
     if wheels:
         path = Path(wheels) / wheelhouse.RECORD
         if not path.is_file():
