@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Dict, List
 
 from . import compat
-from .core import atomic, pins
+from .core import atomic, jsonfile, pins, schema
 from .core.errors import PekitError, UsageError
-from .node import NodeFreeze, normalize
+from .node import NodeFreeze, normalize, read_wheelhouse_record
 
 PYTHONS = ("3.11", "3.12")
 TEST_TOOLS = "tests/requirements.txt"
@@ -79,17 +79,21 @@ def _marker_envs():
 
 def _requirements(dist_name, extra=""):
     """The Requires-Dist of an installed distribution that apply on a node (for `extra`)."""
-    import importlib.metadata  # Python 3.8+; the graph is made in the modern .venv
-
     from packaging.requirements import InvalidRequirement, Requirement
 
     out = []
-    for text in importlib.metadata.distribution(dist_name).requires or ():
+    for text in compat.installed_requires(dist_name):
         try:
             req = Requirement(text)
         except InvalidRequirement:
             # Legacy metadata ("PyYAML (>=5.1.*)", omegaconf 2.1): the graph needs names only.
-            req = Requirement(re.sub(r"\([^)]*\)", "", text))
+            try:
+                req = Requirement(re.sub(r"\([^)]*\)", "", text))
+            except InvalidRequirement:
+                raise compat.MetadataError(
+                    f"{compat.metadata_file(dist_name)}: field 'Requires-Dist' holds"
+                    f" {text[:60]!r}; expected a requirement: reinstall {dist_name}"
+                ) from None
         if req.marker is None or any(
             req.marker.evaluate({**env, "extra": extra}) for env in _marker_envs()
         ):
@@ -134,7 +138,11 @@ def locked(name):
 def lock_graph():
     """The committed graph of the lock's packages and the node's torch/torchvision."""
     path = pins.REPO_ROOT / GRAPH
-    return json.loads(path.read_text(encoding="utf-8"))
+    graph = jsonfile.load(path, "the lock's requirement graph")
+    check = schema.Fields(path, "; regenerate it (python -m pekit.wheelhouse graph)")
+    for name, deps in graph.items():
+        check.strings(deps, schema.key(name))
+    return graph
 
 
 def provided(roots, graph):
@@ -289,6 +297,13 @@ RECORD = "wheelhouse.json"
 OWN_FILES = ("wheelhouse.json", "requirements.txt")
 
 
+def read_record(path, hint=""):
+    """The wheelhouse record at `path` (node.WheelhouseRecord), every field checked by the one
+    reader of wheelhouse records (node.py's, which the node runs without the kit): a refusal
+    names the file, the field and what was expected, then `hint`."""
+    return read_wheelhouse_record(path, hint)
+
+
 def _check_destination(out):
     """`out` may be new, empty, or an earlier wheelhouse holding exactly the files its record
     lists (replaced whole); anything else is the user's and is left alone."""
@@ -304,16 +319,12 @@ def _check_destination(out):
             f"{out}: a folder with other files and no {RECORD}; expected a new or empty"
             " folder, or an earlier wheelhouse to replace"
         )
-    try:
-        doc = json.loads(record.read_text(encoding="utf-8"))
-        listed = {f["file"] for f in doc["files"]}
-        if not all(isinstance(n, str) for n in listed):
-            raise TypeError("file names")
-    except (OSError, ValueError, TypeError, KeyError, RecursionError) as e:
-        raise PekitError(
-            f"{record}: not a wheelhouse record this kit wrote ({type(e).__name__}); the folder"
-            " is left alone: move it away or name another folder"
-        ) from None
+    doc = read_record(
+        record,
+        "; not a wheelhouse record this kit wrote: the folder is left alone, move it away or"
+        " name another folder",
+    )
+    listed = {f["file"] for f in doc.files}
     there = {p.name for p in out.iterdir()}
     others = sorted(there - listed - set(OWN_FILES))
     if others:
@@ -451,4 +462,8 @@ def _graph_main():
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["graph"]:
-    _graph_main()
+    try:
+        _graph_main()
+    except PekitError as e:
+        print(f"pekit.wheelhouse graph: {e}", file=sys.stderr)
+        sys.exit(1)
