@@ -213,7 +213,7 @@ def test_an_empty_or_malformed_manifest_is_refused(world, tmp_path):
     path = tmp_path / "m.json"
     for doc, says in (
         ({"patches": []}, "'patches' is empty"),
-        ([], "expected an object with a list 'patches'"),
+        ([], "the patch manifest is a JSON list; expected an object"),
         ({"patches": ["transformers/a.py"]}, "patches[0]: expected an object, got str"),
         ({"patches": [{"target": "transformers"}]}, "patches[0] lacks field 'set'"),
     ):

@@ -9,9 +9,10 @@ keeps and what the kit ships; `pekit doctor` judges an environment by them.
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
+from .core import jsonfile, schema
+from .core.errors import PekitError
 from .node import normalize
 
 FACTS = Path(__file__).resolve().parent / "facts" / "node_compat.json"
@@ -28,16 +29,102 @@ def _packaging():
 
 @functools.lru_cache(maxsize=None)
 def facts():
-    return json.loads(FACTS.read_text(encoding="utf-8"))
+    """facts/node_compat.json: `ranges` (name: {min, max}), `exact_why` (name: why) and
+    `with_numpy_2` ({versions: name: version}), checked."""
+    doc = jsonfile.load(FACTS, "the kit's compat facts")
+    check = schema.Fields(FACTS)
+    for name, span in check.obj(doc.get("ranges"), "ranges").items():
+        check.obj(span, f"ranges.{schema.key(name)}")
+        for end in ("min", "max"):
+            value = span.get(end)
+            if parse_version(value) is None:
+                check.refuse(f"ranges.{schema.key(name)}.{end}", value, "a PEP 440 version")
+    for name, why in check.obj(doc.get("exact_why"), "exact_why").items():
+        check.string(why, f"exact_why.{schema.key(name)}")
+    numpy_2 = check.obj(doc.get("with_numpy_2"), "with_numpy_2")
+    for name, version in check.obj(numpy_2.get("versions"), "with_numpy_2.versions").items():
+        check.string(version, f"with_numpy_2.versions.{schema.key(name)}")
+    return doc
 
 
 def parse_version(text):
     """A comparable version, or None where `text` is not one (PEP 440)."""
     version = _packaging()[3]
+    if not isinstance(text, str) or len(text) > 200:
+        return None
     try:
         return version.Version(text)
     except version.InvalidVersion:
         return None
+
+
+class MetadataError(PekitError):
+    """An installed distribution's metadata that cannot be read or holds no version."""
+
+
+def metadata_file(name):
+    """The metadata file of the installed distribution `name`, as a refusal names it."""
+    import importlib.metadata
+
+    try:
+        folder = getattr(importlib.metadata.distribution(name), "_path", None)
+    except Exception:  # importlib.metadata's own reading: whatever it raises, name the package
+        folder = None
+    if folder is None:
+        return f"the metadata of {name}"
+    folder = Path(folder)
+    for file in ("METADATA", "PKG-INFO"):
+        if (folder / file).is_file():
+            return str(folder / file)
+    return str(folder)
+
+
+def installed_requires(name):
+    """The Requires-Dist lines of the installed distribution `name`, read from its metadata and
+    checked (strings of at most 1000 characters); a MetadataError naming the file otherwise."""
+    import importlib.metadata
+
+    try:
+        lines = list(importlib.metadata.distribution(name).requires or ())
+    except importlib.metadata.PackageNotFoundError:
+        raise MetadataError(f"{name}: not installed; expected it installed here") from None
+    except Exception as e:  # importlib.metadata parsing a broken file: any error it raises
+        detail = " ".join(str(e).split())[:80] or type(e).__name__
+        raise MetadataError(
+            f"{metadata_file(name)}: cannot read {name}'s metadata ({detail}); expected a"
+            f" distribution's METADATA: reinstall {name}"
+        ) from None
+    for line in lines:
+        if not isinstance(line, str) or not 0 < len(line) <= 1000:
+            raise MetadataError(
+                f"{metadata_file(name)}: field 'Requires-Dist' is {schema.shown(line)};"
+                f" expected a requirement: reinstall {name}"
+            )
+    return lines
+
+
+def installed(name):
+    """The version of the installed distribution `name` (None: not installed), read from its
+    metadata and checked: a PEP 440 version. A metadata file that cannot be read (not UTF-8, a
+    folder, none at all) or holds no such version is a MetadataError naming it, in one line."""
+    import importlib.metadata
+
+    try:
+        version = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    except Exception as e:  # importlib.metadata parsing a broken file: any error it raises
+        detail = " ".join(str(e).split())[:80] or type(e).__name__
+        raise MetadataError(
+            f"{metadata_file(name)}: cannot read {name}'s metadata ({detail}); expected a"
+            f" distribution's METADATA: reinstall {name}"
+        ) from None
+    if parse_version(version) is None:
+        raise MetadataError(
+            f"{metadata_file(name)}: field 'Version' is {schema.shown(version)}; expected a"
+            f" PEP 440 version: reinstall {name}"
+        )
+    return version
 
 
 def accepted_range(name):

@@ -213,8 +213,6 @@ def _tested(name, have, locked):
 
 def _import_fix(module, check=False):
     """Reinstalling the failing module's package; `check`: `module` names a WORKS check."""
-    import importlib.metadata
-
     from . import compat
 
     top = module.split(".")[0]
@@ -228,9 +226,9 @@ def _import_fix(module, check=False):
     if dist not in versions:
         return shows
     try:
-        numpy = importlib.metadata.version("numpy")
-    except importlib.metadata.PackageNotFoundError:
-        numpy = None
+        numpy = compat.installed("numpy")
+    except compat.MetadataError:
+        numpy = None  # a finding of its own (check_packages)
     version = compat.build_for(dist, versions[dist], numpy)
     return f"pip install --no-deps --force-reinstall {dist}=={version}; {shows}"
 
@@ -291,16 +289,18 @@ def check_packages():
     (numpy, pillow, ...: the environment's own) only outside a tested range."""
     if sys.version_info < (3, 8):
         return []  # the paper image's own stack: its lock is checked where it is built
-    import importlib.metadata
-
     from . import compat
 
     versions, torch_side = _kit_versions()
-    missing, exact, other = [], [], []
+    missing, exact, other, broken = [], [], [], []
     for name, locked in versions.items():
         try:
-            have = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
+            have = compat.installed(name)
+        except compat.MetadataError as e:  # its metadata, not the doctor, is broken
+            fix = f"pip install --no-deps --force-reinstall {name}=={locked}"
+            broken.append(Finding(FAIL, name, str(e), fix))
+            continue
+        if have is None:
             if name not in torch_side or name in ("numpy", "pillow"):  # the kit imports these
                 missing.append(name)
             continue
@@ -323,7 +323,7 @@ def check_packages():
             " | grep -v '^torch'), or offline: pekit wheelhouse (docs/no-docker.md)"
         )
         findings.append(Finding(FAIL, "packages", f"{len(missing)} missing: {shown}", fix))
-    findings += exact
+    findings += broken + exact
     if other:
         shown = ", ".join(f"{n} {h} (tested: {compat.describe(n, lk)})" for n, h, lk in other[:4])
         more = f" and {len(other) - 4} more" if len(other) > 4 else ""
@@ -408,7 +408,11 @@ def check_data(data_dir=None, datasets=DATASETS, models=DEFAULT_MODELS):
     blocked = {}
     for dataset in datasets:
         for model in models:
-            for what, fix in preflight.needs(dataset, model, settings.PAPER, data_dir):
+            try:
+                needed = preflight.needs(dataset, model, settings.PAPER, data_dir)
+            except PekitError as e:  # a broken record of the data folder: named, never a crash
+                needed = [(str(e), "")]
+            for what, fix in needed:
                 blocked.setdefault((what, fix), []).append(f"{dataset} {model}")
         if not any(r.startswith(f"{dataset} ") for runs in blocked.values() for r in runs):
             findings.append(Finding(OK, f"data {dataset}", "annotations, features, assets there"))
@@ -436,7 +440,11 @@ def check_assets(data_dir=None, datasets=DATASETS, models=DEFAULT_MODELS):
             continue
         if not set(asset.used_by) & set(datasets):
             continue
-        state = assets.state(asset, root)
+        try:
+            state = assets.state(asset, root)
+        except PekitError as e:  # its record or MMF's marker is broken
+            findings.append(Finding(FAIL, f"asset {asset.name}", str(e)))
+            continue
         status = OK if state in ("present", "built-by-mmf") else WARN
         fix = "" if status == OK else preflight.fetch_command(asset, data_dir)
         findings.append(Finding(status, f"asset {asset.name}", state, fix))

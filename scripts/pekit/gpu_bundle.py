@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 from . import mmf_source, wheelhouse
-from .core import argtypes, atomic, jsonfile, ownership, pins
+from .core import argtypes, atomic, ownership, pins
 from .core.errors import PekitError
 from .node import NodeFreeze
 
@@ -195,10 +195,12 @@ def build(out, node_file, mmf_from=None, wheels=None, echo=print):
                 f"{wheels}: no wheelhouse there (no {wheelhouse.RECORD}); make one with: pekit"
                 f" wheelhouse {wheels} --node {node_file}"
             )
-        record = jsonfile.load(path, "wheelhouse record")
-        if record.get("python") != node.python:
+        record = wheelhouse.read_record(
+            path, f"; make the wheelhouse again: pekit wheelhouse {wheels} --node {node_file}"
+        )
+        if record.python != node.python:
             raise PekitError(
-                f"{path}: python is {record.get('python')!r}; the node's freeze ({node_file})"
+                f"{path}: python is {record.python!r}; the node's freeze ({node_file})"
                 f" is Python {node.python}: make the wheelhouse from that freeze"
             )
     with atomic.staged_folder(out, replace=True) as stage:
@@ -207,7 +209,8 @@ def build(out, node_file, mmf_from=None, wheels=None, echo=print):
         if wheels:
             shutil.copytree(str(wheels), str(stage / "wheels"))
         else:
-            record = wheelhouse.build(stage / "wheels", node, echo=echo)
+            wheelhouse.build(stage / "wheels", node, echo=echo)
+            record = wheelhouse.read_record(stage / "wheels" / wheelhouse.RECORD)
         (stage / "mmf").mkdir()
         mmf = _mmf_wheel(stage / "mmf", stage / "wheels", mmf_from, echo)
         shutil.copy2(str(node_file), str(stage / "node.json"))
@@ -219,9 +222,9 @@ def build(out, node_file, mmf_from=None, wheels=None, echo=print):
             "python": node.python,
             "mmf_commit": pins.get("mmf.commit"),
             "mmf_wheel": mmf.name,
-            "wheels": len(record.get("files", [])),
-            "shadows": record.get("shadows", {}),
-            "warnings": record.get("warnings", []),
+            "wheels": len(record.files),
+            "shadows": record.shadows,
+            "warnings": record.warnings,
             "bytes": sizes,
             "total_bytes": sum(sizes.values()),
             # What a later build may replace: exactly these (pekit.core.ownership).

@@ -7,10 +7,10 @@ imported inside functions, so this module loads without it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from . import vocabulary
+from .core import jsonfile
 from .core.errors import PekitError
 from .core.pins import FACTS_DIR
 from .vocabulary import mode_overrides
@@ -112,12 +112,7 @@ def adapter_parameter_count(hidden, reduction):
 
 
 def load_paper_reference(path=PAPER_REFERENCE_FILE):
-    path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
-        raise PekitError(f"{path}: cannot read the paper's reference numbers: {e}") from e
+    return jsonfile.load(Path(path), "the paper's reference numbers")
 
 
 def table1_rows(path=PAPER_REFERENCE_FILE):

@@ -29,6 +29,7 @@ import os
 import platform
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -102,13 +103,22 @@ def freeze():
 
     packages = {}
     for dist in importlib.metadata.distributions():  # in sys.path order: the first one wins
-        name = dist.metadata["Name"]
-        if not name or normalize(name) in packages:
+        where = getattr(dist, "_path", "a distribution")
+        try:  # importlib.metadata parsing each METADATA: whatever a broken one raises
+            name, version = dist.metadata["Name"], dist.version
+            requires = list(dist.requires or ())
+        except Exception as e:
+            _warn(f"{where}: metadata that cannot be read ({type(e).__name__}); left out")
+            continue
+        if not isinstance(name, str) or not _NAME.match(name) or normalize(name) in packages:
+            continue
+        if not isinstance(version, str) or not _VERSION.match(version):
+            _warn(f"{where}: version {_short(version)} is not one; left out")
             continue
         packages[normalize(name)] = {
             "name": name,
-            "version": dist.version,
-            "requires": list(dist.requires or ()),
+            "version": version,
+            "requires": [r for r in requires if isinstance(r, str) and 0 < len(r) <= 1000],
         }
     libc, libc_version = platform.libc_ver()
     return {
@@ -127,6 +137,10 @@ def freeze():
         "site_dirs": site_dirs(),
         "packages": dict(sorted(packages.items())),
     }
+
+
+def _warn(text):
+    print(f"node.py freeze: warning: {text}", file=sys.stderr)
 
 
 # ---- where the wheelhouse is made: reading a freeze -------------------------------------------
@@ -170,9 +184,7 @@ class NodeFreeze:
     @classmethod
     def from_dict(cls, doc, source):
         def bad(field, expected, value):
-            shown = repr(value)
-            shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            return NodeError(f"{source}: {field} is {shown}; expected {expected}")
+            return NodeError(f"{source}: {field} is {_short(value)}; expected {expected}")
 
         def text(value, field, pattern=None, expected="a string"):
             if not isinstance(value, str) or not value or (pattern and not pattern.match(value)):
@@ -183,7 +195,7 @@ class NodeFreeze:
             raise bad("the document", "a JSON object from node.py freeze", type(doc).__name__)
         if doc.get("kind") != KIND:
             raise bad("kind", repr(KIND) + " (made by node.py freeze)", doc.get("kind"))
-        if doc.get("format") != FORMAT:
+        if type(doc.get("format")) is not int or doc.get("format") != FORMAT:
             raise bad("format", str(FORMAT), doc.get("format"))
         py = doc.get("python")
         if not isinstance(py, dict):
@@ -196,21 +208,23 @@ class NodeFreeze:
         )
         glibc = doc.get("glibc")
         if glibc is not None:
-            text(glibc, "glibc", re.compile(r"^2\.\d{1,3}$"), "null or a version like 2.39")
+            text(glibc, "glibc", _GLIBC, "null or a glibc version from 2.5 to 2.99, like 2.39")
         markers = doc.get("markers")
         if not isinstance(markers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in markers.items()
+            isinstance(v, str) and len(v) <= 1000 for v in markers.values()
         ):
             raise bad("markers", "an object of strings (PEP 508 marker variables)", markers)
         dirs = doc.get("site_dirs")
-        if not isinstance(dirs, list) or not all(isinstance(d, str) and d for d in dirs):
+        if not isinstance(dirs, list) or not all(
+            isinstance(d, str) and 0 < len(d) <= 4096 for d in dirs
+        ):
             raise bad("site_dirs", "a list of folder names", dirs)
         raw = doc.get("packages")
         if not isinstance(raw, dict):
             raise bad("packages", "an object of name: {name, version, requires}", raw)
         packages = {}
         for key, entry in raw.items():
-            field = f"packages.{key}"
+            field = f"packages.{_key(key)}"
             if not isinstance(entry, dict):
                 raise bad(field, "an object", entry)
             name = text(entry.get("name"), field + ".name", _NAME, "a distribution name")
@@ -249,13 +263,7 @@ class NodeFreeze:
     def read(cls, path, python=None):
         """A freeze from `path`: node.py's JSON, or a plain `pip freeze` (then `python`, the
         node's X.Y, must be given)."""
-        try:
-            with open(path, "rb") as f:
-                data = f.read(64 * 1024 * 1024 + 1)
-        except OSError as e:
-            raise NodeError(f"{path}: cannot read the node's freeze: {e.strerror}") from None
-        if len(data) > 64 * 1024 * 1024:
-            raise NodeError(f"{path}: over 64 MiB; expected a node's freeze")
+        data = _read_file(path, "the node's freeze")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -264,10 +272,11 @@ class NodeFreeze:
             ) from None
         if text.lstrip().startswith(("{", "[")):
             try:
-                doc = json.loads(text, parse_constant=lambda c: None)
-            except (ValueError, RecursionError) as e:
+                doc = _loads(text)
+            except ValueError as e:
+                detail = " ".join(str(e).split())[:200]
                 raise NodeError(
-                    f"{path}: not valid JSON ({e}); expected node.py freeze's output"
+                    f"{path}: not valid JSON ({detail}); expected node.py freeze's output"
                 ) from None
             return cls.from_dict(doc, str(path))
         if python is None:
@@ -285,10 +294,208 @@ try:  # imported as pekit.node: the kit's refusal; run as a script on the node: 
     from .core.errors import PekitError as _Refusal
 except ImportError:
     _Refusal = Exception
+try:  # the kit's one JSON reader; on the node, the plain reading below
+    from .core import jsonfile as _jsonfile
+except ImportError:
+    _jsonfile = None
 
 
 class NodeError(_Refusal):
     """A refusal, said in one line."""
+
+
+def _short(value, limit=60):
+    """`value` as a refusal shows it: short, flat, one line (a list or object by its size)."""
+    if isinstance(value, dict):
+        return f"an object of {len(value)} fields"
+    if isinstance(value, list):
+        return f"a list of {len(value)} items"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return "a number of over 19 digits"
+    text = repr(value[: 4 * limit] if isinstance(value, str) else value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _loads(text):
+    """JSON text as the kit reads it (pekit.core.jsonfile: no NaN, no number beyond a float's
+    range, no nesting deeper than any file of the kit's); on the node, without the kit, as
+    Python reads it less NaN and the infinities."""
+    if _jsonfile is not None:
+        return _jsonfile.loads(text)
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _read_file(path, what, limit=64 * 1024 * 1024):
+    """The bytes of the regular file `path`; a NodeError naming it otherwise (a folder, a pipe
+    or device, never waited on; over `limit` bytes; an error of the system)."""
+    try:
+        fd = os.open(str(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise NodeError(f"{path}: cannot read {what}: {e.strerror or e}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NodeError(f"{path}: cannot read {what}: not a regular file")
+        with os.fdopen(fd, "rb") as f:
+            fd = None
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise NodeError(f"{path}: cannot read {what}: {e.strerror or e}") from None
+    finally:
+        if fd is not None:
+            os.close(fd)
+    if len(data) > limit:
+        raise NodeError(f"{path}: over {limit >> 20} MiB; expected {what}")
+    return data
+
+
+def _load_json(path, what):
+    """The JSON object of the file `path`; a NodeError naming it otherwise, whatever it holds."""
+    data = _read_file(path, what)
+    try:
+        doc = _loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise NodeError(f"{path}: not UTF-8 (byte {e.start}); expected {what}") from None
+    except ValueError as e:
+        detail = " ".join(str(e).split())[:200]
+        raise NodeError(f"{path}: not valid JSON ({detail}); expected {what}") from None
+    if not isinstance(doc, dict):
+        raise NodeError(f"{path}: {_short(doc)}; expected {what}, a JSON object")
+    return doc
+
+
+# ---- the wheelhouse's record: one reader, here (the node reads it without the kit) -----------
+
+_WHEEL = re.compile(r"^[A-Za-z0-9_.+!-]{1,255}\.whl$")
+_PYTHON_XY = re.compile(r"^3\.\d{1,2}$")
+_GLIBC = re.compile(r"^2\.(?:[5-9]|[1-9][0-9])$")
+
+
+class WheelhouseRecord:
+    """A wheelhouse's wheelhouse.json (written by `pekit wheelhouse`), checked field by field:
+    the Python it is for, its wheels and their sizes, what it keeps of the node."""
+
+    __slots__ = (
+        "path",
+        "python",
+        "glibc",
+        "node",
+        "requirements",
+        "left_out",
+        "shadows",
+        "warnings",
+        "kept",
+        "files",
+        "bytes",
+    )
+
+    def __init__(self, path, **fields):
+        self.path = path
+        for name in self.__slots__[1:]:
+            setattr(self, name, fields.get(name))
+
+
+def read_wheelhouse_record(path, hint=""):
+    """The WheelhouseRecord of `path`; a NodeError naming the file, the field and what was
+    expected (then `hint`) otherwise, in one line."""
+    doc = _load_json(path, "a wheelhouse record (pekit wheelhouse)")
+
+    def bad(field, value, expected):
+        return NodeError(f"{path}: field {field!r} is {_short(value)}; expected {expected}{hint}")
+
+    def text(value, field, pattern=None, expected="a string", optional=False, limit=10000):
+        if value is None and optional:
+            return None
+        if not isinstance(value, str) or len(value) > limit:
+            raise bad(field, value, expected)
+        if pattern is not None and not pattern.match(value):
+            raise bad(field, value, expected)
+        return value
+
+    def count(value, field):
+        if type(value) is not int or not 0 <= value <= 2**63 - 1:
+            raise bad(field, value, "a whole number of 0 or more")
+        return value
+
+    def texts(value, field):
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise bad(field, value, "a list of strings")
+        for i, item in enumerate(value):
+            text(item, f"{field}[{i}]")
+        return value
+
+    def mapping(value, field):
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise bad(field, value, "an object of strings")
+        for key, item in value.items():
+            text(item, f"{field}.{_key(key)}")
+        return value
+
+    python = text(doc.get("python"), "python", _PYTHON_XY, "a Python version like 3.12")
+    glibc = text(doc.get("glibc"), "glibc", _GLIBC, "null or a glibc version like 2.28", True)
+    files = doc.get("files")
+    if not isinstance(files, list):
+        raise bad("files", files, "a list of {file, bytes}")
+    for i, entry in enumerate(files):
+        if not isinstance(entry, dict):
+            raise bad(f"files[{i}]", entry, "an object {file, bytes}")
+        text(entry.get("file"), f"files[{i}].file", _WHEEL, "a wheel's file name")
+        count(entry.get("bytes"), f"files[{i}].bytes")
+    total = doc.get("bytes")
+    if total is not None and count(total, "bytes") != sum(f["bytes"] for f in files):
+        raise bad("bytes", total, f"the sum of its files' bytes, {sum(f['bytes'] for f in files)}")
+    kept = doc.get("kept")
+    if kept is not None:
+        if not isinstance(kept, dict):
+            raise bad("kept", kept, "an object of name: {version, ...}")
+        for name, want in kept.items():
+            _check_kept_entry(want, f"kept.{_key(name)}", bad)
+    return WheelhouseRecord(
+        path,
+        python=python,
+        glibc=glibc,
+        node=text(doc.get("node"), "node", optional=True),
+        requirements=texts(doc.get("requirements"), "requirements"),
+        left_out=mapping(doc.get("left_out"), "left_out"),
+        shadows=mapping(doc.get("shadows"), "shadows"),
+        warnings=texts(doc.get("warnings"), "warnings"),
+        kept=kept,
+        files=files,
+        bytes=total,
+    )
+
+
+def _key(name):
+    return name if _NAME.match(name) else _short(name, 24)
+
+
+def _check_kept_entry(want, field, bad):
+    """What the wheelhouse takes from the node for one package: its version in the freeze and
+    what the kit accepts: the same major version ("major"), exactly one ("exact"), or a range
+    ("min" and "max"); versions as pip writes them."""
+    if not isinstance(want, dict):
+        raise bad(field, want, "an object {version, and major, exact or min and max}")
+    for key in ("version", "exact", "min", "max"):
+        value = want.get(key)
+        if (key in want or key == "version") and (
+            not isinstance(value, str) or not _VERSION.match(value)
+        ):
+            raise bad(f"{field}.{key}", value, "a version")
+    kinds = [k for k in ("major", "exact", "min") if k in want]
+    if len(kinds) != 1 or ("min" in want) != ("max" in want):
+        raise bad(field, want, "one of major, exact, or min with max")
+    if "major" in want and want["major"] != want["version"].split(".")[0]:
+        raise bad(f"{field}.major", want["major"], f"the major of {want['version']!r}")
 
 
 def _run(cmd, what):
@@ -333,17 +540,13 @@ def _clear(venv):
 
 def _read_record(record):
     """The wheelhouse's record: its `python` and `kept`, checked."""
-    try:
-        doc = json.loads(record.read_text(encoding="utf-8"))
-        python, kept = doc["python"], doc["kept"]
-        if not isinstance(kept, dict) or not all(isinstance(v, dict) for v in kept.values()):
-            raise TypeError("kept is not an object of objects")
-    except (OSError, ValueError, TypeError, KeyError, RecursionError) as e:
+    checked = read_wheelhouse_record(record, "; make the wheelhouse again (pekit wheelhouse)")
+    if checked.kept is None:
         raise NodeError(
-            f"{record}: not a wheelhouse record pekit wheelhouse wrote ({type(e).__name__}"
-            f" {e}); expected its python and kept"
-        ) from None
-    return python, kept
+            f"{record}: field 'kept' is missing; expected what the wheelhouse keeps of the node"
+            " (made by pekit wheelhouse)"
+        )
+    return checked.python, checked.kept
 
 
 def _describe(python, names):

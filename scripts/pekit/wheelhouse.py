@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Dict, List
 
 from . import compat
-from .core import argtypes, atomic, ownership, pins
+from .core import argtypes, atomic, jsonfile, ownership, pins, schema
 from .core.errors import PekitError, UsageError
-from .node import NodeFreeze, normalize
+from .node import NodeFreeze, normalize, read_wheelhouse_record
 
 PYTHONS = ("3.11", "3.12")
 TEST_TOOLS = "tests/requirements.txt"
@@ -80,17 +80,21 @@ def _marker_envs():
 
 def _requirements(dist_name, extra=""):
     """The Requires-Dist of an installed distribution that apply on a node (for `extra`)."""
-    import importlib.metadata  # Python 3.8+; the graph is made in the modern .venv
-
     from packaging.requirements import InvalidRequirement, Requirement
 
     out = []
-    for text in importlib.metadata.distribution(dist_name).requires or ():
+    for text in compat.installed_requires(dist_name):
         try:
             req = Requirement(text)
         except InvalidRequirement:
             # Legacy metadata ("PyYAML (>=5.1.*)", omegaconf 2.1): the graph needs names only.
-            req = Requirement(re.sub(r"\([^)]*\)", "", text))
+            try:
+                req = Requirement(re.sub(r"\([^)]*\)", "", text))
+            except InvalidRequirement:
+                raise compat.MetadataError(
+                    f"{compat.metadata_file(dist_name)}: field 'Requires-Dist' holds"
+                    f" {text[:60]!r}; expected a requirement: reinstall {dist_name}"
+                ) from None
         if req.marker is None or any(
             req.marker.evaluate({**env, "extra": extra}) for env in _marker_envs()
         ):
@@ -135,7 +139,11 @@ def locked(name):
 def lock_graph():
     """The committed graph of the lock's packages and the node's torch/torchvision."""
     path = pins.REPO_ROOT / GRAPH
-    return json.loads(path.read_text(encoding="utf-8"))
+    graph = jsonfile.load(path, "the lock's requirement graph")
+    check = schema.Fields(path, "; regenerate it (python -m pekit.wheelhouse graph)")
+    for name, deps in graph.items():
+        check.strings(deps, schema.key(name))
+    return graph
 
 
 def provided(roots, graph):
@@ -293,6 +301,13 @@ RECORD = "wheelhouse.json"
 OWN_FILES = ("wheelhouse.json", "requirements.txt")
 
 
+def read_record(path, hint=""):
+    """The wheelhouse record at `path` (node.WheelhouseRecord), every field checked by the one
+    reader of wheelhouse records (node.py's, which the node runs without the kit): a refusal
+    names the file, the field and what was expected, then `hint`."""
+    return read_wheelhouse_record(path, hint)
+
+
 def _check_destination(out):
     """`out` may be new, empty, or an earlier wheelhouse holding exactly what its record lists
     (each listed file at its recorded size, and the record's own files): replaced whole.
@@ -313,17 +328,12 @@ def _check_destination(out):
             " an earlier wheelhouse to replace",
             INSTEAD,
         )
-    try:
-        doc = json.loads(record.read_text(encoding="utf-8"))
-        sizes = {f["file"]: f["bytes"] for f in doc["files"]}
-        if not all(isinstance(n, str) and isinstance(b, int) for n, b in sizes.items()):
-            raise TypeError("file names and sizes")
-    except (OSError, ValueError, TypeError, KeyError, RecursionError) as e:
-        raise ownership.refuse(
-            out,
-            f"its {RECORD} is not a wheelhouse record this kit wrote ({type(e).__name__})",
-            INSTEAD,
-        ) from None
+    doc = read_record(
+        record,
+        "; not a wheelhouse record this kit wrote: the folder is left alone, move it away or"
+        " name another folder",
+    )
+    sizes = {f["file"]: f["bytes"] for f in doc.files}
     there = {p.name: p for p in out.iterdir()}
     others = sorted(set(there) - set(sizes) - set(OWN_FILES))
     changed = sorted(
@@ -492,4 +502,8 @@ def _graph_main():
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["graph"]:
-    _graph_main()
+    try:
+        _graph_main()
+    except PekitError as e:
+        print(f"pekit.wheelhouse graph: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -15,7 +15,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from ..core import atomic, ownership
+from ..core import atomic, jsonfile, ownership, schema
 from ..core.digests import sha256_file
 from ..core.errors import PekitError
 from ..data.archive import check_members
@@ -47,12 +47,48 @@ def record_path(asset, data_dir):
     return Path(data_dir) / asset.dest / f".pekit-asset.{asset.name}.json"
 
 
-def _read_json(path):
-    try:
-        with open(str(path), encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
+def _refetch(asset):
+    return f"; remove it and fetch the asset again (pekit assets fetch {asset.name})"
+
+
+# A file's name in the asset's folder: no folder, nothing above it.
+_FILE_NAME = re.compile(r"^(?!\.\.?$)[^/\x00]{1,255}$")
+
+
+def read_record(asset, data_dir):
+    """{file name: {"sha256", "verified"}} of the kit's record of `asset` in `data_dir` (None
+    when there is none), every field checked: a broken record is refused in one line naming it."""
+    path = record_path(asset, data_dir)
+    if not os.path.lexists(str(path)):
         return None
+    doc = jsonfile.load(path, "asset record")
+    check = schema.Fields(path, _refetch(asset))
+    check.string(doc.get("name"), "name", choices=(asset.name,))
+    check.string(doc.get("source"), "source", optional=True, limit=4096)
+    files = check.obj(doc.get("files"), "files")
+    for name, info in files.items():
+        at = f"files.{schema.key(name)}"
+        check.string(name, at, pattern=_FILE_NAME, what="a file name")
+        check.obj(info, at)
+        sha = check.sha256(info.get("sha256"), f"{at}.sha256", optional=True)
+        if check.boolean(info.get("verified"), f"{at}.verified", optional=True) and sha is None:
+            check.refuse(f"{at}.sha256", sha, "the sha256 of a verified file")
+    return files
+
+
+def read_marker(asset, dest):
+    """The version in MMF's `.built.json` marker in `dest` (None when there is none), checked;
+    MMF writes its zoo version there: a number or a string."""
+    path = Path(dest) / MMF_MARKER
+    if not os.path.lexists(str(path)):
+        return None
+    doc = jsonfile.load(path, "MMF's download marker")
+    check = schema.Fields(path, _refetch(asset))
+    check.string(doc.get("created_at"), "created_at", optional=True, limit=64)
+    version = doc.get("version")
+    if isinstance(version, str):
+        return check.string(version, "version", empty=False, limit=64, what="a zoo version")
+    return check.number(version, "version")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -60,11 +96,11 @@ def _read_json(path):
 
 
 def state(asset, data_dir):
-    """'present' (fetched by the kit and matching the facts), 'built-by-mmf', or 'missing'."""
+    """'present' (fetched by the kit and matching the facts), 'built-by-mmf', or 'missing'. A
+    broken record or marker is refused (a PekitError naming it)."""
     dest = Path(data_dir) / asset.dest
-    record = _read_json(record_path(asset, data_dir))
-    if record is not None:
-        recorded = record.get("files", {})
+    recorded = read_record(asset, data_dir)
+    if recorded is not None:
         ok = True
         for f in asset.files:
             got = recorded.get(f.file_name)
@@ -99,8 +135,8 @@ def _marker_ok(asset, dest):
     version = asset.marker_version
     if not version:
         return True
-    marker = _read_json(dest / MMF_MARKER)
-    return isinstance(marker, dict) and marker.get("version") == marker_value(version)
+    marker = read_marker(asset, dest)
+    return marker is not None and marker == marker_value(version)
 
 
 def write_mmf_marker(dest, zoo_version):
@@ -195,6 +231,18 @@ def download(url, part, progress=None, timeout=TIMEOUT_S):
     return digest.hexdigest()
 
 
+def _read_proof(path):
+    """A record the kit wrote to prove a file is its own (JSON object), or None when there is
+    none or it cannot be read: an unreadable proof proves nothing, and the file is refused."""
+    if not os.path.lexists(str(path)):
+        return None
+    try:
+        doc = jsonfile.load(path, "pekit's record")
+    except PekitError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
 def _part_record(part):
     """Beside a partial download, the kit's record that it is one of its own."""
     return part.with_name(f".{part.name}.pekit.json")
@@ -205,7 +253,7 @@ def _check_part(part, file_name):
     truncates or deletes only its own partial downloads."""
     if not os.path.lexists(str(part)):
         return
-    doc = _read_json(_part_record(part))
+    doc = _read_proof(_part_record(part))
     if (
         part.is_symlink()
         or not part.is_file()
@@ -406,7 +454,7 @@ def fetch_asset(
     result = {"name": asset.name, "dest": str(dest), "status": current, "files": {}}
     if current == "missing":
         dest.mkdir(parents=True, exist_ok=True)
-        earlier = _read_json(record_path(asset, data_dir))
+        earlier = _read_proof(record_path(asset, data_dir))
         owned = earlier.get("extracted", []) if isinstance(earlier, dict) else []
         owned = [n for n in owned if isinstance(n, str)] if isinstance(owned, list) else []
         recorded = earlier.get("files") if isinstance(earlier, dict) else None
@@ -442,8 +490,7 @@ def fetch_asset(
         )
         result.update(status="fetched", files=files)
     elif current == "present":
-        record = _read_json(record_path(asset, data_dir)) or {}
-        result["files"] = record.get("files", {})
+        result["files"] = read_record(asset, data_dir) or {}
     if current != "built-by-mmf":
         result["linked"] = [str(p) for p in link_transformers_cache(asset, dest, facts, cache_dirs)]
     return result

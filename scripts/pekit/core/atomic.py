@@ -246,7 +246,7 @@ class FileSet:
                 doc = json.load(f)
             txid, entries = doc["txid"], doc["files"]
             pairs = [(e["file"], e["staged"]) for e in entries]
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
             raise FileSetError(
                 f"{path}: unreadable journal of an interrupted change ({e}); remove it and"
                 " check the files it would name"

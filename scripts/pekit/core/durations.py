@@ -4,9 +4,9 @@ import math
 
 
 def readable(seconds, missing="n/a"):
-    """'8.5 s', '42 s', '3.5 min', '2.1 h' (`missing` for None or nan), so that a short run never
-    reads '0.00 h' and a long one never '7560 s'."""
-    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+    """'8.5 s', '42 s', '3.5 min', '2.1 h' (`missing` for None, nan or infinity), so that a
+    short run never reads '0.00 h' and a long one never '7560 s'."""
+    if seconds is None or (isinstance(seconds, float) and not math.isfinite(seconds)):
         return missing
     if round(seconds, 1) < 10:
         return f"{seconds:.1f} s"

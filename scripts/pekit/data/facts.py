@@ -1,7 +1,6 @@
 """Dataset facts (split sizes, label codes, file names) read from facts/datasets.json."""
 
-import json
-
+from ..core import jsonfile
 from ..core.errors import UsageError
 from ..core.pins import FACTS_DIR
 
@@ -9,8 +8,7 @@ DATASETS_FILE = FACTS_DIR / "datasets.json"
 
 
 def dataset_facts(name):
-    with open(DATASETS_FILE, encoding="utf-8") as f:
-        facts = json.load(f)
+    facts = jsonfile.load(DATASETS_FILE, "the kit's dataset facts")
     if name not in facts:
         raise UsageError(f"unknown dataset '{name}' (expected one of {', '.join(sorted(facts))})")
     return facts[name]

@@ -9,17 +9,20 @@ methods); the kit only replaces its command line, batching loop and file writing
 import argparse
 import importlib
 import importlib.util
-import json
 import os
+import re
 import sys
 from pathlib import Path
 
+from ..core import jsonfile, schema
 from ..core.errors import PekitError
 from ..core.progress import progress as progress_bar
 from ..data.paths import dataset_dir
 from .files import is_done, write_features
 
 FRCNN_PACKAGE = "tools.scripts.features.frcnn"
+# An annotation's image: a path relative to the dataset's images folder.
+_IMG = re.compile(r"^(?!/)[^\x00\n]{1,1024}$")
 SPLITS = ("train", "val", "test")
 
 
@@ -117,13 +120,38 @@ def mmh_images(data_dir=None):
         path = root / "annotations" / f"{split}.jsonl"
         if not path.is_file():
             raise PekitError(f"{path} not found: run `pekit data mmh SRC` first")
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                img = json.loads(line)["img"]
-                # MMF's hateful_memes dataset reads features as <img basename without ext>.npy
-                name = os.path.splitext(os.path.basename(img))[0]
-                seen.setdefault(name, root / "images" / img)
+        for img in annotation_images(path):
+            # MMF's hateful_memes dataset reads features as <img basename without ext>.npy
+            name = os.path.splitext(os.path.basename(img))[0]
+            seen.setdefault(name, root / "images" / img)
     return sorted(seen.items())
+
+
+def annotation_images(path):
+    """The `img` of each line of a converted annotation file (JSON Lines), checked: each line an
+    object whose `img` is a relative image path; a refusal names the file, line and field."""
+    data = jsonfile.read_bytes(path, "annotations", limit=1 << 30)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise PekitError(f"{path}: annotations are not UTF-8 (byte {e.start})") from None
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = jsonfile.loads(line)
+        except ValueError as e:
+            detail = " ".join(str(e).split())[:120]
+            raise PekitError(f"{path}:{number}: not valid JSON ({detail})") from None
+        img = row.get("img") if isinstance(row, dict) else None
+        if not isinstance(img, str) or not _IMG.match(img) or ".." in img.split("/"):
+            raise PekitError(
+                f"{path}:{number}: field 'img' is {schema.shown(img)}; expected a relative image"
+                " path (run `pekit data mmh SRC` again)"
+            )
+        out.append(img)
+    return out
 
 
 def extract_mmh(

@@ -7,14 +7,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import List, NamedTuple
 
-from ..core import atomic, pins
+from ..core import atomic, jsonfile, pins, schema
 from ..core.digests import sha256_bytes
 from ..core.errors import PekitError
 from . import unidiff
@@ -107,14 +106,11 @@ class Manifest(NamedTuple):
 
 def load(path=None):
     path = Path(path) if path else patches_dir() / "manifest.json"
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise PekitError(f"{path}: cannot read the patch manifest: {e.strerror}") from e
-    except ValueError as e:
-        raise PekitError(f"{path}: not valid JSON: {e}") from e
-    if not isinstance(raw, dict) or not isinstance(raw.get("patches"), list):
-        raise PekitError(f"{path}: expected an object with a list 'patches'")
+    raw = jsonfile.load(path, "the patch manifest")
+    if not isinstance(raw.get("patches"), list):
+        raise PekitError(
+            f"{path}: field 'patches' is {schema.shown(raw.get('patches'))}; expected a list"
+        )
     if not raw["patches"]:
         raise PekitError(f"{path}: 'patches' is empty; regenerate it with `pekit patch manifest`")
     entries = [

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
 import sys
 from pathlib import Path
 
-from ..core import gitinfo, pins
+from ..core import gitinfo, jsonfile, pins, schema
 from ..core.errors import PekitError
 
-_VERSION = re.compile(r"""^__version__\s*=\s*['"]([^'"]+)['"]""", re.M)
+_VERSION = re.compile(r"""^__version__\s*=\s*['"]([^'"\n]{1,200})['"]""", re.M)
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
 def find_root(target, explicit=None):
@@ -38,21 +38,38 @@ def find_root(target, explicit=None):
 
 
 def _read_version(file):
+    """The `__version__ = "..."` of a package's file (None where it has none or is missing); a
+    file that is no text is refused naming it."""
     try:
-        m = _VERSION.search(file.read_text(encoding="utf-8"))
-    except OSError:
-        return None
+        text = jsonfile.read_bytes(file, "the package's version file", limit=1 << 20)
+    except PekitError:
+        if not file.exists():
+            return None
+        raise
+    try:
+        m = _VERSION.search(text.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise PekitError(f"{file}: not UTF-8 (byte {e.start}); expected Python source") from None
     return m.group(1) if m else None
 
 
 def _installed_commit(root):
-    """The commit pip recorded for an installed MMF (direct_url.json of a VCS install)."""
+    """The commit pip recorded for an installed MMF (direct_url.json of a VCS install), checked:
+    a broken record is refused naming it."""
     for info in sorted(Path(root).glob("mmf-*.dist-info")):
-        try:
-            url = json.loads((info / "direct_url.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        path = info / "direct_url.json"
+        if not path.exists():
             continue
-        commit = url.get("vcs_info", {}).get("commit_id")
+        url = jsonfile.load(path, "pip's record of where MMF came from")
+        check = schema.Fields(path, "; reinstall MMF (pekit prepare)")
+        vcs = check.obj(url.get("vcs_info"), "vcs_info", optional=True) or {}
+        commit = check.string(
+            vcs.get("commit_id"),
+            "vcs_info.commit_id",
+            optional=True,
+            pattern=_COMMIT,
+            what="a git commit (40 hex digits)",
+        )
         if commit:
             return commit
     return None

@@ -23,17 +23,28 @@ A resumed run repeats updates after its last checkpoint: the last line for an up
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 import statistics
 
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-PARAMS = re.compile(r"Total Parameters: (\d+)\. Trained Parameters: (\d+)")
-FINISHED = re.compile(r"Finished run in (.+?)\s*$")
-LOADED = re.compile(r"Current num updates: (\d+)")
-DURATION = re.compile(r"(\d+)(ms|h|m|s)")
+from ..core.errors import PekitError
+
+ANSI = re.compile(r"\x1b\[[0-9;]{0,32}[A-Za-z]")
+# Counts of at most 15 digits: a longer one is no count of MMF's (and no float holds it).
+PARAMS = re.compile(r"Total Parameters: (\d{1,15})\. Trained Parameters: (\d{1,15})(?!\d)")
+FINISHED = re.compile(r"Finished run in (.{1,200}?)\s*$")
+LOADED = re.compile(r"Current num updates: (\d{1,15})(?!\d)")
+DURATION = re.compile(r"(\d{1,12})(ms|h|m|s)")
 # Where a summary starts: its progress field, or (a test run has no max_updates, so no progress)
-# its first metric.
-SUMMARY = re.compile(r"(?:progress: |(?:train|val|test)/[^\s:,]+: )")
+# its first metric. Keys are bounded, so that a hostile line costs linear time.
+SUMMARY = re.compile(r"(?:progress: |(?:train|val|test)/[^\s:,]{1,256}: )")
+# The longest line read: MMF's summaries are a few KiB; the rest of a longer line is skipped.
+LINE_LIMIT = 1 << 16
+# The most updates (or parameters) a count of a log may say; more is not a training's.
+MAX_COUNT = 10**15
+# Scores from 0 to 1: a value outside is no score (read as undefined, like MMF's nan).
+SCORES = ("roc_auc", "accuracy", "binary_f1")
 
 
 def duration_seconds(text):
@@ -46,10 +57,20 @@ def duration_seconds(text):
 
 
 def _number(value):
+    """A field's value: a float where it is a number (an infinite one read as nan: no
+    measurement), else its text."""
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return value
+    return number if not math.isinf(number) else math.nan
+
+
+def _finite(value, low=None):
+    """`value` where it is a finite float (at least `low`), else None."""
+    if not isinstance(value, float) or not math.isfinite(value):
+        return None
+    return value if low is None or value >= low else None
 
 
 def parse_fields(text):
@@ -80,17 +101,19 @@ def _split_metrics(fields, split):
             out["loss_avg"] = value
         elif len(parts) == 3:
             dataset = parts[1]
+            if parts[2] in SCORES and not 0.0 <= value <= 1.0:
+                value = math.nan  # no score: undefined, as MMF writes a one-class AUROC
             out[parts[2]] = value
     return dataset, out
 
 
 def _whole(value):
-    """A count from a log field, or None when it is not a finite number."""
+    """A count from a log field, or None when it is not a finite number from 0 to MAX_COUNT."""
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return int(number) if math.isfinite(number) else None
+    return int(number) if math.isfinite(number) and 0 <= number <= MAX_COUNT else None
 
 
 def _progress(fields):
@@ -115,7 +138,10 @@ def parse_lines(lines, source=None):
         line = ANSI.sub("", raw.rstrip("\n"))
         m = PARAMS.search(line)
         if m:
-            params = {"total": int(m.group(1)), "trained": int(m.group(2))}
+            total, trained = int(m.group(1)), int(m.group(2))
+            if not 0 <= trained <= total or total == 0:
+                continue  # no model's counts
+            params = {"total": total, "trained": trained}
             if seg_started:
                 # MMF starting again on the same save dir: a resumed attempt.
                 segments.append(seg_time)
@@ -151,9 +177,9 @@ def parse_lines(lines, source=None):
             if elapsed is not None:
                 seg_time = max(seg_time, elapsed)
             entry = {"update": update, **metrics}
-            if isinstance(fields.get("lr"), float):
+            if _finite(fields.get("lr")) is not None:
                 entry["lr"] = fields["lr"]
-            if isinstance(fields.get("ups"), float):
+            if _finite(fields.get("ups"), 0.0):
                 entry["ups"] = fields["ups"]
                 ups.append(fields["ups"])
             interval = duration_seconds(str(fields.get("time", "")))
@@ -161,7 +187,7 @@ def parse_lines(lines, source=None):
                 entry["ups_timed"] = round((update - prev_update) / interval, 3)
                 ups_timed.append(entry["ups_timed"])
             prev_update = update
-            if isinstance(fields.get("max mem"), float):
+            if _finite(fields.get("max mem"), 0.0) is not None:
                 entry["max_mem_mb"] = fields["max mem"]
                 peak_mem = max(peak_mem or 0.0, fields["max mem"])
             train[update] = entry
@@ -226,6 +252,38 @@ def _best(val_curve, best_update, criterion):
     return dict(max(scored, key=lambda e: (e[metric], -e["update"])))
 
 
+def read_lines(f, limit=LINE_LIMIT):
+    """The lines of the text file `f`, each at most `limit` characters: the rest of a longer
+    line (no summary of MMF's) is skipped, so that a log of one endless line costs no memory."""
+    while True:
+        line = f.readline(limit)
+        if not line:
+            return
+        if len(line) >= limit and not line.endswith("\n"):
+            while True:
+                rest = f.readline(limit)
+                if not rest or rest.endswith("\n"):
+                    break
+            continue
+        yield line
+
+
 def parse_file(path):
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return parse_lines(f, source=str(path))
+    """parse_lines of the log at `path`: any bytes (not UTF-8: replaced), any line length. A
+    log that cannot be read (missing, a folder, a pipe: never waited on) is refused naming it."""
+    try:
+        fd = os.open(str(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise PekitError(f"{path}: cannot read the log: {e.strerror or e}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            kind = "a folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "not a regular file"
+            raise PekitError(f"{path}: cannot read the log: {kind}; expected an MMF log")
+        with os.fdopen(fd, encoding="utf-8", errors="replace") as f:
+            fd = None
+            return parse_lines(read_lines(f), source=str(path))
+    except OSError as e:
+        raise PekitError(f"{path}: cannot read the log: {e.strerror or e}") from None
+    finally:
+        if fd is not None:
+            os.close(fd)

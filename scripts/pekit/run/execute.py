@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 
+from ..core import jsonfile
 from ..core.errors import PekitError, UsageError
 from ..data.facts import dataset_facts
 from ..data.paths import data_dir_line, dataset_dir
@@ -184,10 +184,11 @@ def _unlabelled(spec, split):
     folder = dataset_dir(dataset_facts("hmd")["mmf_dataset"], spec.data_dir) / "annotations"
     try:
         with open(folder / f"{split}.jsonl", encoding="utf-8") as f:
-            first = f.readline()
-        return bool(first.strip()) and "label" not in json.loads(first)
-    except (OSError, ValueError):
+            first = f.readline(1 << 20)
+        row = jsonfile.loads(first) if first.strip() else None
+    except (OSError, ValueError):  # not UTF-8 or not JSON: MMF's test run says what is wrong
         return False
+    return isinstance(row, dict) and "label" not in row
 
 
 def run_tests(spec, record, echo=None):

@@ -13,7 +13,7 @@ import hashlib
 import json
 
 from .. import settings as settings_mod
-from ..core import jsonfile, pins
+from ..core import pins
 from ..data.facts import dataset_facts
 
 # The patch sets that change what is trained: the paper's adapters and the `fast` switches.
@@ -29,14 +29,12 @@ def _digest(value):
 
 def patch_digests():
     """{patch set: sha256 over its files' patched contents}, for the sets that change training."""
-    manifest = jsonfile.load(pins.REPO_ROOT / "patches" / "manifest.json", "patch manifest")
+    from ..patching import manifest
+
+    entries = manifest.load().entries  # checked entry by entry
     out = {}
     for name in TRAINING_PATCH_SETS:
-        files = sorted(
-            (p["target"], p["path"], p["sha256_after"])
-            for p in manifest.get("patches", [])
-            if p.get("set") == name
-        )
+        files = sorted((e.target, e.path, e.sha256_after) for e in entries if e.set == name)
         out[name] = _digest(files)
     return out
 

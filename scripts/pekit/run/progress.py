@@ -6,6 +6,7 @@ A training run is hours of silence otherwise: MMF's output goes to the log, not 
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import statistics
@@ -60,6 +61,8 @@ def read_new(path, offset, limit=READ_LIMIT):
 def _matters(line):
     """Whether logs.parse_lines reads anything from `line`: only those lines are kept, so a log
     full of warnings costs no memory."""
+    if len(line) > logs.LINE_LIMIT:
+        return False  # no summary of MMF's: the report's parsing skips it too
     text = logs.ANSI.sub("", line)
     return any(
         pattern.search(text) for pattern in (logs.SUMMARY, logs.PARAMS, logs.LOADED, logs.FINISHED)
@@ -137,9 +140,10 @@ class Progress:
     def eta(self):
         """Seconds of training left at the current rate (validation time not counted)."""
         rate, total = self.rate(), self.max_updates
-        if self.update is None or not total or not rate:
+        if self.update is None or not total or not rate or not math.isfinite(rate) or rate < 0:
             return None
-        return max(0.0, (total - self.update) / rate)
+        left = max(0.0, (total - self.update) / rate)
+        return left if math.isfinite(left) else None
 
     def validation(self):
         """(AUROC, update) of the newest validation, and of the best (MMF's best update)."""

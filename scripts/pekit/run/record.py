@@ -7,7 +7,9 @@ import dataclasses
 import datetime
 import functools
 import json
+import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .. import __version__
-from ..core import gitinfo, jsonfile, ownership, pins
+from ..core import gitinfo, jsonfile, ownership, pins, schema
 from ..core.atomic import write_json
 from ..core.digests import sha256_file
 from ..core.errors import PekitError
@@ -29,6 +31,7 @@ ENV_PROFILE = "PEKIT_PROFILE"
 
 NEW, FINISHED, FAILED, INTERRUPTED, RUNNING = "new", "finished", "failed", "interrupted", "running"
 STATUSES = (FINISHED, FAILED, INTERRUPTED, RUNNING)
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def now():
@@ -63,35 +66,46 @@ class RunRecord:
 
     @classmethod
     def from_dict(cls, data, where="run record"):
-        """The record `data` describes, every field a reader relies on checked; fields this
-        version does not know are ignored."""
-
-        def refuse(name, value, expected):
-            raise PekitError(
-                f"{where}: field {name!r} is {value!r}; expected {expected}; remove the run "
-                "folder to start the run over"
-            )
-
+        """The record `data` describes, every field a reader relies on checked (type, range,
+        agreement with the others: schema.Fields); fields this version does not know are
+        ignored. A refusal is one line naming `where`, the field and what was expected."""
+        check = schema.Fields(where, "; remove the run folder to start the run over")
         if not isinstance(data, dict):
-            raise PekitError(f"{where}: expected a JSON object")
-        run = data.get("run")
-        if not isinstance(run, dict):
-            refuse("run", run, "an object")
-        for key, kind in (("dataset", str), ("model", str), ("mode", str), ("seed", int)):
-            if type(run.get(key)) is not kind:
-                refuse(f"run.{key}", run.get(key), "a string" if kind is str else "a whole number")
-        if data.get("status") not in STATUSES:
-            refuse("status", data.get("status"), f"one of {', '.join(STATUSES)}")
-        if not isinstance(data.get("identity") or {}, dict):
-            refuse("identity", data.get("identity"), "an object")
-        for name, kind in (("attempts", list), ("test", dict)):
-            if not isinstance(data.get(name, kind()), kind):
-                refuse(name, data.get(name), f"a {kind.__name__}")
-        log = data.get("log", LOG)
-        if not isinstance(log, str) or "/" in log or log in ("", ".", ".."):
-            refuse("log", log, "a file name")
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+            raise PekitError(f"{where}: expected a JSON object, got {schema.kind(data)}")
+        _check_run(check, data.get("run"))
+        status = check.string(data.get("status"), "status", choices=STATUSES)
+        exit_status = check.integer(
+            data.get("exit_status"), "exit_status", optional=True, low=-128, high=255
+        )
+        if not _exit_agrees(status, exit_status):
+            check.refuse("exit_status", exit_status, f"{_EXITS[status]} for a {status} run")
+        _check_identity(check, data.get("identity"))
+        attempts = check.array(data.get("attempts", []), "attempts", limit=100_000)
+        for i, attempt in enumerate(attempts):
+            _check_attempt(check, attempt, f"attempts[{i}]")
+        tests = check.obj(data.get("test", {}), "test")
+        for split, result in tests.items():
+            at = f"test.{schema.key(split)}"
+            check.name(split, at, what="a split name")
+            _check_test(check, result, at)
+        check.strings(data.get("command"), "command", optional=True, limit=10_000)
+        for key in ("start", "end"):
+            check.time(data.get(key), key, optional=True)
+        check.integer(data.get("pid"), "pid", optional=True, low=1, high=2**31 - 1)
+        check.string(data.get("host"), "host", optional=True, limit=255)
+        for key in ("log", "save_dir"):
+            value = data.get(key, getattr(cls, key))
+            check.string(value, key, pattern=_FILE_NAME, what="a file name")
+        out = {k: v for k, v in data.items() if k in _FIELDS}
+        for key in ("kit", "patches", "mmf", "environment"):
+            out[key] = check.obj(data.get(key), key, optional=True) or {}
+        check.string(data.get("profile"), "profile", optional=True, limit=1000)
+        config = check.obj(data.get("config"), "config", optional=True)
+        if config is not None:
+            check.string(config.get("path"), "config.path", optional=True, limit=4096)
+            check.sha256(config.get("sha256"), "config.sha256", optional=True)
+        check.string(data.get("resolved_config"), "resolved_config", optional=True, limit=1 << 24)
+        return cls(**out)
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -106,6 +120,119 @@ class RunRecord:
             for split, t in self.test.items()
             if isinstance(t, dict) and t.get("status") == FINISHED and t.get("metrics")
         }
+
+
+_FIELDS = {f.name for f in dataclasses.fields(RunRecord)}
+# A name of a file in the run's folder: no folder, nothing above it.
+_FILE_NAME = re.compile(r"^(?!\.\.?$)[^/\x00]{1,255}$")
+TEST_STATUSES = (FINISHED, FAILED, "skipped")
+# Metrics the report and study average: scores from 0 to 1 (null where undefined).
+SCORES = ("roc_auc", "accuracy", "binary_f1")
+# The exit status each state allows (None: not recorded, or no exit: a kill or a live run).
+_EXITS = {
+    FINISHED: "0 or null",
+    FAILED: "a non-zero exit status or null",
+    INTERRUPTED: "a non-zero exit status or null",
+    RUNNING: "null (it has not exited)",
+}
+
+
+def _exit_agrees(status, code):
+    if code is None:
+        return True
+    return {FINISHED: code == 0, FAILED: code != 0, INTERRUPTED: code != 0}.get(status, False)
+
+
+def _finite_number(value):
+    if type(value) is float:
+        return math.isfinite(value)
+    return type(value) is int and value.bit_length() <= 1000
+
+
+def _check_run(check, run):
+    """The spec a record keeps (RunSpec.describe()), as the report, status and the identity of
+    a record without one read it."""
+    check.obj(run, "run")
+    for key in ("dataset", "model", "mode"):
+        check.name(run.get(key), f"run.{key}")
+    check.name(run.get("variant"), "run.variant", optional=True)
+    # MMF seeds numpy, which takes 0 to 2**32 - 1.
+    check.integer(run.get("seed"), "run.seed", low=0, high=2**32 - 1)
+    check.name(run.get("settings"), "run.settings", optional=True)
+    check.integer(run.get("batch_size"), "run.batch_size", optional=True, low=1, high=2**31 - 1)
+    check.integer(run.get("gpus"), "run.gpus", optional=True, low=1, high=4096)
+    size = check.obj(run.get("size"), "run.size", optional=True)
+    if size is not None:
+        check.name(size.get("key"), "run.size.key")
+        check.integer(size.get("value"), "run.size.value", low=1, high=2**31 - 1)
+
+
+def _check_identity(check, identity):
+    """What a run trained with (run/identity.py), as reuse, the report's settings label and its
+    paper-training judgement read it."""
+    identity = check.obj(identity, "identity", optional=True)
+    if not identity:
+        return
+    check.name(identity.get("settings"), "identity.settings", optional=True)
+    values = check.obj(identity.get("settings_values"), "identity.settings_values", optional=True)
+    if values is not None:
+        check.integer(
+            values.get("batch_size"),
+            "identity.settings_values.batch_size",
+            optional=True,
+            low=1,
+            high=2**31 - 1,
+        )
+    check.integer(
+        identity.get("batch_size"), "identity.batch_size", optional=True, low=1, high=2**31 - 1
+    )
+    check.integer(identity.get("gpus"), "identity.gpus", optional=True, low=1, high=4096)
+    check.string(identity.get("precision"), "identity.precision", optional=True, choices=PRECISIONS)
+    check.strings(identity.get("overrides"), "identity.overrides", optional=True, limit=10_000)
+    check.string(identity.get("config"), "identity.config", optional=True, limit=4096)
+    check.obj(identity.get("pretrained"), "identity.pretrained", optional=True)
+    check.string(identity.get("mmf_commit"), "identity.mmf_commit", optional=True, limit=64)
+    check.obj(identity.get("patches"), "identity.patches", optional=True)
+
+
+def _check_attempt(check, attempt, at):
+    check.obj(attempt, at)
+    check.time(attempt.get("start"), f"{at}.start")
+    check.time(attempt.get("end"), f"{at}.end", optional=True)
+    check.boolean(attempt.get("resume"), f"{at}.resume", optional=True)
+    check.strings(attempt.get("command"), f"{at}.command", optional=True, limit=10_000)
+    check.string(
+        attempt.get("cuda_visible_devices"), f"{at}.cuda_visible_devices", optional=True, limit=4096
+    )
+    check.integer(
+        attempt.get("exit_status"), f"{at}.exit_status", optional=True, low=-128, high=255
+    )
+
+
+def _check_test(check, result, at):
+    """One test split's result (execute.run_tests), as the report and a resumed run read it."""
+    check.obj(result, at)
+    status = check.string(result.get("status"), f"{at}.status", choices=TEST_STATUSES)
+    code = check.integer(
+        result.get("exit_status"), f"{at}.exit_status", optional=True, low=-128, high=255
+    )
+    if status == FINISHED and code not in (0, None):
+        check.refuse(f"{at}.exit_status", code, "0 or null for a finished test")
+    metrics = check.obj(result.get("metrics"), f"{at}.metrics", optional=True) or {}
+    for key, value in metrics.items():
+        field = f"{at}.metrics.{schema.key(key)}"
+        if key in SCORES:
+            check.number(value, field, optional=True, low=0, high=1)
+        elif key == "update":
+            check.integer(value, field, optional=True, low=0)
+        elif not (value is None or isinstance(value, str) or _finite_number(value)):
+            check.refuse(field, value, "a finite number, a string or null")
+    check.strings(result.get("command"), f"{at}.command", optional=True, limit=10_000)
+    for key in ("log", "checkpoint", "reason"):
+        check.string(result.get(key), f"{at}.{key}", optional=True, limit=4096)
+    for key in ("start", "end"):
+        check.time(result.get(key), f"{at}.{key}", optional=True)
+    check.integer(result.get("checkpoint_update"), f"{at}.checkpoint_update", optional=True, low=0)
 
 
 def record_path(folder):
@@ -240,5 +367,5 @@ def config_record(spec):
         return None, None
     return (
         {"path": f"{SAVE_DIR}/config.yaml", "sha256": sha256_file(path)},
-        path.read_text(encoding="utf-8"),
+        path.read_text(encoding="utf-8", errors="replace"),
     )

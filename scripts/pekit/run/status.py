@@ -11,12 +11,14 @@ from pathlib import Path
 from ..core import argtypes, jsonfile
 from ..core.durations import readable
 from ..core.errors import PekitError
+from ..report import logs
 from . import progress, record
 from .spec import LOG
 
 ERROR = "error"
-# What a broken run folder can raise while it is read: shown on its line, never a crash.
-UNREADABLE = (PekitError, OSError, ValueError, TypeError, UnicodeError)
+# What a broken run folder raises while it is read (its record's checked reader refuses in one
+# line; its log cannot be opened): shown on its line, never a crash.
+UNREADABLE = (PekitError, OSError)
 
 
 def register(subparsers):
@@ -73,7 +75,7 @@ def _progress(folder, rec, key):
     log = folder / (rec.log if rec else LOG)
     if log.is_file():
         with open(log, encoding="utf-8", errors="replace") as f:
-            found.feed(f)
+            found.feed(logs.read_lines(f))
     return found
 
 
