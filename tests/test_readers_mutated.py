@@ -306,11 +306,11 @@ def kit_asset(kit_run):
     def fetched(asset, spec, dest, facts, *args, **kwargs):
         path = Path(dest) / spec.file_name
         path.write_bytes(b"")
-        return path, spec.sha256, True
+        return path, spec.sha256, True, True  # path, sha256, verified, downloaded now
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(download, "fetch_file", fetched)
-        mp.setattr(download, "extract", lambda archive, dest: None)
+        mp.setattr(download, "extract", lambda archive, dest, owned=(): [])
         result = download.fetch_asset(asset, data, facts)
     assert result["status"] == "fetched"
     return {"record": download.record_path(asset, data), "marker": dest / download.MMF_MARKER}
