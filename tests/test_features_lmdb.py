@@ -95,3 +95,28 @@ def test_cli(folder, tmp_path, capsys):
     assert cli.main(["features", "lmdb", "--src", str(folder), "--out", str(out)]) == 0
     assert f"wrote {out}: {len(NAMES)} feature records" in capsys.readouterr().out
     assert cli.main(["features", "lmdb", "--src", str(tmp_path / "none")]) == 1
+
+
+class _Runs:
+    """Unpickled, it would run `touch PATH`."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.path}",))
+
+
+@pytest.mark.parametrize("which", ["_info.npy", ".npy"])
+def test_a_feature_file_whose_pickle_runs_code_is_refused_unrun(folder, tmp_path, capsys, which):
+    ran = tmp_path / "ran"
+    hostile = np.empty((), dtype=object)
+    hostile[()] = {"num_boxes": 1, "bbox": _Runs(ran)}
+    np.save(folder / f"{NAMES[0]}{which}", hostile, allow_pickle=True)
+    out = tmp_path / "x.lmdb"
+    assert cli.main(["features", "lmdb", "--src", str(folder), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"{NAMES[0]}.npy: cannot read the features" in err and len(err.splitlines()) == 1
+    assert not ran.exists() and not out.exists()

@@ -49,3 +49,46 @@ def synthetic_features(rng, num_boxes=100, dim=2048, width=640, height=480, num_
         "image_height": height,
     }
     return rng.standard_normal((num_boxes, dim)).astype(np.float32), info
+
+
+# What the pickle of a numpy object array (an _info.npy dict of arrays and numbers) may name:
+# numpy's own array and scalar rebuilders, under numpy 1's and numpy 2's module names. Anything
+# else (os.system, builtins.eval, ...) in a user's file is refused before it is called.
+_SAFE_GLOBALS = {
+    (module, name)
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+    for name in ("_reconstruct", "scalar")
+} | {("numpy", "ndarray"), ("numpy", "dtype")}
+
+
+def load_array(path, objects=False):
+    """The array in the .npy file `path`, read without running code from it: a plain array
+    with numpy's own reader (no pickle), an object array (`objects`: the _info.npy dicts) with
+    an unpickler that admits only numpy's array and scalar rebuilders."""
+    import pickle
+
+    import numpy as np
+    from numpy.lib import format as npy
+
+    if not objects:
+        return np.load(str(path), allow_pickle=False)
+
+    class Restricted(pickle.Unpickler):
+        def find_class(self, module, name):
+            if (module, name) in _SAFE_GLOBALS:
+                return super().find_class(module, name)
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which is not numpy data")
+
+    with open(str(path), "rb") as f:
+        version = npy.read_magic(f)
+        shape, _, dtype = npy._read_array_header(f, version)
+        if not dtype.hasobject:
+            f.seek(0)
+            return np.load(f, allow_pickle=False)
+        try:
+            array = Restricted(f).load()
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError) as e:
+            raise ValueError(f"not a pickle of numpy data: {e}") from None
+    if not isinstance(array, np.ndarray) or array.shape != shape:
+        raise ValueError("the pickled array is not the one its header describes")
+    return array

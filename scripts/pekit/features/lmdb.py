@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..core import atomic, ownership
 from ..core.errors import PekitError
+from .files import load_array
 
 SUFFIX = ".lmdb"
 MARK = ".pekit-lmdb"  # in an LMDB folder this command wrote (what --force may replace)
@@ -74,14 +75,13 @@ def check_names(names):
 
 def record(features_dir, name):
     """The dict stored for feature `name`, as MMF's lmdb_conversion builds it."""
-    import numpy as np
 
     feat_path = Path(features_dir) / (name + ".npy")
     info_path = Path(features_dir) / (name + "_info.npy")
     try:
-        item = {"feature_path": name, "features": np.load(str(feat_path), allow_pickle=True)}
+        item = {"feature_path": name, "features": load_array(feat_path)}
         if info_path.is_file():
-            info = np.load(str(info_path), allow_pickle=True).item()
+            info = load_array(info_path, objects=True).item()
             for key in INFO_FIELDS:
                 item[key] = info.get(key)
     except (OSError, ValueError, AttributeError) as e:
