@@ -8,10 +8,9 @@ naming the file.
 
 import json
 import math
-import os
-import stat
 
 from .errors import PekitError
+from .regular import read_regular
 
 # Deeper than any file the kit writes or reads (a node's freeze: 4 levels); a document nested
 # deeper is refused, so that no reader, writer or message of the kit recurses without end.
@@ -122,28 +121,9 @@ _JSON_TYPE = {
 
 def read_bytes(path, what="file", limit=MAX_BYTES):
     """The bytes of the regular file `path` (at most `limit`); one-line PekitErrors otherwise:
-    a folder, a pipe or device (never waited on), a file too large, an error of the system."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as e:
-        raise PekitError(f"{path}: cannot read {what}: {e.strerror or e}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise PekitError(f"{path}: cannot read {what}: is a folder; expected a file")
-        if not stat.S_ISREG(mode):
-            raise PekitError(f"{path}: cannot read {what}: not a regular file")
-        with os.fdopen(fd, "rb") as f:
-            fd = None
-            data = f.read(limit + 1)
-    except OSError as e:
-        raise PekitError(f"{path}: cannot read {what}: {e.strerror or e}") from None
-    finally:
-        if fd is not None:
-            os.close(fd)
-    if len(data) > limit:
-        raise PekitError(f"{path}: {what} is over {limit // (1024 * 1024)} MiB; expected {what}")
-    return data
+    a folder, a pipe or device (never waited on), a file too large, an error of the system
+    (core/regular.py, the one reader of files handed over)."""
+    return read_regular(path, limit, what)
 
 
 def load(path, what="JSON file", kind=dict, limit=MAX_BYTES):
