@@ -20,7 +20,7 @@ import pytest
 
 from pekit import settings
 from pekit import synthetic as mmf_world
-from pekit.core.errors import PekitError, UsageError
+from pekit.core.errors import UsageError
 
 # bf16 keeps 8 bits of mantissa: over a few updates of a 12-layer model its losses differ from
 # fp32 by a few tenths of a percent; 2% leaves room without hiding a real divergence.
@@ -138,14 +138,20 @@ def test_fast_is_refused_without_a_gpu(gpu, monkeypatch):
         settings.overrides(settings.get("fast"), "mmh")
 
 
-def test_check_data_wants_the_lmdb(tmp_path):
-    fast = settings.get("fast")
-    with pytest.raises(PekitError, match="pekit features lmdb"):
-        settings.check_data(fast, "mmh", tmp_path)
+def test_the_preflight_wants_fasts_lmdb(tmp_path):
+    from pekit.run import preflight
+
+    def lmdb_needs(name, dataset, data_dir):
+        found = preflight.needs(dataset, "visual_bert", settings.get(name), data_dir)
+        return [fix for what, fix in found if "LMDB" in what]
+
+    assert lmdb_needs("fast", "mmh", tmp_path) == [
+        "pekit features lmdb --data-dir " + str(tmp_path)
+    ]
     (tmp_path / "datasets" / "mmh" / "defaults" / "features.lmdb").mkdir(parents=True)
-    settings.check_data(fast, "mmh", tmp_path)
-    settings.check_data(fast, "hateful_memes", tmp_path)
-    settings.check_data(settings.get("paper"), "mmh", tmp_path / "none")
+    assert lmdb_needs("fast", "mmh", tmp_path) == []
+    assert lmdb_needs("fast", "hmd", tmp_path) == []
+    assert lmdb_needs("paper", "mmh", tmp_path / "none") == []
 
 
 # --- same-seed training through MMF ------------------------------------------------------------

@@ -266,17 +266,3 @@ def mmf_has_fast_keys():
     except OSError:
         return False
     return all(re.search(rf"^\s+{key}:", text, re.M) for key in FAST_KEYS)
-
-
-def check_data(settings, mmf_dataset, data_dir=None):
-    """Refuse `settings` reading LMDB features that are not there (MMF would fail on first read)."""
-    if not settings.lmdb_features or mmf_dataset not in LMDB_FEATURES:
-        return
-    from .data.paths import mmf_data_dir
-
-    path = mmf_data_dir(data_dir) / "datasets" / LMDB_FEATURES[mmf_dataset]
-    if not path.exists():
-        raise PekitError(
-            f"{path} not found: SETTINGS=fast reads {mmf_dataset}'s features from an LMDB; "
-            f"write it with `pekit features lmdb` (or use SETTINGS=paper)"
-        )
