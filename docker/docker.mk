@@ -155,14 +155,24 @@ standin-base: docker-check
 	  || docker/standin_base.sh '$(DOCKER)' $(STANDIN_REF)
 
 # BASE_IMAGE, when given, is used instead of the stand-in (for example the real debian base).
-image-check: venv ## needs DOCKER=podman or DOCKER=buildah (not docker): build the modern image on a stand-in base, run Table I + the smoke in it
+# The tests around the image need pytest only: a small venv of tests/requirements.txt, not the
+# 6 GB .venv, leaves the disk to the build (a 7 GB image is held three times while committed).
+IMAGE_CHECK_VENV ?= .venv-image-check
+$(IMAGE_CHECK_VENV)/.installed: tests/requirements.txt
+	$(HOST_PYTHON) -m venv $(IMAGE_CHECK_VENV)
+	$(IMAGE_CHECK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+	  -r tests/requirements.txt
+	touch $@
+
+image-check: $(IMAGE_CHECK_VENV)/.installed ## needs DOCKER=podman or DOCKER=buildah (not docker): build the modern image on a stand-in base, run Table I + the smoke in it
 	$(if $(BASE_IMAGE),,$(MAKE) --no-print-directory standin-base)
 	$(MAKE) --no-print-directory build PROFILE=modern BASE_IMAGE=$(or $(BASE_IMAGE),$(STANDIN_REF))
 	PEKIT_IMAGE=$(IMAGE):modern PEKIT_IMAGE_DOCKER='$(DOCKER)' \
 	  PEKIT_IMAGE_BASE=$(or $(BASE_IMAGE),$(STANDIN_REF)) \
 	  PEKIT_IMAGE_MMF_FROM=$(if $(MMF_FROM),$(abspath $(MMF_FROM))) \
 	  PEKIT_IMAGE_BUILD_CA=$(if $(BUILD_CA),$(abspath $(BUILD_CA))) \
-	  $(VENV)/bin/pytest -p no:cacheprovider -m image tests/test_image.py $(PYTEST_ARGS)
+	  PYTHONPATH=$(CURDIR)/scripts $(IMAGE_CHECK_VENV)/bin/pytest -p no:cacheprovider -m image \
+	  tests/test_image.py $(PYTEST_ARGS)
 
 assets: volumes ## download + verify checkpoints, features, BERT into DATA_DIR/CACHE_DIR (no Docker needed)
 	PYTHONPATH=$(CURDIR)/scripts TRANSFORMERS_CACHE=$(CACHE_DIR)/transformers \
