@@ -1,6 +1,8 @@
-"""`pekit assets`: fetch, verify, unpack, mark; resume; checksum mismatch; idempotence.
+"""`pekit assets`: fetch, verify, unpack, mark; resume; checksum mismatch; idempotence; the
+transport (proxies, CA bundles, retries, interruptions).
 
-Against a small HTTP server on 127.0.0.1 (started here, honours Range) serving synthetic files.
+Against a small HTTP server on 127.0.0.1 (started here, honours Range, also a proxy) serving
+synthetic files.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import http.server
 import io
 import json
 import os
+import shutil
+import ssl
 import subprocess
 import sys
 import tarfile
@@ -19,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from pekit import assets, cli
-from pekit.assets import AssetFacts
+from pekit.assets import AssetFacts, download
 from pekit.core.errors import PekitError
 
 # --------------------------------------------------------------------------------------------
@@ -27,19 +31,39 @@ from pekit.core.errors import PekitError
 
 
 class _Server:
-    def __init__(self, files):
+    """Serves `files` by name; also a proxy (a request for an absolute URL is served by the
+    URL's last part, and recorded in `proxied`; a CONNECT is recorded and refused)."""
+
+    def __init__(self, files, tls=None):
         self.files = files  # name -> bytes
         self.requests = []  # (path, Range header or None)
+        self.proxied = []  # absolute URLs, and CONNECT host:port
+        self.fail = {}  # name -> how many 503 answers (or 429: fail_status) come first; -1: all
+        self.fail_status = 503
+        self.cut = {}  # name -> how many answers stop halfway through the body
+        self.gzip = set()  # names served with Content-Encoding: gzip (as some servers do .gz)
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            def do_CONNECT(self):  # noqa: N802 (http.server's name)
+                owner.proxied.append(f"CONNECT {self.path}")
+                self.send_error(403)
+
             def do_GET(self):  # noqa: N802 (http.server's name)
-                name = self.path.lstrip("/")
+                name = self.path
+                if name.startswith("http://"):
+                    owner.proxied.append(name)
+                    name = name.rsplit("/", 1)[-1]
+                name = name.lstrip("/")
                 rng = self.headers.get("Range")
                 owner.requests.append((name, rng))
                 body = owner.files.get(name)
                 if body is None:
                     self.send_error(404)
+                    return
+                if owner.fail.get(name):
+                    owner.fail[name] -= 1
+                    self.send_error(owner.fail_status)
                     return
                 start = 0
                 if rng and rng.startswith("bytes="):
@@ -54,14 +78,25 @@ class _Server:
                 else:
                     self.send_response(200)
                 self.send_header("Content-Length", str(len(body) - start))
+                if name in owner.gzip:
+                    self.send_header("Content-Encoding", "gzip")
                 self.end_headers()
+                if owner.cut.get(name):
+                    owner.cut[name] -= 1
+                    # Half the body, then the connection closes (HTTP/1.0: after this answer).
+                    self.wfile.write(body[start : start + (len(body) - start) // 2])
+                    return
                 self.wfile.write(body[start:])
 
             def log_message(self, *args):
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        scheme = "http"
+        if tls:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self):
@@ -160,6 +195,25 @@ def _facts(base, archive_sha=None):
     }
 
 
+_NETWORK_ENV = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+)
+
+
+@pytest.fixture(autouse=True)
+def _network_settings(monkeypatch):
+    """No proxy or CA bundle from the environment running the tests; retries without a pause."""
+    for var in _NETWORK_ENV:
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.lower(), raising=False)
+    monkeypatch.setattr(download, "BACKOFF_S", 0)
+
+
 @pytest.fixture
 def server():
     files = {"toy.tar.gz": ARCHIVE, "weights.bin": WEIGHTS, "vocab.txt": VOCAB}
@@ -227,8 +281,6 @@ def kit_partial(dest, name, data):
     """A partial download a killed `pekit assets fetch` left: the `.part` and its record."""
     part = dest / (name + ".part")
     part.write_bytes(data)
-    from pekit.assets import download
-
     download._part_record(part).write_text(json.dumps({"file": name}))
 
 
@@ -460,3 +512,173 @@ def test_asset_facts_are_checked_when_read(change, says):
     change(facts)
     with pytest.raises(PekitError, match=says):
         AssetFacts.from_dict(facts)
+
+
+# --------------------------------------------------------------------------------------------
+# The transport: proxies, CA bundles, retries, interruptions
+
+
+TOY = Path("models") / "toy.pretrained.defaults"
+
+
+def _published(tmp_path):
+    """What of toy.pretrained is in place: anything in its folder but the kit's partial download
+    (the `.part` and its record)."""
+    dest = tmp_path / "data" / TOY
+    partial = {"toy.tar.gz.part", ".toy.tar.gz.part.pekit.json"}
+    return sorted(p.name for p in dest.iterdir() if p.name not in partial) if dest.is_dir() else []
+
+
+def _at(facts, host):
+    """`facts` with every file's URL on `host`, a name that resolves nowhere: only a proxy
+    answers for it."""
+    facts["url_prefixes"] = {"test://": host + "/"}
+    for asset in facts["assets"]:
+        for f in asset["files"]:
+            f["url"] = "test://" + f["url"].rsplit("/", 1)[-1]
+    return facts
+
+
+def test_a_proxy_from_the_environment_is_used(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    facts = _at(_facts(server.url), "http://assets.pekit.invalid")
+    server.files.update({"pytorch_model.bin": WEIGHTS})
+    results = {r["name"]: r["status"] for r in _fetch(server, tmp_path, ["hmd"], facts=facts)}
+    assert results == {"toy.pretrained": "fetched", "toy-bert": "fetched"}
+    # A proxy is asked for the absolute URL; the name .invalid resolves nowhere else.
+    assert "http://assets.pekit.invalid/toy.tar.gz" in server.proxied
+    assert "http://assets.pekit.invalid/vocab.txt" in server.proxied
+    assert (tmp_path / "data" / TOY / "model" / "model.pth").is_file()
+
+
+def test_https_goes_through_the_https_proxy_and_a_refusal_is_one_line(
+    server, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("HTTPS_PROXY", server.url)
+    facts = _at(_facts(server.url), "https://assets.pekit.invalid")
+    with pytest.raises(PekitError) as err:
+        _fetch(server, tmp_path, ["toy.pretrained"], facts=facts)
+    msg = str(err.value)
+    assert "CONNECT assets.pekit.invalid:443" in server.proxied
+    assert "https://assets.pekit.invalid/toy.tar.gz" in msg and "proxy" in msg and "403" in msg
+    assert "\n" not in msg
+    assert _published(tmp_path) == []
+
+
+def test_no_proxy_is_honoured(server, tmp_path, monkeypatch):
+    with _Server({}) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        (result,) = _fetch(server, tmp_path, ["toy.pretrained"])
+        assert result["status"] == "fetched"
+        assert proxy.requests == [] and proxy.proxied == []
+    assert server.requests == [("toy.tar.gz", None)]
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_a_transient_error_answer_is_retried(server, tmp_path, status):
+    server.fail_status = status
+    server.fail["toy.tar.gz"] = 2
+    (result,) = _fetch(server, tmp_path, ["toy.pretrained"])
+    assert result["status"] == "fetched"
+    assert server.requests == [("toy.tar.gz", None)] * 3
+    assert (tmp_path / "data" / TOY / "model" / "model.pth").is_file()
+
+
+def test_a_lasting_error_answer_ends_in_one_line(server, tmp_path):
+    server.fail["toy.tar.gz"] = -1
+    with pytest.raises(PekitError) as err:
+        _fetch(server, tmp_path, ["toy.pretrained"])
+    msg = str(err.value)
+    assert msg == (
+        f"asset toy.pretrained: {server.url}/toy.tar.gz: HTTP 503 Service Unavailable"
+    ), msg
+    assert len(server.requests) == 1 + download.RETRIES
+    assert _published(tmp_path) == []
+
+
+def test_an_unreachable_server_ends_in_one_line(server, tmp_path):
+    facts = _facts("http://127.0.0.1:1")  # nothing listens on port 1
+    with pytest.raises(PekitError) as err:
+        _fetch(server, tmp_path, ["toy.pretrained"], facts=facts)
+    msg = str(err.value)
+    assert msg.startswith("asset toy.pretrained: http://127.0.0.1:1/toy.tar.gz: cannot download (")
+    assert "\n" not in msg
+    assert _published(tmp_path) == []
+
+
+def test_an_interrupted_download_resumes(server, tmp_path):
+    server.cut["toy.tar.gz"] = 1
+    with pytest.raises(PekitError) as err:
+        _fetch(server, tmp_path, ["toy.pretrained"])
+    msg = str(err.value)
+    assert f"{server.url}/toy.tar.gz" in msg and "run the command again to resume" in msg
+    assert "\n" not in msg
+    part = tmp_path / "data" / TOY / "toy.tar.gz.part"
+    half = len(ARCHIVE) // 2
+    assert part.read_bytes() == ARCHIVE[:half]
+    assert _published(tmp_path) == []
+    (result,) = _fetch(server, tmp_path, ["toy.pretrained"])
+    assert result["status"] == "fetched"
+    assert server.requests == [("toy.tar.gz", None), ("toy.tar.gz", f"bytes={half}-")]
+    assert (tmp_path / "data" / TOY / "model" / "model.pth").is_file() and not part.exists()
+
+
+def test_a_wrong_file_is_refused_with_nothing_published(server, tmp_path):
+    """A file whose sha256 is not the recorded one: not in place, not in transformers' cache,
+    not in the asset's record."""
+    server.files["vocab.txt"] = b"[PAD]\n[UNK]\nsomething else\n"
+    with pytest.raises(PekitError) as err:
+        _fetch(server, tmp_path, ["toy-bert"])
+    msg = str(err.value)
+    assert "toy-bert" in msg and _sha(VOCAB) in msg and _sha(server.files["vocab.txt"]) in msg
+    assert "\n" not in msg
+    dest = tmp_path / "data" / "hf" / "toy-bert"
+    assert not (dest / "vocab.txt").exists() and not (dest / "vocab.txt.part").exists()
+    assert not list(dest.glob(".pekit-asset.*")) and not (tmp_path / "cache").exists()
+
+
+def test_a_gzip_encoded_archive_is_kept_as_sent(server, tmp_path):
+    """Some servers send a .tar.gz as Content-Encoding gzip: its sha256 is of the bytes sent."""
+    server.gzip.add("toy.tar.gz")
+    (result,) = _fetch(server, tmp_path, ["toy.pretrained"])
+    assert result["files"]["toy.tar.gz"]["sha256"] == _sha(ARCHIVE)
+
+
+def test_without_requests_the_refusal_names_the_package(server, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "requests", None)
+    with pytest.raises(PekitError) as err:
+        _fetch(server, tmp_path, ["toy.pretrained"])
+    assert "'requests'" in str(err.value) and "pip install requests" in str(err.value)
+    assert server.requests == [] and not (tmp_path / "data").exists()
+
+
+def _self_signed(tmp_path):
+    """A certificate for 127.0.0.1 and its key, made by openssl (skipped without it)."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed here")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    proc = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        capture_output=True,
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"openssl made no certificate: {proc.stderr.decode()[-200:]}")
+    return cert, key
+
+
+def test_a_ca_bundle_from_the_environment_is_trusted(tmp_path, monkeypatch):
+    cert, key = _self_signed(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(str(cert), str(key))
+    with _Server({"toy.tar.gz": ARCHIVE}, tls=tls) as https:
+        with pytest.raises(PekitError) as err:
+            _fetch(https, tmp_path, ["toy.pretrained"])
+        msg = str(err.value)
+        assert f"{https.url}/toy.tar.gz: cannot download (" in msg and "\n" not in msg
+        assert "REQUESTS_CA_BUNDLE" in msg
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+        (result,) = _fetch(https, tmp_path, ["toy.pretrained"])
+        assert result["status"] == "fetched"

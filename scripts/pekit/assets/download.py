@@ -1,31 +1,40 @@
 """Fetching assets: download (resuming, sha256-checked), unpack, MMF's `.built.json` markers,
-and transformers' offline cache; what is already there."""
+and transformers' offline cache; what is already there.
+
+Downloads go through requests, imported by the function that downloads: it reads proxies
+(HTTPS_PROXY, HTTP_PROXY, NO_PROXY) and CA bundles (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) from the
+environment as clusters set them, and everything else here loads with the standard library alone.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime
 import hashlib
+import http.client
 import json
 import os
 import re
-import tarfile
-import urllib.error
-import urllib.request
-import zipfile
+import ssl
+import sys
 from pathlib import Path
 
 from ..core import atomic, jsonfile, ownership, schema
 from ..core.digests import sha256_file
 from ..core.errors import PekitError
-from ..data.archive import check_members
+from ..data.archive import extract_checked
 from ..data.paths import mmf_cache_dir, mmf_data_dir
 from .specs import ASSETS_FILE, load_facts
 
 MMF_MARKER = ".built.json"
 CHUNK = 1 << 20
-TIMEOUT_S = 60
+TIMEOUT_S = 60  # to connect, and between two reads
 USER_AGENT = "pekit-assets"
+# A connection that fails, or an answer that says "later", is tried again RETRIES times: at
+# once, then after 2, 4, 8, 16 x BACKOFF_S seconds (urllib3's backoff), or the server's Retry-After.
+RETRIES = 5
+BACKOFF_S = 1.0
+RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
 def default_transformers_cache():
@@ -164,12 +173,80 @@ class _NoProgress:
         pass
 
 
+def _transport():
+    """requests, and urllib3's Retry and base error; a missing package is one line naming it and
+    the fix."""
+    try:
+        import requests
+        import requests.adapters
+        from urllib3.exceptions import HTTPError as Urllib3Error
+        from urllib3.util import Retry
+    except ImportError as e:
+        raise PekitError(
+            f"downloading assets needs the Python package '{e.name or 'requests'}', which "
+            f"{sys.executable} lacks: install it ({sys.executable} -m pip install requests) or "
+            "run pekit in the kit's environment"
+        ) from e
+    return requests, Retry, Urllib3Error
+
+
+def _session():
+    """A requests session that retries (RETRIES) a failed connection and a 429 or 5xx answer,
+    pausing longer each time; the last answer is returned, not raised, so an error names it."""
+    requests, Retry, _ = _transport()
+    retry = Retry(
+        total=RETRIES,
+        backoff_factor=BACKOFF_S,
+        status_forcelist=RETRY_STATUSES,
+        raise_on_status=False,
+    )
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    # identity: the sha256 is of the file as published, which is what is written.
+    session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+    return session
+
+
+def _causes(error):
+    """`error` and the errors it wraps, outermost first: requests wraps urllib3's error, which
+    wraps the socket's (in args, `reason`, or as the cause)."""
+    found, todo = [], [error]
+    while todo:
+        e = todo.pop(0)
+        if isinstance(e, BaseException) and not any(e is f for f in found):
+            found.append(e)
+            todo += [*e.args, getattr(e, "reason", None), e.__cause__, e.__context__]
+    return found
+
+
+def _why(error):
+    """The innermost reason of a transport error, in one line ('[Errno 111] Connection
+    refused'), with what to check when it is a proxy or a certificate."""
+    requests, _, _ = _transport()
+    causes = _causes(error)
+    why = " ".join(str(causes[-1]).split()) or type(causes[-1]).__name__
+    if isinstance(error, requests.exceptions.ProxyError):
+        return f"through the proxy: {why}; check HTTPS_PROXY, HTTP_PROXY and NO_PROXY"
+    if any(isinstance(e, ssl.SSLCertVerificationError) for e in causes):
+        return f"{why}; behind a TLS-inspecting proxy, set REQUESTS_CA_BUNDLE to its CA bundle"
+    return why
+
+
+def _short_read(error):
+    """Whether `error` is the connection closing before Content-Length bytes came."""
+    return any(isinstance(e, http.client.IncompleteRead) for e in _causes(error))
+
+
 def download(url, part, progress=None, timeout=TIMEOUT_S):
     """Download `url` into `part`, resuming from its current size. Returns the sha256 of `part`.
 
     The partial file is kept on a network error, so the next call resumes; a server that ignores
     Range (answers 200) makes it start over.
     """
+    _, _, Urllib3Error = _transport()
+    failures = (OSError, Urllib3Error)  # requests' errors are OSErrors
     progress = progress or _NoProgress()
     part = Path(part)
     offset = part.stat().st_size if part.exists() else 0
@@ -178,56 +255,56 @@ def download(url, part, progress=None, timeout=TIMEOUT_S):
         with open(str(part), "rb") as f:
             for block in iter(lambda: f.read(CHUNK), b""):
                 digest.update(block)
-    request = urllib.request.Request(
-        url, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
-    )
-    if offset:
-        request.add_header("Range", f"bytes={offset}-")
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as e:
-        if e.code == 416 and offset:
-            # Range starts at the end: the partial file is already complete.
-            return digest.hexdigest()
-        raise PekitError(f"{url}: HTTP {e.code} {e.reason}") from e
-    except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", e)
-        raise PekitError(f"{url}: cannot download ({reason})") from e
-    with response:
-        status = getattr(response, "status", None) or response.getcode()
-        mode = "ab"
-        if offset and status == 206:
-            content_range = response.headers.get("Content-Range", "")
-            if not content_range.startswith(f"bytes {offset}-"):
-                raise PekitError(
-                    f"{url}: asked for bytes {offset}- but the server sent '{content_range}'"
-                )
-        else:
-            offset, mode, digest = 0, "wb", hashlib.sha256()
-        length = response.headers.get("Content-Length")
-        total = offset + int(length) if length and length.isdigit() else None
-        progress.start(part.name[: -len(".part")], offset, total)
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    with _session() as session:
         try:
-            with open(str(part), mode) as out:
-                while True:
-                    block = response.read(CHUNK)
-                    if not block:
-                        break
-                    out.write(block)
-                    digest.update(block)
-                    progress.update(len(block))
-        except (OSError, urllib.error.URLError) as e:
-            raise PekitError(
-                f"{url}: download interrupted ({e}); {part} is kept, run the command again "
-                "to resume"
-            ) from e
-        finally:
-            progress.close()
-        if total is not None and part.stat().st_size < total:
-            raise PekitError(
-                f"{url}: the connection closed after {part.stat().st_size} of {total} bytes; "
-                f"{part} is kept, run the command again to resume"
-            )
+            response = session.get(url, headers=headers, stream=True, timeout=timeout)
+        except failures as e:
+            raise PekitError(f"{url}: cannot download ({_why(e)})") from e
+        with response:
+            status = response.status_code
+            if status == 416 and offset:
+                # Range starts at the end: the partial file is already complete.
+                return digest.hexdigest()
+            if status >= 400:
+                raise PekitError(f"{url}: HTTP {status} {response.reason}")
+            mode = "ab"
+            if offset and status == 206:
+                content_range = response.headers.get("Content-Range", "")
+                if not content_range.startswith(f"bytes {offset}-"):
+                    raise PekitError(
+                        f"{url}: asked for bytes {offset}- but the server sent '{content_range}'"
+                    )
+            else:
+                offset, mode, digest = 0, "wb", hashlib.sha256()
+            length = response.headers.get("Content-Length")
+            total = offset + int(length) if length and length.isdigit() else None
+            progress.start(part.name[: -len(".part")], offset, total)
+            try:
+                with open(str(part), mode) as out:
+                    while True:
+                        # The bytes as sent: a .tar.gz served as Content-Encoding gzip stays so.
+                        block = response.raw.read(CHUNK, decode_content=False)
+                        if not block:
+                            break
+                        out.write(block)
+                        digest.update(block)
+                        progress.update(len(block))
+            except failures as e:
+                # A body shorter than its Content-Length: urllib3 2 raises, 1.x (the paper
+                # profile's) ends it; either way it is reported below, in the same words.
+                if total is None or not _short_read(e):
+                    raise PekitError(
+                        f"{url}: download interrupted ({_why(e)}); {part} is kept, run the "
+                        "command again to resume"
+                    ) from e
+            finally:
+                progress.close()
+            if total is not None and part.stat().st_size < total:
+                raise PekitError(
+                    f"{url}: the connection closed after {part.stat().st_size} of {total} "
+                    f"bytes; {part} is kept, run the command again to resume"
+                )
     return digest.hexdigest()
 
 
@@ -345,14 +422,6 @@ def _remove_part(part):
 # Unpacking
 
 
-def _safe_members(archive, names, root):
-    root = os.path.realpath(str(root))
-    for name in names:
-        target = os.path.realpath(os.path.join(root, name))
-        if target != root and not target.startswith(root + os.sep):
-            raise PekitError(f"{archive}: refusing to unpack '{name}' outside {root}")
-
-
 UNPACKING_MARK = ".pekit-unpacking"  # in the kit's unpacking folder
 
 
@@ -371,26 +440,7 @@ def extract(archive, dest, owned=()):
     tmp.mkdir(parents=True)
     (tmp / UNPACKING_MARK).write_text("made by pekit assets: an archive, unpacked for a moment\n")
     try:
-        if tarfile.is_tarfile(str(archive)):
-            with tarfile.open(str(archive)) as tar:
-                members = tar.getmembers()
-                _safe_members(archive, [m.name for m in members], tmp)
-                for m in members:
-                    if m.issym():
-                        # a symlink's target is relative to its own folder
-                        link = os.path.join(os.path.dirname(m.name), m.linkname)
-                        _safe_members(archive, [link], tmp)
-                    elif m.islnk():
-                        _safe_members(archive, [m.linkname], tmp)
-                    elif not (m.isfile() or m.isdir()):
-                        raise PekitError(f"{archive}: refusing special file '{m.name}'")
-                tar.extractall(str(tmp), members=members)
-        elif zipfile.is_zipfile(str(archive)):
-            with zipfile.ZipFile(str(archive)) as z:
-                check_members(z, str(archive))
-                z.extractall(str(tmp))
-        else:
-            raise PekitError(f"{archive}: not a tar or zip archive")
+        extract_checked(archive, tmp)
         entries = sorted(e for e in tmp.iterdir() if e.name != UNPACKING_MARK)
         for entry in entries:  # every one checked before any is moved
             there = dest / entry.name
@@ -453,6 +503,7 @@ def fetch_asset(
     current = state(asset, data_dir)
     result = {"name": asset.name, "dest": str(dest), "status": current, "files": {}}
     if current == "missing":
+        _transport()  # a missing package is refused before anything is written
         dest.mkdir(parents=True, exist_ok=True)
         earlier = _read_proof(record_path(asset, data_dir))
         owned = earlier.get("extracted", []) if isinstance(earlier, dict) else []
