@@ -12,9 +12,9 @@ import types
 import pytest
 import torch
 
-from pekit import gpu_check
-from pekit.bench import cli as bench_cli
+from pekit.bench import options as bench_cli
 from pekit.bench import runner as bench_runner
+from pekit.workflows import gpu_check
 
 CUDA = torch.device("cuda")  # a device object only: nothing runs on it
 
