@@ -337,7 +337,7 @@ def world(tmp_path, monkeypatch, fake_mmf):
     """tmp_path as the working folder: data laid out for the preflight, a paper log, no GPUs,
     and every command's work replaced by a stop (Accepted)."""
     from pekit.assets import download
-    from pekit.bench import options as bench_cli
+    from pekit.commands import bench as bench_command
     from pekit.report import options as report_cli
     from pekit.setup import gpu_bundle, wheelhouse
     from pekit.workflows import doctor
@@ -354,7 +354,7 @@ def world(tmp_path, monkeypatch, fake_mmf):
     monkeypatch.setattr(wheelhouse, "plan", _stop)
     monkeypatch.setattr(gpu_bundle, "build", _stop)
     monkeypatch.setattr(download, "fetch_asset", _stop)
-    monkeypatch.setattr(bench_cli, "run", _stop)
+    monkeypatch.setattr(bench_command, "run", _stop)
     monkeypatch.setattr(report_cli, "write_report", _stop)
     return tmp_path
 

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from ..core import jsonfile, schema
 from ..core.errors import PekitError
+from ..facts.pins import FACTS_DIR
 from .node import normalize
 
-FACTS = Path(__file__).resolve().parent / "facts" / "node_compat.json"
+FACTS = FACTS_DIR / "node_compat.json"
 
 
 def _packaging():
