@@ -10,7 +10,7 @@ VPY := $(VENV)/bin/python
 OWN_PYTHON ?=
 PEKIT := $(or $(OWN_PYTHON),$(VPY)) -m pekit
 KIT_ENV = $(if $(OWN_PYTHON),,venv)
-PIN = $(shell python3 scripts/pekit/core/pins.py $(1))
+PIN = $(shell python3 scripts/pekit/facts/pins.py $(1))
 PYTEST_ARGS ?=
 
 .PHONY: help venv prepare test lint
@@ -145,7 +145,7 @@ bench: $(IN_DEPS) ## training, loader and extraction throughput, paper vs fast s
 	$(PEKIT_IN) bench --out $(RESULTS_IN)/bench/bench.json $(BENCH_ARGS)
 
 # ---- the GPU check: on a node's own PyTorch, offline -----------------------------------------
-# A node's freeze (`python3 scripts/pekit/node.py freeze`, run with the node's Python) decides by
+# A node's freeze (`python3 scripts/pekit/setup/node.py freeze`, run with the node's Python) decides by
 # version what the kit ships; `pekit gpu-bundle` writes one copy (kit, wheelhouse, MMF, run.sh);
 # the copy's run.sh makes the kit's venv over the node's Python (its torch never reinstalled),
 # applies the patches and runs `pekit gpu-check`, offline. gpu-check does all of it here for
@@ -159,14 +159,14 @@ MINUTES ?=
 .PHONY: gpu-bundle gpu-check
 gpu-bundle: ## one copy for an offline GPU node (NODE_FREEZE=node.json from the node): kit, wheels, MMF, run.sh
 	@[ -n "$(NODE_FREEZE)" ] || { echo "make: set NODE_FREEZE to the node's freeze, made on the node by:" \
-	  "python3 scripts/pekit/node.py freeze > node.json" >&2; exit 2; }
+	  "python3 scripts/pekit/setup/node.py freeze > node.json" >&2; exit 2; }
 	$(HOST_PEKIT) gpu-bundle $(GPU_BUNDLE) --node $(NODE_FREEZE) $(if $(MMF_FROM),--mmf-from $(MMF_FROM)) \
 	  $(if $(WHEELHOUSE),--wheelhouse $(WHEELHOUSE))
 
 gpu-check: ## offline, on a node's torch (NODE_PYTHON): Table I, mmf_run FC/PE (paper, fast), bench -> RESULTS_DIR/gpu-check
 	@$(NODE_PYTHON) -c 'import torch' 2>/dev/null || { echo "make: $(NODE_PYTHON) has no torch (or does" \
 	  "not run); gpu-check runs on a node's own PyTorch (NODE_PYTHON=/path/to/python)" >&2; exit 2; }
-	@mkdir -p .cache && $(NODE_PYTHON) scripts/pekit/node.py freeze > .cache/node-freeze.json
+	@mkdir -p .cache && $(NODE_PYTHON) scripts/pekit/setup/node.py freeze > .cache/node-freeze.json
 	$(MAKE) --no-print-directory gpu-bundle NODE_FREEZE=.cache/node-freeze.json
 	NODE_PYTHON=$(NODE_PYTHON) VENV=$(GPU_CHECK_VENV) OUT=$(RESULTS_DIR)/gpu-check \
 	  $(if $(MINUTES),MINUTES=$(MINUTES)) bash $(GPU_BUNDLE)/run.sh
@@ -184,7 +184,7 @@ twin-check: ## today's GPU node's Python (tests/node_twin.txt) on CPU: gpu-bundl
 	rm -rf $(TWIN_VENV)
 	$(PYTHON312) -m venv $(TWIN_VENV)
 	$(TWIN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/node_twin.txt
-	@mkdir -p .cache && $(TWIN_VENV)/bin/python scripts/pekit/node.py freeze > .cache/twin-freeze.json
+	@mkdir -p .cache && $(TWIN_VENV)/bin/python scripts/pekit/setup/node.py freeze > .cache/twin-freeze.json
 	$(MAKE) --no-print-directory gpu-bundle NODE_FREEZE=.cache/twin-freeze.json GPU_BUNDLE=.cache/twin-bundle
 	NODE_PYTHON=$(CURDIR)/$(TWIN_VENV)/bin/python VENV=$(CURDIR)/.venv-twin-kit \
 	  OUT=$(RESULTS_DIR)/twin-check $(if $(MINUTES),MINUTES=$(MINUTES)) $(_OFFLINE) bash .cache/twin-bundle/run.sh

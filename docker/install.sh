@@ -24,7 +24,7 @@ case "${1:-}:${2:-}" in
     kit:?*)
         [ -n "${3:-}" ] || { echo "install.sh kit: MMF_SOURCE is missing" >&2; exit 2; }
         profile=$2 source=$3 dest=${4:-}
-        sets=$(python "$kit/scripts/pekit/core/pins.py" "profiles.$profile.patch_sets" | tr -d '[]" ')
+        sets=$(python "$kit/scripts/pekit/facts/pins.py" "profiles.$profile.patch_sets" | tr -d '[]" ')
         tools=$(mktemp)
         python "$here/profiles.py" build-requirements "$profile" >"$tools"
         pip_install --no-deps -r "$tools"
@@ -32,7 +32,7 @@ case "${1:-}:${2:-}" in
         # The kit's build isolation stays on: its pyproject needs setuptools 61+, newer than
         # the paper lock's (pytorch-lightning 1.5.10 pins 59.5.0), which builds MMF below.
         pip_install --no-deps -e "$kit"
-        pip_install --no-deps "transformers==$(python "$kit/scripts/pekit/core/pins.py" transformers.version)"
+        pip_install --no-deps "transformers==$(python "$kit/scripts/pekit/facts/pins.py" transformers.version)"
         checkout=$(pekit mmf fetch --from "$source" ${dest:+--dest "$dest"})
         echo "$checkout"
         pekit mmf install --src "${checkout#*: }"
@@ -51,7 +51,7 @@ case "${1:-}:${2:-}" in
         list=$(mktemp)
         if [ -n "$stand_in" ]; then
             for name in torch torchvision; do
-                echo "$name==$(python "$kit/scripts/pekit/core/pins.py" "profiles.$profile.$name")"
+                echo "$name==$(python "$kit/scripts/pekit/facts/pins.py" "profiles.$profile.$name")"
             done >"$list"
         fi
         python "$here/profiles.py" image-requirements "$profile" >>"$list"

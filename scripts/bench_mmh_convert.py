@@ -15,8 +15,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from pekit.data.facts import dataset_facts  # noqa: E402
 from pekit.data.mmh import convert_mmh  # noqa: E402
+from pekit.facts.datasets import dataset_facts  # noqa: E402
 
 WORDS = "the a hate love you me they that is not what why how meme lol so just".split()
 

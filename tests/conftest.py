@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from pekit import mmf_source
-from pekit.core import pins
-from pekit.patching import engine, manifest, targets
+from pekit.core import location
+from pekit.facts import pins
+from pekit.setup import mmf_source
+from pekit.setup.patching import engine, manifest, targets
 
-REPO = pins.REPO_ROOT
+REPO = location.kit_root()
 WHEEL_CACHE = REPO / ".cache" / "wheels"
 
 
@@ -200,10 +201,10 @@ def kit_scratch(root):
 
 
 def pekit_env(world):
-    """The environment of a `pekit` subprocess that trains in `world` (pekit.synthetic): MMF
+    """The environment of a `pekit` subprocess that trains in `world` (pekit.workflows.synthetic): MMF
     offline with every cache in the world, run by this Python, this test session's imports."""
-    from pekit import synthetic
     from pekit.run import command, record
+    from pekit.workflows import synthetic
 
     env = synthetic.run_env(world)
     env[command.ENV_MMF_RUN] = f"{sys.executable} -m mmf_cli.run"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from pekit import assets
 from pekit.assets.download import record_path, write_mmf_marker
-from pekit.data.facts import dataset_facts
 from pekit.data.paths import dataset_dir
-from pekit.vocabulary import DATASETS, MODELS
+from pekit.facts.datasets import dataset_facts
+from pekit.facts.vocabulary import DATASETS, MODELS
 
 
 def lay_out(data_dir, datasets=tuple(DATASETS), models=tuple(MODELS)):

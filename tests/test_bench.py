@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pekit import cli
-from pekit.bench import report
+from pekit.bench import summary as report
 
 SECTIONS = "loader,train,pipeline"
 
@@ -208,7 +208,7 @@ def test_a_store_in_memory_is_never_called_cold(tmp_path, monkeypatch):
 @pytest.mark.mmf
 @pytest.mark.slow
 def test_bench_runs_on_cpu(mmf_installed, tmp_path):
-    from pekit.bench.cli import write_outputs
+    from pekit.bench.options import write_outputs
 
     result = run_bench(bench_args(tmp_path))
     assert result["device"]["type"] == "cpu" and result["device"]["name"]

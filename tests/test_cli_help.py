@@ -12,7 +12,7 @@ import pytest
 
 import pekit
 from pekit import cli
-from pekit.core import argtypes, gitinfo, pins
+from pekit.core import argtypes, gitinfo, location
 
 
 def commands(parser=None, path=("pekit",)):
@@ -31,8 +31,8 @@ def test_version_prints_the_kit_version_and_its_revision(capsys):
     assert exit_.value.code == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith(f"pekit {pekit.__version__}") and "\n" not in line
-    rev = gitinfo.revision(pins.REPO_ROOT)
-    if (pins.REPO_ROOT / ".git").exists() and rev["git_revision"]:
+    rev = gitinfo.revision(location.kit_root())
+    if (location.kit_root() / ".git").exists() and rev["git_revision"]:
         assert f"(git {rev['git_revision']}" in line
         assert line.endswith(", modified)") == rev["git_dirty"]
     else:
@@ -40,12 +40,12 @@ def test_version_prints_the_kit_version_and_its_revision(capsys):
 
 
 def test_version_without_a_checkout(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(pins, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(location, "kit_root", lambda: tmp_path)
     assert cli.version_line() == f"pekit {pekit.__version__}"
 
 
 def test_version_from_the_command_line():
-    env = dict(os.environ, PYTHONPATH=str(pins.REPO_ROOT / "scripts"))
+    env = dict(os.environ, PYTHONPATH=str(location.kit_root() / "scripts"))
     out = subprocess.run(
         [sys.executable, "-m", "pekit", "--version"], capture_output=True, text=True, env=env
     )

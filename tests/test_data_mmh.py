@@ -9,10 +9,10 @@ import signal
 import pytest
 
 from conftest import kit_scratch, pekit_killed_at
+from pekit.commands import data as data_cli
 from pekit.core.errors import PekitError
-from pekit.data import cli as data_cli
 from pekit.data.mmh import MMHInputError, clean_tweet_text, convert_mmh, join_text
-from pekit.synthetic_mmh import TWEETS, make_tree
+from pekit.workflows.synthetic_mmh import TWEETS, make_tree
 
 
 def tree_hash(root):

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from conftest import make_env
-from pekit.core import pins
+from pekit.core import location
+from pekit.facts import pins
 
-REPO = pins.REPO_ROOT
+REPO = location.kit_root()
 DOCKER = REPO / "docker"
 DOCKERFILES = sorted(p for p in DOCKER.rglob("*Dockerfile*") if not p.name.endswith("ignore"))
 ENTRYPOINT = DOCKER / "entrypoint.sh"

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from pekit import doctor
-from pekit.core import pins
+from pekit.core import location
+from pekit.facts import pins
+from pekit.workflows import doctor
 
-REPO = pins.REPO_ROOT
+REPO = location.kit_root()
 
 
 def _statuses(findings):
@@ -69,7 +70,7 @@ def test_the_torch_sides_packages_only_warn_and_only_outside_a_tested_range(monk
 def test_another_version_of_a_package_needed_exactly_fails_with_why_and_fix(
     monkeypatch, name, have
 ):
-    from pekit import compat, wheelhouse
+    from pekit.setup import compat, wheelhouse
 
     _reported(monkeypatch, {name: have}, probe=False)
     found = doctor.check_packages()
@@ -85,7 +86,7 @@ def test_another_version_of_a_package_needed_exactly_fails_with_why_and_fix(
 
 
 def test_another_version_of_any_other_package_warns_with_the_tested_one(monkeypatch):
-    from pekit import wheelhouse
+    from pekit.setup import wheelhouse
 
     # pandas has a tested range (to 3.1.1), regex only the lock's version.
     _reported(monkeypatch, {"regex": "2020.1.1", "pandas": "3.0.0"}, probe=False)

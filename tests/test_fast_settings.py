@@ -18,9 +18,9 @@ import types
 
 import pytest
 
-from pekit import settings
-from pekit import synthetic as mmf_world
 from pekit.core.errors import UsageError
+from pekit.facts import settings
+from pekit.workflows import synthetic as mmf_world
 
 # bf16 keeps 8 bits of mantissa: over a few updates of a 12-layer model its losses differ from
 # fp32 by a few tenths of a percent; 2% leaves room without hiding a real divergence.

@@ -6,7 +6,7 @@ import pytest
 
 from pekit.data.mmh import convert_mmh
 from pekit.features.files import is_done, synthetic_features, write_features
-from pekit.synthetic_mmh import make_tree
+from pekit.workflows.synthetic_mmh import make_tree
 
 np = pytest.importorskip("numpy")
 

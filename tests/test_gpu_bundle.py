@@ -14,8 +14,8 @@ import zipfile
 import pytest
 
 from conftest import WHEEL_CACHE, sha_tree
-from pekit import gpu_bundle, node, wheelhouse
 from pekit.core.errors import PekitError
+from pekit.setup import gpu_bundle, node, wheelhouse
 
 PY = "{}.{}".format(*sys.version_info[:2])
 
@@ -63,7 +63,7 @@ def test_the_bundle_holds_the_kit_its_wheels_mmf_and_run_sh(tmp_path, made, mmf_
     out = tmp_path / "bundle"
     result = gpu_bundle.build(out, freeze, wheels=wheels, echo=lambda _: None)
     assert sorted(p.name for p in out.iterdir()) == sorted(gpu_bundle.PARTS)
-    assert (out / "kit" / "scripts" / "pekit" / "node.py").is_file()
+    assert (out / "kit" / "scripts" / "pekit" / "setup" / "node.py").is_file()
     assert (out / "kit" / "patches" / "manifest.json").is_file()
     assert not list((out / "kit").rglob("__pycache__"))
     assert sha_tree(out / "wheels") == sha_tree(wheels)

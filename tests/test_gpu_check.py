@@ -12,9 +12,10 @@ import types
 import pytest
 import torch
 
-from pekit import gpu_check
-from pekit.bench import cli as bench_cli
+from pekit.bench import options as bench_cli
 from pekit.bench import runner as bench_runner
+from pekit.commands import gpu_check as gpu_check_command
+from pekit.workflows import gpu_check
 
 CUDA = torch.device("cuda")  # a device object only: nothing runs on it
 
@@ -330,7 +331,7 @@ def test_a_raising_bench_is_recorded_and_the_exit_code_is_1(monkeypatch, tmp_pat
     monkeypatch.setattr(gpu_check, "training", _fake_training(calls))
     monkeypatch.setattr(gpu_check, "bench", bench)
     args = argparse.Namespace(out=str(tmp_path / "out"), since=None, minutes=8.0)
-    assert gpu_check._main(args) == 1
+    assert gpu_check_command._main(args) == 1
     result = json.loads((tmp_path / "out" / "gpu-check.json").read_text())
     assert result["errors"] == {"bench": "OSError: disk full"} and result["bench"] is None
     assert "seconds" in result and result["seconds"]["bench"] >= 0
@@ -342,7 +343,7 @@ def test_all_good_on_the_cpu_keeps_the_keys_the_install_test_reads(monkeypatch, 
     monkeypatch.setattr(gpu_check, "training", _fake_training(calls))
     monkeypatch.setattr(gpu_check, "bench", _fake_bench(calls))
     args = argparse.Namespace(out=str(tmp_path / "out"), since=time.time() - 30, minutes=8.0)
-    assert gpu_check._main(args) == 0
+    assert gpu_check_command._main(args) == 0
     result = json.loads((tmp_path / "out" / "gpu-check.json").read_text())
     assert result["ok"] is True and result["errors"] == {}
     assert result["device"]["type"] == "cpu" and "no GPU" in result["scaled_down"]

@@ -21,7 +21,7 @@ from test_data_mmh import tree_hash
 from test_report import write_run
 
 from pekit.core import jsonfile
-from pekit.synthetic_mmh import TWEETS, make_tree
+from pekit.workflows.synthetic_mmh import TWEETS, make_tree
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 

@@ -16,9 +16,10 @@ import uuid
 import pytest
 
 from conftest import make_env
-from pekit.core import pins
+from pekit.core import location
+from pekit.facts import pins
 
-REPO = pins.REPO_ROOT
+REPO = location.kit_root()
 sys.path.insert(0, str(REPO / "docker"))
 import engine  # noqa: E402  (docker/engine.py: a script, not part of the kit's package)
 

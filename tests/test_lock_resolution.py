@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from pekit.core import pins
+from pekit.core import location
+from pekit.facts import pins
 
 packaging = pytest.importorskip("packaging")
 from packaging import tags as ptags  # noqa: E402
@@ -34,7 +35,7 @@ from packaging.utils import (  # noqa: E402
 )
 from packaging.version import InvalidVersion, Version  # noqa: E402
 
-REPO = pins.REPO_ROOT
+REPO = location.kit_root()
 sys.path.insert(0, str(REPO / "docker"))
 import profiles  # noqa: E402
 

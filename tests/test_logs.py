@@ -7,7 +7,7 @@ import pytest
 from mmf_log_writer import mmf_test_log, timer, training_log
 
 from pekit import cli
-from pekit.report import logs
+from pekit.run import mmf_log as logs
 
 
 def paper_curve(best_update, best):

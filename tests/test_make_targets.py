@@ -9,9 +9,9 @@ import sys
 import ready_data
 
 from conftest import make_env
-from pekit.core import pins
+from pekit.core import location
 
-REPO = pins.REPO_ROOT
+REPO = location.kit_root()
 
 
 def _make(*args, env=None):
@@ -104,7 +104,7 @@ def test_unknown_profile_is_refused():
 
 
 def test_data_mmh_converts_on_the_host(tmp_path):
-    from pekit.synthetic_mmh import make_tree
+    from pekit.workflows.synthetic_mmh import make_tree
 
     src = make_tree(tmp_path / "MMHS150K")
     data = tmp_path / "data"

@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from pekit import mmf_source
 from pekit.core.errors import PekitError
+from pekit.setup import mmf_source
 
 
 def _git(cwd, *args):
@@ -112,7 +112,7 @@ def test_fetch_from_a_remote_that_never_answers_gives_up_in_time(tmp_path):
 @pytest.fixture
 def nothing_installed(monkeypatch):
     """An environment where MMF is nowhere and fetching it fails; patching is recorded only."""
-    from pekit import environment
+    from pekit.setup import prepare as environment
 
     calls = []
     monkeypatch.setattr(environment.mmf_source, "locate", lambda: (None, "not found"))

@@ -13,8 +13,8 @@ import subprocess
 
 import pytest
 
-from pekit import models
-from pekit import synthetic as mmf_world
+from pekit.facts import models
+from pekit.workflows import synthetic as mmf_world
 
 pytestmark = [pytest.mark.mmf, pytest.mark.slow]
 

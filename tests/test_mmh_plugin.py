@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pekit import synthetic_mmh as mmh_data
 from pekit.data import plugin_dir
+from pekit.workflows import synthetic_mmh as mmh_data
 
 PLUGIN = plugin_dir()
 WORDPIECES = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(
@@ -131,7 +131,7 @@ def test_plugin_dir_is_a_package():
 
 def mmh_run_command(root, data_dir, vocab_dir, model="visual_bert", mode="pe", updates=2):
     """`mmf_run` of `model` in `mode` on converted MMH: offline, random init, a few updates."""
-    from pekit import models, vocabulary
+    from pekit.facts import models, vocabulary
 
     offline = [
         o for o in models.offline_overrides(model, root) if not o.startswith("env.data_dir=")
@@ -165,7 +165,7 @@ def mmh_run_command(root, data_dir, vocab_dir, model="visual_bert", mode="pe", u
 @pytest.mark.mmf
 @pytest.mark.slow
 def test_mmf_run_visual_bert_pe_on_mmh(mmf_installed, tmp_path):
-    from pekit import synthetic as mmf_world
+    from pekit.workflows import synthetic as mmf_world
 
     data_dir = mmh_world(tmp_path)
     world = mmf_world.World(root=tmp_path / "run", vocab_dir=tmp_path / "vocab")

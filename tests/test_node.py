@@ -1,4 +1,4 @@
-"""A node's Python as the kit sees it (pekit/node.py): its freeze, read back field by field, and
+"""A node's Python as the kit sees it (pekit/setup/node.py): its freeze, read back field by field, and
 the kit's venv over it — for a system Python, a venv and a conda environment — where the kit's
 packages come first and the node's packages after them, offline."""
 
@@ -23,10 +23,10 @@ from node_shapes import (
 )
 
 from conftest import sha_tree
-from pekit import node
-from pekit.core import pins
+from pekit.core import location
+from pekit.setup import node
 
-NODE_PY = pins.REPO_ROOT / "scripts" / "pekit" / "node.py"
+NODE_PY = location.kit_root() / "scripts" / "pekit" / "setup" / "node.py"
 
 
 def _freeze_of(python):

@@ -21,12 +21,12 @@ import pytest
 from node_shapes import PY, site_packages, system_python
 
 from conftest import make_env
-from pekit import wheelhouse
-from pekit.core import pins
+from pekit.core import location
+from pekit.setup import wheelhouse
 
 pytestmark = [pytest.mark.mmf, pytest.mark.slow, pytest.mark.install]
 
-REPO = pins.REPO_ROOT
+REPO = location.kit_root()
 
 
 def _link_distribution(name: str, site: Path):
@@ -70,7 +70,7 @@ def test_make_gpu_check_installs_offline_on_the_nodes_torch_and_runs(node, tmp_p
     freeze = tmp_path / "node.json"
     freeze.write_text(
         subprocess.run(
-            [str(python), str(REPO / "scripts" / "pekit" / "node.py"), "freeze"],
+            [str(python), str(REPO / "scripts" / "pekit" / "setup" / "node.py"), "freeze"],
             capture_output=True,
             text=True,
             check=True,

@@ -22,9 +22,10 @@ from typing import Callable, Optional, Sequence
 
 import pytest
 
-from pekit import cli, vocabulary
+from pekit import cli
 from pekit.core import argtypes
 from pekit.core.errors import UsageError
+from pekit.facts import vocabulary
 from pekit.run import execute, spec
 
 # ---- the rules, written out independently of the kit's parser ------------------------------
@@ -335,10 +336,11 @@ def _stop(*args, **kwargs):
 def world(tmp_path, monkeypatch, fake_mmf):
     """tmp_path as the working folder: data laid out for the preflight, a paper log, no GPUs,
     and every command's work replaced by a stop (Accepted)."""
-    from pekit import doctor, gpu_bundle, wheelhouse
     from pekit.assets import download
-    from pekit.bench import cli as bench_cli
-    from pekit.report import cli as report_cli
+    from pekit.commands import bench as bench_command
+    from pekit.report import options as report_cli
+    from pekit.setup import gpu_bundle, wheelhouse
+    from pekit.workflows import doctor
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / PAPER_LOG).write_text("")
@@ -352,7 +354,7 @@ def world(tmp_path, monkeypatch, fake_mmf):
     monkeypatch.setattr(wheelhouse, "plan", _stop)
     monkeypatch.setattr(gpu_bundle, "build", _stop)
     monkeypatch.setattr(download, "fetch_asset", _stop)
-    monkeypatch.setattr(bench_cli, "run", _stop)
+    monkeypatch.setattr(bench_command, "run", _stop)
     monkeypatch.setattr(report_cli, "write_report", _stop)
     return tmp_path
 
@@ -536,7 +538,7 @@ def test_a_dry_run_refuses_missing_data_as_the_run_does(tmp_path, monkeypatch, c
 
 
 def test_sizes_are_checked_against_every_model_s_widths():
-    from pekit import models
+    from pekit.facts import models
 
     widths = [w for m in vocabulary.MODELS.values() for w in m.widths]
     assert sorted(set(widths)) == [768, 1024]  # BERT-base's text stream, ViLBERT's visual one
@@ -632,7 +634,7 @@ def test_glibc_is_major_minor(bad, tmp_path, capsys):
 
 
 def test_a_freeze_with_a_malformed_glibc_is_refused_naming_the_freeze(tmp_path, monkeypatch):
-    from pekit import wheelhouse
+    from pekit.setup import wheelhouse
 
     class Node:
         source, python, glibc = "node.json", "3.12", "2.100"

@@ -17,14 +17,16 @@ import pytest
 from test_data_hmd import make_hmd
 from test_data_hmd import out_dir as hmd_out
 
-from pekit import cli, demo, gpu_bundle, gpu_check, node, wheelhouse
+from pekit import cli
 from pekit.core import atomic, ownership
 from pekit.core.errors import OwnershipError
 from pekit.data.hmd import layout_hmd
 from pekit.data.mmh import convert_mmh
 from pekit.run import execute, record
 from pekit.run.spec import RunSpec
-from pekit.synthetic_mmh import make_tree
+from pekit.setup import gpu_bundle, node, wheelhouse
+from pekit.workflows import demo, gpu_check
+from pekit.workflows.synthetic_mmh import make_tree
 
 
 def snapshot(root):
@@ -390,7 +392,7 @@ def test_the_demo_rebuilds_only_its_own_world(tmp_path, capsys, monkeypatch):
     # The demo's own (interrupted) world: rebuilt.
     import shutil
 
-    from pekit import synthetic, synthetic_mmh
+    from pekit.workflows import synthetic, synthetic_mmh
 
     shutil.rmtree(str(results / demo.WORLD))
     made = []

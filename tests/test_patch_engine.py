@@ -13,10 +13,11 @@ import sys
 import pytest
 
 from conftest import kit_scratch, pekit_killed_at, sha_tree
-from pekit.core import atomic, pins
+from pekit.core import atomic
 from pekit.core.digests import sha256_bytes
 from pekit.core.errors import PekitError
-from pekit.patching import engine, manifest, unidiff
+from pekit.facts import pins
+from pekit.setup.patching import engine, manifest, unidiff
 
 ORIGINAL = {
     "transformers/a.py": "def a():\n    return 1\n\n\nX = [1, 2, 3]\n",

@@ -12,9 +12,9 @@ import time
 import pytest
 
 from conftest import sha_tree
-from pekit.core import pins
 from pekit.core.errors import PekitError
-from pekit.patching import engine, manifest, targets
+from pekit.facts import pins
+from pekit.setup.patching import engine, manifest, targets
 
 
 def _entries(target):

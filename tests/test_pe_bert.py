@@ -13,7 +13,7 @@ import zipfile
 import pytest
 import torch
 
-from pekit.models import adapter_parameter_count
+from pekit.facts.models import adapter_parameter_count
 
 PRISTINE_MODULE = "transformers.models.bert._pristine_modeling_bert"
 LAYERS = 12  # bert-base

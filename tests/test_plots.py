@@ -10,7 +10,8 @@ from mmf_log_writer import training_log
 
 from pekit import report
 from pekit.core import durations
-from pekit.report import plots, study, tables
+from pekit.report import plots, tables
+from pekit.report import study_section as study
 from pekit.run import record
 
 # --- runs without MMF -----------------------------------------------------------------------

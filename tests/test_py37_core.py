@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pekit.core import pins
+from pekit.core import location
+from pekit.facts import pins
 
 
 def _find_python37():
@@ -39,14 +40,14 @@ pytestmark = pytest.mark.skipif(
 
 
 def _run37(*args, cwd=None):
-    env = dict(os.environ, PYTHONPATH=str(pins.REPO_ROOT / "scripts"))
+    env = dict(os.environ, PYTHONPATH=str(location.kit_root() / "scripts"))
     return subprocess.run(
         [PY37, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
 
 
 def test_every_kit_module_compiles_on_37():
-    files = sorted(str(p) for p in (pins.REPO_ROOT / "scripts" / "pekit").rglob("*.py"))
+    files = sorted(str(p) for p in (location.kit_root() / "scripts" / "pekit").rglob("*.py"))
     proc = _run37("-m", "py_compile", *files)
     assert proc.returncode == 0, proc.stdout.decode()
 
@@ -65,7 +66,9 @@ def test_patch_apply_and_revert_on_37(pristine_transformers):
 
 
 def test_pins_script_on_37():
-    proc = _run37(str(pins.REPO_ROOT / "scripts" / "pekit" / "core" / "pins.py"), "mmf.commit")
+    proc = _run37(
+        str(location.kit_root() / "scripts" / "pekit" / "facts" / "pins.py"), "mmf.commit"
+    )
     assert proc.stdout.decode().strip() == pins.get("mmf.commit")
 
 
@@ -86,7 +89,7 @@ def test_the_kit_loads_with_the_standard_library_alone():
     """`pekit` (every command's module) must load on the paper image's bare Python 3.7: what
     needs torch, numpy or MMF imports it inside the function that uses it. The MMF plugin is
     loaded by MMF, with MMF."""
-    package = pins.REPO_ROOT / "scripts" / "pekit"
+    package = location.kit_root() / "scripts" / "pekit"
     stdlib = set(sys.stdlib_module_names) | {"__future__"}
     offenders = {}
     for path in sorted(package.rglob("*.py")):

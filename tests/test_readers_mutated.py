@@ -36,6 +36,7 @@ import mutations
 import pytest
 
 from pekit import cli
+from pekit.core import location
 from pekit.run import command, record
 
 WRITER = Path(__file__).resolve().parent / "mmf_log_writer.py"
@@ -193,7 +194,8 @@ def _report_json(run):
 
 
 def _plots(monkeypatch, draw):
-    from pekit.report import build, plots, study
+    from pekit.report import build, plots
+    from pekit.report import study_section as study
 
     monkeypatch.setattr(build, "render_plots", plots.render_plots if draw else _no_plots)
     monkeypatch.setattr(
@@ -343,7 +345,7 @@ class Stop(Exception):
 def kit_wheelhouse(tmp_path_factory):
     """This Python's freeze (node.py freeze) and the wheelhouse `pekit wheelhouse --node` makes
     for it (pip's downloads stood in for by empty wheels): the kit's own files."""
-    from pekit import node, wheelhouse
+    from pekit.setup import node, wheelhouse
 
     root = tmp_path_factory.mktemp("kit-wheelhouse")
     freeze = root / "node.json"
@@ -367,8 +369,8 @@ def kit_wheelhouse(tmp_path_factory):
 def _stopped_before_pip(monkeypatch):
     """pip stands in by a refusal: a command that reads its files and gets this far accepted
     them (it would download now)."""
-    from pekit import gpu_bundle, node, wheelhouse
     from pekit.core.errors import PekitError
+    from pekit.setup import gpu_bundle, node, wheelhouse
 
     def no_pip(cmd, what, env=None):
         raise PekitError(f"{what}: STOP here (the files were read)")
@@ -389,7 +391,7 @@ def _node_venv(wheels):
     described as this one is, without running it each time."""
     import importlib.metadata
 
-    from pekit import node
+    from pekit.setup import node
 
     def describe(python, names):
         versions = {}
@@ -471,7 +473,7 @@ DIST = "omegaconf"  # a lock package the kit needs at exactly its version
 def _doctor_fast(monkeypatch):
     """The doctor without its two slow checks that read no file of a package's: torch and the
     GPUs, and the import probe (a subprocess importing every package)."""
-    from pekit import doctor
+    from pekit.workflows import doctor
 
     monkeypatch.setattr(doctor, "check_torch", lambda: [])
     monkeypatch.setattr(doctor, "probe_imports", lambda *a, **k: [])
@@ -550,11 +552,10 @@ def _judge_doctor(result, baseline, names):
 
 
 def test_patch_manifest_through_patch_status_and_dry_run(kit_run, monkeypatch, tmp_path):
-    from pekit.core import pins
 
     _fake_mmf_env(monkeypatch, kit_run["root"])
     patches = tmp_path / "patches"
-    shutil.copytree(pins.REPO_ROOT / "patches", patches)
+    shutil.copytree(location.kit_root() / "patches", patches)
     monkeypatch.setenv("PEKIT_PATCHES_DIR", str(patches))
     path = patches / "manifest.json"
     chosen = mutations.mutations(json.loads(path.read_bytes()), seed=SEED, limit=160)
@@ -571,9 +572,10 @@ def test_patch_manifest_through_patch_status_and_dry_run(kit_run, monkeypatch, t
 
 def _facts_readers(tmp_path):
     """(facts file, function reading it from a given path) for each facts file read at run time."""
-    from pekit import assets, compat, models, wheelhouse
-    from pekit.core import pins
-    from pekit.data import facts as data_facts
+    from pekit import assets
+    from pekit.facts import datasets as data_facts
+    from pekit.facts import models, pins
+    from pekit.setup import compat, wheelhouse
 
     def compat_facts(path):
         compat.facts.cache_clear()
@@ -609,7 +611,7 @@ def _facts_readers(tmp_path):
         "datasets.json": (facts / "datasets.json", dataset_facts),
         "paper_reference.json": (facts / "paper_reference.json", models.load_paper_reference),
         "node_compat.json": (facts / "node_compat.json", compat_facts),
-        "modern.requires.json": (pins.REPO_ROOT / wheelhouse.GRAPH, lock_graph),
+        "modern.requires.json": (location.kit_root() / wheelhouse.GRAPH, lock_graph),
     }
 
 
@@ -702,7 +704,7 @@ def _broken_dist(site, name="brokenpkg", metadata=b"Name: brokenpkg\nVersion: \x
 def test_a_node_freeze_leaves_out_a_distribution_whose_metadata_is_broken(tmp_path, capsys):
     import importlib
 
-    from pekit import node
+    from pekit.setup import node
 
     info = _broken_dist(tmp_path / "site")
     _broken_dist(tmp_path / "site", "noversion", b"Name: noversion\n")
@@ -721,7 +723,7 @@ def test_a_node_freeze_leaves_out_a_distribution_whose_metadata_is_broken(tmp_pa
 def test_the_lock_graph_refuses_broken_metadata_naming_it(tmp_path):
     import importlib
 
-    from pekit import compat, wheelhouse
+    from pekit.setup import compat, wheelhouse
 
     info = _broken_dist(tmp_path / "site")
     sys.path.insert(0, str(tmp_path / "site"))

@@ -5,7 +5,8 @@ import json
 import pytest
 from mmf_log_writer import training_log
 
-from pekit import cli, models, report
+from pekit import cli, report
+from pekit.facts import models
 from pekit.run import record
 
 MODES = ("fc", "pe", "full")

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from pekit import cli
-from pekit.core import pins
+from pekit.core import location
 from pekit.core.errors import UsageError
-from pekit.run import cli as run_cli
+from pekit.facts import pins
 from pekit.run import command, execute, record
+from pekit.run import options as run_cli
 
 WRITER = Path(__file__).resolve().parent / "mmf_log_writer.py"
 SMALL = ["--override", "training.max_updates=3000"]
@@ -150,7 +151,7 @@ def test_run_writes_its_record_and_tests(tmp_path, capsys, fake_mmf):
     assert m["kit"]["version"] and "git_revision" in m["kit"]
     assert m["profile"] == "modern"
     assert m["mmf"]["commit"] == pins.get("mmf.commit")
-    patches = pins.REPO_ROOT / "patches" / "manifest.json"
+    patches = location.kit_root() / "patches" / "manifest.json"
     if patches.exists():
         assert m["patches"]["sha256"] == hashlib.sha256(patches.read_bytes()).hexdigest()
     env = m["environment"]
@@ -243,7 +244,7 @@ def test_failed_run_is_marked_then_resumed(tmp_path, capsys, fake_mmf, monkeypat
 
 
 def test_killed_run_is_interrupted_and_resumes_from_checkpoint(tmp_path, fake_mmf, monkeypatch):
-    from pekit.report import logs
+    from pekit.run import mmf_log as logs
 
     monkeypatch.setenv("FAKE_MMF_STOP_AT", "1500")
     monkeypatch.setenv("FAKE_MMF_KILL", "1")

@@ -66,7 +66,7 @@ def test_a_record_from_before_identities_is_compared_on_what_it_kept(tmp_path, f
 
 
 def test_the_identity_names_what_changes_training_and_nothing_else(tmp_path):
-    from pekit import settings
+    from pekit.facts import settings
     from pekit.run.spec import RunSpec
 
     base = RunSpec(tmp_path, "hmd", "visual_bert", "pe", 1, settings=settings.PAPER)
@@ -156,7 +156,7 @@ def test_preflight_wants_mmhs_features_and_fasts_lmdb(tmp_path, fake_mmf, capsys
     assert pekit("run", "--dry-run", *argv, "--data-dir", str(data)) == 2
     assert f"{features}: no region features" in capsys.readouterr().err
     monkeypatch.setenv("PEKIT_FAST_PRECISION", "bf16")
-    monkeypatch.setattr("pekit.settings.mmf_has_fast_keys", lambda: True)
+    monkeypatch.setattr("pekit.facts.settings.mmf_has_fast_keys", lambda: True)
     assert pekit("run", "--dry-run", *argv, "--data-dir", str(data), "--settings", "fast") == 2
     assert "features.lmdb: no LMDB features (SETTINGS=fast)" in capsys.readouterr().err
 
@@ -176,7 +176,7 @@ def test_an_override_of_the_features_or_weights_drops_those_checks(tmp_path, fak
 
 
 def test_doctor_fails_naming_the_runs_a_missing_thing_blocks(tmp_path):
-    from pekit import doctor
+    from pekit.workflows import doctor
 
     found = doctor.check_data(tmp_path / "none", ("hmd",), ("visual_bert",))
     fails = [f for f in found if f.status == doctor.FAIL]

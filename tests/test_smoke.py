@@ -32,12 +32,14 @@ from pathlib import Path
 import pytest
 
 from conftest import pekit_env
-from pekit import adapters, demo, models, report, vocabulary
+from pekit import adapters, report
 from pekit.adapters import tensorfile
-from pekit.core import pins
-from pekit.report import logs
+from pekit.core import location
+from pekit.facts import models, pins, vocabulary
+from pekit.run import mmf_log as logs
 from pekit.run import record
 from pekit.run.spec import LOG
+from pekit.workflows import demo
 
 pytestmark = [pytest.mark.mmf, pytest.mark.slow, pytest.mark.smoke]
 
@@ -186,7 +188,7 @@ def test_runs_finish_with_complete_run_records(smoke):
             ]
         )
     )
-    patches = (pins.REPO_ROOT / "patches" / "manifest.json").read_bytes()
+    patches = (location.kit_root() / "patches" / "manifest.json").read_bytes()
     for dataset, mode in FINISHED_RUNS:
         m = smoke.run_record(dataset, mode)
         where = f"{dataset}/{mode}"

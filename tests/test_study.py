@@ -15,10 +15,11 @@ import time
 import pytest
 
 from conftest import pekit_env
-from pekit import adapters, models
-from pekit import synthetic as mmf_world
-from pekit.report.study import pareto
+from pekit import adapters
+from pekit.facts import models
+from pekit.report.study_section import pareto
 from pekit.run import record
+from pekit.workflows import synthetic as mmf_world
 
 pytestmark = [pytest.mark.mmf, pytest.mark.slow]
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from pekit import study, vocabulary
 from pekit.core.errors import UsageError
+from pekit.facts import vocabulary
+from pekit.facts.settings import PAPER
 from pekit.report.markdown import render_markdown
-from pekit.report.study import pareto, study_rows
+from pekit.report.study_section import pareto, study_rows
 from pekit.run.spec import RunSpec
-from pekit.settings import PAPER
+from pekit.workflows import study
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from pekit import models, vocabulary
+from pekit.facts import models, vocabulary
 
 REFERENCE = models.load_paper_reference()["table1"]
 ROWS = models.table1_rows()

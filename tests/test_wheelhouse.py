@@ -11,11 +11,11 @@ import sys
 import pytest
 
 from conftest import sha_tree
-from pekit import compat, node, wheelhouse
-from pekit.core import pins
+from pekit.core import location
 from pekit.core.errors import PekitError
+from pekit.setup import compat, node, wheelhouse
 
-REPO = pins.REPO_ROOT
+REPO = location.kit_root()
 
 
 def _names(lines):
@@ -31,11 +31,11 @@ def test_the_committed_graph_is_the_locked_environments_metadata():
     except importlib.metadata.PackageNotFoundError as e:
         pytest.fail(f"{e.name} is in the graph but not installed: is this the locked .venv?")
     assert fresh == graph, (
-        "regenerate: .venv/bin/python -m pekit.wheelhouse graph > docker/lock/modern.requires.json"
+        "regenerate: .venv/bin/python -m pekit.setup.wheelhouse graph > docker/lock/modern.requires.json"
     )
     locked = {
         wheelhouse._name(n)
-        for n, _, _ in wheelhouse._profiles().read_lock(REPO / "docker" / "lock" / "modern.txt")
+        for n, _, _ in location.docker_profiles().read_lock(REPO / "docker" / "lock" / "modern.txt")
     }
     assert set(graph) == locked | set(wheelhouse.NODE_TORCH)
 
@@ -184,11 +184,11 @@ def test_the_compat_ranges_are_proven_at_both_ends():
     (tests/node_twin.txt, make twin-check); the numpy-2 builds are the twin's."""
     lock = {
         wheelhouse._name(n): v
-        for n, v, _ in wheelhouse._profiles().read_lock(REPO / "docker" / "lock" / "modern.txt")
+        for n, v, _ in location.docker_profiles().read_lock(REPO / "docker" / "lock" / "modern.txt")
     }
     twin = {
         wheelhouse._name(n): v
-        for n, v, _ in wheelhouse._profiles().read_lock(REPO / "tests" / "node_twin.txt")
+        for n, v, _ in location.docker_profiles().read_lock(REPO / "tests" / "node_twin.txt")
     }
     facts = compat.facts()
     for name, entry in facts["ranges"].items():

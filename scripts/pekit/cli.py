@@ -1,42 +1,60 @@
 """The `pekit` command: a thin layer over the stage modules.
 
-Each stage module exposes `register(subparsers)`, adding its sub-command with
+Each module of pekit.commands exposes `register(subparsers)`, adding its sub-command with
 `set_defaults(func=...)`; `func(args)` returns an exit code. Errors are PekitError
-exceptions, printed here as one line; so are the file system's, encodings', archives' and
-JSON's. Exit codes: 0 done, 1 refused, 2 usage, 3 a bug of the kit, 130 interrupted, 141 the
-output's reader went away.
+exceptions, printed as one line (core/oneline.py); so are the file system's, encodings',
+archives' and JSON's. Exit codes: 0 done, 1 refused, 2 usage, 3 a bug of the kit, 130
+interrupted, 141 the output's reader went away.
 """
 
 import argparse
-import contextlib
-import importlib
-import json
-import os
 import sys
-import zipfile
-import zlib
 
-from .core.errors import PekitError
+from .commands import (
+    adapters,
+    assets,
+    bench,
+    data,
+    demo,
+    doctor,
+    features,
+    gpu_bundle,
+    gpu_check,
+    logs,
+    mmf,
+    patch,
+    prepare,
+    report,
+    reproduce,
+    run,
+    status,
+    study,
+    wheelhouse,
+)
+from .core import oneline
 
-# Stage modules, in pipeline order (pin -> patch -> data -> run -> report).
-COMMAND_MODULES = [
-    "pekit.environment",
-    "pekit.doctor",
-    "pekit.wheelhouse",
-    "pekit.gpu_bundle",
-    "pekit.patching.cli",
-    "pekit.mmf_source.cli",
-    "pekit.data.cli",
-    "pekit.features.cli",
-    "pekit.assets.cli",
-    "pekit.run.cli",
-    "pekit.run.status",
-    "pekit.study",
-    "pekit.report.cli",
-    "pekit.adapters.cli",
-    "pekit.demo",
-    "pekit.bench",
-    "pekit.gpu_check",
+# The sub-commands, in pipeline order (pin -> patch -> data -> run -> report). A command module
+# imports what is heavy (torch, MMF) inside its functions: `pekit --help` loads them all.
+COMMANDS = [
+    prepare,
+    doctor,
+    wheelhouse,
+    gpu_bundle,
+    patch,
+    mmf,
+    data,
+    features,
+    assets,
+    run,
+    reproduce,
+    status,
+    study,
+    logs,
+    report,
+    adapters,
+    demo,
+    bench,
+    gpu_check,
 ]
 
 
@@ -51,11 +69,11 @@ def version_line():
     """`pekit <version>`, and the kit's git revision when it runs from a checkout (with "modified"
     when tracked files differ from it)."""
     from . import __version__
-    from .core import gitinfo, pins
+    from .core import gitinfo, location
 
     line = f"pekit {__version__}"
-    if (pins.REPO_ROOT / ".git").exists():
-        rev = gitinfo.revision(pins.REPO_ROOT)
+    if (location.kit_root() / ".git").exists():
+        rev = gitinfo.revision(location.kit_root())
         if rev["git_revision"]:
             line += f" (git {rev['git_revision']}{', modified' if rev['git_dirty'] else ''})"
     return line
@@ -79,67 +97,15 @@ def build_parser():
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for command in COMMANDS:
+        command.register(sub)
     return parser
-
-
-def describe(error):
-    """One line for an error of the file system, of encoding, of an archive or of JSON: what
-    and where, without Python's traceback."""
-    if isinstance(error, OSError):
-        what = error.strerror or str(error)
-        if error.filename is not None:
-            where = os.fsdecode(error.filename)
-            if getattr(error, "filename2", None) is not None:
-                where += f" -> {os.fsdecode(error.filename2)}"
-            return f"{where}: {what}"
-        return what
-    if isinstance(error, UnicodeError):
-        return f"text that is not valid {getattr(error, 'encoding', 'UTF-8')}: {error}"
-    if isinstance(error, json.JSONDecodeError):
-        return f"malformed JSON at line {error.lineno} column {error.colno}: {error.msg}"
-    return f"{error.__class__.__name__}: {error}"
-
-
-# Errors a user's input or machine causes, reported as one line (exit 1). Anything else is a
-# bug of the kit: one line too, with PEKIT_DEBUG=1 for the traceback.
-INPUT_ERRORS = (OSError, UnicodeError, ValueError, zipfile.BadZipFile, zlib.error, EOFError)
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        try:
-            return args.func(args)
-        finally:
-            sys.stdout.flush()
-    except PekitError as e:
-        print(f"pekit {args.command}: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print(f"pekit {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader went away (`pekit patch status | head -1`): stop quietly, as cat does.
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
-    except INPUT_ERRORS as e:
-        if os.environ.get("PEKIT_DEBUG"):
-            raise
-        print(f"pekit {args.command}: {describe(e)}", file=sys.stderr)
-        return 1
-    except Exception as e:
-        if os.environ.get("PEKIT_DEBUG"):
-            raise
-        print(
-            f"pekit {args.command}: unexpected error, a bug of the kit ({describe(e)}); "
-            "PEKIT_DEBUG=1 shows where",
-            file=sys.stderr,
-        )
-        return 3
+    return oneline.call(args.command, args.func, args)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ checkpoint.py   export, load, and reading MMF checkpoints without running their 
 info.py         adapters.json read into ExportInfo, every field checked
 structure.py    what each mode trains and adds, and the checks of an export against its base
 tensorfile.py   named tensors in the safetensors layout, without pickle, its header checked
-cli.py          `pekit adapters export|load`
 """
 
 from .checkpoint import (

@@ -66,7 +66,7 @@ def mode_of(raw, state, run, where):
     except (KeyError, TypeError, AttributeError):
         mode = None
     if mode is None and run and run.get("mode"):
-        from ..vocabulary import MODES
+        from ..facts.vocabulary import MODES
 
         if run["mode"] in MODES:
             mode = structure.switches(run["mode"])

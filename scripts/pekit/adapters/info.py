@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
 from ..core.errors import PekitError
-from ..vocabulary import MODES
+from ..facts.vocabulary import MODES
 from . import structure
 
 FORMAT = "pekit-adapters/2"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from ..core.errors import PekitError
-from ..vocabulary import MODES
+from ..facts.vocabulary import MODES
 
 ADAPTER = re.compile(r"(^|\.)adapt", re.IGNORECASE)
 LORA = re.compile(r"\.lora\.")

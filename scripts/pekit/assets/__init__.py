@@ -2,7 +2,6 @@
 
     specs.py      facts/assets.json as Asset specs: what is downloaded, from where, its sha256
     download.py   downloading (resumable, verified), unpacking, MMF's markers, transformers' cache
-    cli.py        `pekit assets list|fetch`
 
 Downloads what MMF and transformers would otherwise fetch at run time (pre-trained checkpoints,
 Hateful Memes features, bert-base-uncased, the Faster R-CNN extractor), verifies each file's

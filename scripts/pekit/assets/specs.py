@@ -11,7 +11,7 @@ from typing import Dict, Optional, Tuple
 
 from ..core import jsonfile
 from ..core.errors import PekitError, UsageError
-from ..core.pins import FACTS_DIR
+from ..facts.pins import FACTS_DIR
 
 ASSETS_FILE = FACTS_DIR / "assets.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -36,7 +36,7 @@ def find_model(frcnn_dir=None, data_dir=None):
     if frcnn_dir:
         folder = Path(frcnn_dir)
     else:
-        from ..features.cli import default_model_dir
+        from ..features.frcnn import default_model_dir
 
         folder = default_model_dir(data_dir)
     config, weights = folder / "config.yaml", folder / "pytorch_model.bin"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 
-from .. import settings as settings_mod
+from ..facts import settings as settings_mod
 from . import loader as loader_mod
 from . import train
 

@@ -1,5 +1,5 @@
 """The bench's plan and its run: which sections, models, modes and stores on which device, and
-the measurements in order. `pekit bench` (cli.py) builds the plan from its options."""
+the measurements in order. `pekit bench` (options.py) builds the plan from its options."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .. import settings as settings_mod
 from ..core import argtypes
 from ..core.errors import UsageError
-from ..vocabulary import DATASETS, MODELS, MODES, PAPER_MODES
+from ..facts import settings as settings_mod
+from ..facts.vocabulary import DATASETS, MODELS, MODES, PAPER_MODES
 
 SECTIONS = ("loader", "train", "pipeline", "extract")
 PIPELINE_MODELS = ("visual_bert",)  # the paper's runs' model
@@ -151,10 +151,10 @@ def plan(args):
 
 
 def run(plan, out, echo=None):
-    """Measure every section of `plan`; returns the result dict (see bench/report.py). Scratch
+    """Measure every section of `plan`; returns the result dict (see bench/summary.py). Scratch
     goes into plan.workdir, else a temporary folder beside `out` (on a disk, not /tmp)."""
     from . import batch as batch_mod
-    from . import memory, report, train
+    from . import memory, summary, train
 
     echo = echo or (lambda text: None)
     opts = plan.counts
@@ -203,8 +203,8 @@ def run(plan, out, echo=None):
     finally:
         if scratch is not None:
             scratch.cleanup()
-    result["ratios"] = report.ratios(result)
-    result["paper_v100"] = list(report.paper_runs().values())
+    result["ratios"] = summary.ratios(result)
+    result["paper_v100"] = list(summary.paper_runs().values())
     return result
 
 

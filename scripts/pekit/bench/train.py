@@ -13,7 +13,7 @@ import contextlib
 import gc
 import time
 
-from .. import settings as settings_mod
+from ..facts import settings as settings_mod
 
 # How each of the training settings computes on a device: mixed precision, TF32, pinned batches.
 PAPER = "paper"
@@ -72,7 +72,7 @@ def autocast(device, precision):
 
 def build(model, mode, workdir):
     """(model on CPU, its MMF config) for `model` in `mode`, full size, random init, offline."""
-    from .. import models
+    from ..facts import models
 
     opts = settings_mod.overrides(settings_mod.get(PAPER), "hateful_memes")
     net = models.build_mmf_model(model, mode, workdir, extra_opts=opts)

@@ -19,10 +19,10 @@ import zlib
 from pathlib import Path
 
 from ..core import atomic, ownership
+from ..core.bars import progress as progress_bar
 from ..core.errors import PekitError, UsageError
-from ..core.progress import progress as progress_bar
+from ..facts.datasets import dataset_facts
 from . import archive
-from .facts import dataset_facts
 from .paths import dataset_dir
 
 EXPECT_COUNTS = ("strict", "none")

@@ -24,9 +24,9 @@ import re
 from pathlib import Path
 
 from ..core import atomic, ownership
+from ..core.bars import progress as progress_bar
 from ..core.errors import PekitError
-from ..core.progress import progress as progress_bar
-from .facts import dataset_facts
+from ..facts.datasets import dataset_facts
 from .paths import dataset_dir
 
 SPLITS = ("train", "val", "test")

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from ..core import jsonfile, schema
+from ..core.bars import progress as progress_bar
 from ..core.errors import PekitError
-from ..core.progress import progress as progress_bar
 from ..data.paths import dataset_dir
 from .files import is_done, write_features
 
@@ -31,7 +31,7 @@ def locate_mmf_src(explicit=None):
     if explicit:
         root = Path(explicit).expanduser().resolve()
     else:
-        from .. import mmf_source
+        from ..setup import mmf_source
 
         root = mmf_source.find_checkout()
         if root is None:
@@ -208,3 +208,16 @@ def _extract_batch(extractor, batch, failed):
     for item in batch:
         out.extend(_extract_batch(extractor, [item], failed))
     return out
+
+
+FRCNN_ASSET = "frcnn-vg-finetuned"
+
+
+def default_model_dir(data_dir=None):
+    from .. import assets
+    from ..data.paths import mmf_data_dir
+
+    for asset in assets.load_facts().assets:
+        if asset.name == FRCNN_ASSET:
+            return mmf_data_dir(data_dir) / asset.dest
+    raise PekitError(f"the asset facts name no '{FRCNN_ASSET}'; pass --model-dir")

@@ -1,19 +1,19 @@
 """The report: the paper's tables with our numbers beside them, and curves instead of log lines.
 
-    logs.py       MMF's training logs parsed into curves, best metrics, speed, memory
     tables.py     Tables I and II and the test-split table, from the finished runs
     plots.py      validation AUROC and losses against updates
     markdown.py   report.md
     build.py      the report as data (report.json), and writing it with the plots
-    cli.py        `pekit report`, `pekit logs`
+    study_section.py  the study's variants against their trained parameters, the Pareto front
+    options.py    the report's options (`pekit report`, `reproduce`, `study`)
 
-Reads every run folder under <results>/runs (pekit.run), keeps the finished ones, and writes
+Reads every run folder under <results>/runs (pekit.run; MMF's logs through pekit.run.mmf_log), keeps the finished ones, and writes
 <results>/report.md, <results>/report.json and PNG plots under <results>/plots/.
 """
 
 from .build import build_report, write_report
-from .cli import add_report_options, parse_paper_log_args, write_report_from_args
 from .markdown import render_markdown
+from .options import add_report_options, parse_paper_log_args, write_report_from_args
 from .plots import plot_specs
 from .tables import DEFAULT_TOLERANCE, collect_runs, paper_reference, table2_reference
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from ..core import ownership
 from ..core.atomic import output_file, write_json, write_text
 from ..core.errors import PekitError
-from . import logs
+from ..run import mmf_log as logs
 from .markdown import render_markdown
 from .plots import plot_files, plot_specs, render_plots
-from .study import render_study_plots, study_files, study_rows
+from .study_section import render_study_plots, study_files, study_rows
 from .tables import DEFAULT_TOLERANCE, collect_runs, paper_reference, table1, table2, test_table
 
 

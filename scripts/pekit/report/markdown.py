@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from ..core.durations import readable
-from ..vocabulary import label, sized_label
+from ..facts.vocabulary import label, sized_label
 
 
 def _fmt(value, digits=4):

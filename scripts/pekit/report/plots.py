@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..core.atomic import atomic_open
 from ..core.errors import UsageError
-from ..vocabulary import MODES, PAPER_MODES, label, mode_size, parse_variant, variant_order
+from ..facts.vocabulary import MODES, PAPER_MODES, label, mode_size, parse_variant, variant_order
 from .tables import _groups, defined
 
 # One colour per mode, the same in every plot (curves and the study), so a mode is found by

@@ -6,10 +6,10 @@ import math
 import statistics
 from pathlib import Path
 
-from .. import models
 from ..core.errors import UsageError
-from ..vocabulary import DATASETS, MODELS, parse_variant, variant_order
-from . import logs
+from ..facts import models
+from ..facts.vocabulary import DATASETS, MODELS, parse_variant, variant_order
+from ..run import mmf_log as logs
 
 DEFAULT_TOLERANCE = 0.02
 METRICS = ("roc_auc", "accuracy", "binary_f1")

@@ -4,7 +4,8 @@
     command.py   the exact mmf_run command lines for training and testing a run
     record.py    RunRecord: what ran (run.json), the run's state, provenance
     execute.py   running MMF: GPUs, subprocess, signals, resume, test splits
-    cli.py       `pekit run` and `pekit reproduce`
+    mmf_log.py   MMF's training logs parsed into curves, best metrics, speed, memory
+    options.py   the matrix from the command line (`pekit run`, `reproduce`, `study`)
 
 Each run lives in <results>/runs/<dataset>/<model>/<mode>/seed<seed>/:
   run.json        the run record: what ran (versions, command, config, status, times, tests)

@@ -7,10 +7,10 @@ import shlex
 import shutil
 import sys
 
-from .. import settings as settings_mod
-from ..data.facts import dataset_facts
 from ..data.paths import plugin_dir
-from ..vocabulary import mode_overrides
+from ..facts import settings as settings_mod
+from ..facts.datasets import dataset_facts
+from ..facts.vocabulary import mode_overrides
 
 ENV_MMF_RUN = "PEKIT_MMF_RUN"
 # MMF stores git details of its own checkout in every checkpoint; GitPython raises on the

@@ -10,8 +10,8 @@ import subprocess
 
 from ..core import jsonfile
 from ..core.errors import PekitError, UsageError
-from ..data.facts import dataset_facts
 from ..data.paths import data_dir_line, dataset_dir
+from ..facts.datasets import dataset_facts
 from . import command, identity, preflight
 from .record import (
     FAILED,
@@ -193,7 +193,7 @@ def _unlabelled(spec, split):
 
 def run_tests(spec, record, echo=None):
     """Score the best checkpoint on the dataset's test splits (once per split)."""
-    from ..report.logs import parse_file
+    from .mmf_log import parse_file
 
     for split in dataset_facts(spec.dataset)["test_splits"]:
         if record.test.get(split, {}).get("status") in (FINISHED, "skipped"):

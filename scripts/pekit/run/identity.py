@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 
-from .. import settings as settings_mod
-from ..core import pins
-from ..data.facts import dataset_facts
+from ..facts import pins
+from ..facts import settings as settings_mod
+from ..facts.datasets import dataset_facts
 
 # The patch sets that change what is trained: the paper's adapters and the `fast` switches.
 TRAINING_PATCH_SETS = ("pe", "fast")
@@ -29,7 +29,7 @@ def _digest(value):
 
 def patch_digests():
     """{patch set: sha256 over its files' patched contents}, for the sets that change training."""
-    from ..patching import manifest
+    from ..setup.patching import manifest
 
     entries = manifest.load().entries  # checked entry by entry
     out = {}

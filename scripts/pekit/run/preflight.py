@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import List
 
 from ..core.errors import OwnershipError, UsageError
-from ..data.facts import dataset_facts
 from ..data.paths import dataset_dir, mmf_data_dir
+from ..facts.datasets import dataset_facts
 from . import identity as identity_mod
 from .record import FINISHED, FOREIGN_FIX, RUNNING, check_folder, load, state
 
@@ -58,7 +58,7 @@ def needs(dataset, model, settings, data_dir=None, config=None, extra=()):
     override of the features or of the weights) speaks for itself: beyond the annotations,
     only what it leaves to the kit is checked."""
     from .. import assets
-    from .. import settings as settings_mod
+    from ..facts import settings as settings_mod
 
     name = dataset_facts(dataset)["mmf_dataset"]
     opt = _dir_option(data_dir)

@@ -1,4 +1,4 @@
-"""Live training progress: follow a run's growing train.log, parse it with report/logs.py, and
+"""Live training progress: follow a run's growing train.log, parse it with run/mmf_log.py, and
 show one line (update, updates/s, ETA, validation AUROC) on stderr while MMF trains.
 
 A training run is hours of silence otherwise: MMF's output goes to the log, not the terminal.
@@ -15,7 +15,7 @@ import threading
 import time
 
 from ..core.durations import readable
-from ..report import logs
+from . import mmf_log as logs
 
 MAX_UPDATES = "training.max_updates="
 # Progress lines the rate is taken over: few enough to follow a change of speed (a resumed

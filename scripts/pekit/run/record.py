@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from .. import __version__
-from ..core import gitinfo, jsonfile, ownership, pins, schema
+from ..core import gitinfo, jsonfile, location, ownership, schema
 from ..core.atomic import write_json
 from ..core.digests import sha256_file
 from ..core.errors import PekitError
+from ..facts import pins
 from .spec import LOG, SAVE_DIR
 
 RECORD = "run.json"
@@ -345,10 +346,10 @@ def environment(python=None, devices=None):
 
 def provenance(probe=True, devices=None):
     """The RunRecord fields saying what an attempt ran with."""
-    patches = pins.REPO_ROOT / "patches" / "manifest.json"
+    patches = location.kit_root() / "patches" / "manifest.json"
     mmf = pins.get("mmf")
     return {
-        "kit": dict({"version": __version__}, **gitinfo.revision(pins.REPO_ROOT)),
+        "kit": dict({"version": __version__}, **gitinfo.revision(location.kit_root())),
         "profile": os.environ.get(ENV_PROFILE, "local"),
         "patches": {
             "manifest": "patches/manifest.json",

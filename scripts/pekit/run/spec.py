@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from .. import settings as settings_mod
-from .. import vocabulary
 from ..core.errors import UsageError
+from ..facts import settings as settings_mod
+from ..facts import vocabulary
 
 LOG = "train.log"
 SAVE_DIR = "mmf"

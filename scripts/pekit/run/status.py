@@ -1,17 +1,15 @@
 """`pekit status`: every run folder under RESULTS/runs, its state and how far training got, read
-from its run.json and train.log (report/logs.py's parsing, through run/progress.py)."""
+from its run.json and train.log (run/mmf_log.py's parsing, through run/progress.py)."""
 
 from __future__ import annotations
 
 import datetime
-import sys
 import types
 from pathlib import Path
 
-from ..core import argtypes, jsonfile
 from ..core.durations import readable
 from ..core.errors import PekitError
-from ..report import logs
+from . import mmf_log as logs
 from . import progress, record
 from .spec import LOG
 
@@ -19,24 +17,6 @@ ERROR = "error"
 # What a broken run folder raises while it is read (its record's checked reader refuses in one
 # line; its log cannot be opened): shown on its line, never a crash.
 UNREADABLE = (PekitError, OSError)
-
-
-def register(subparsers):
-    p = subparsers.add_parser(
-        "status",
-        help="show each run's state and training progress",
-        description="One line per run folder under RESULTS/runs: its state (new, running, "
-        "finished, failed, interrupted), the update it reached, its best validation AUROC, the "
-        "time a running one has left, and its wall time.",
-    )
-    p.add_argument(
-        "--results",
-        default="results",
-        type=argtypes.optional(argtypes.path, "results"),
-        help="results folder (default: results)",
-    )
-    p.add_argument("--json", action="store_true", help="print the same as a JSON list")
-    p.set_defaults(func=_main)
 
 
 def run_folders(results):
@@ -123,17 +103,3 @@ def line(row, width=0):
         parts.append(f"left {readable(row['eta_s'])}")
     parts.append(f"wall {readable(row['wall_time_s'])}")
     return f"{head}  {'  '.join(parts)}"
-
-
-def _main(args):
-    rows = status(args.results)
-    if args.json:
-        print(jsonfile.dumps(rows, indent=2))
-        return 0
-    if not rows:
-        print(f"no runs under {Path(args.results) / 'runs'}", file=sys.stderr)
-        return 0
-    width = max(len(r["key"]) for r in rows)
-    for row in rows:
-        print(line(row, width))
-    return 0

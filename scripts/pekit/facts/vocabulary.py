@@ -1,0 +1,209 @@
+"""The kit's vocabulary: the models, training modes and datasets of the paper, declared once.
+
+Every other module takes names, labels and order from here. A mode is MMF configuration, never
+an edit: `freeze_base` and the kit's `pe_adapter`, `lora` and `bitfit` switches on MMF's command
+line (the `pe` patch set declares them, off).
+
+    fc      FC        frozen base, classifier head only         freeze_base=True,  pe_adapter=False
+    pe      PE        frozen base + bottleneck adapters         freeze_base=True,  pe_adapter=True
+    full    Full-FT   full fine-tuning                          freeze_base=False, pe_adapter=False
+    lora    LoRA      frozen base + low-rank query/value update freeze_base=True,  lora=True
+    bitfit  BitFit    frozen base, encoder bias terms trained   freeze_base=True,  bitfit=True
+
+The paper's modes are the first three. PE and LoRA have a size, swept as run variants: PE's
+bottleneck reduction (`pe_reduction`, default 10) and LoRA's rank (`lora_r`, default 8). A run at
+the default size is named after its mode (`pe`, `lora`); at another size `pe-red20`, `lora-r4`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+from ..core.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    label: str
+    freeze_base: bool
+    pe_adapter: bool
+    switch: Optional[str] = None  # a boolean config key the mode turns on: lora, bitfit
+    size_key: Optional[str] = None  # the config key of the mode's size: pe_reduction, lora_r
+    default_size: Optional[int] = None
+    size_tag: str = ""  # in a variant's name: pe-red20, lora-r4
+    size_label: str = ""  # in a variant's label: PE (reduction 20), LoRA (rank 4)
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str  # MMF's model name
+    label: str  # the paper's
+    # The widths of the layers PE's adapters and LoRA's updates sit on, in MMF's model defaults
+    # (mmf/configs/models/<name>/defaults.yaml): BERT-base's hidden_size 768 for VisualBERT;
+    # ViLBERT's text stream (hidden_size 768) and visual stream (v_hidden_size 1024).
+    widths: Tuple[int, ...] = (768,)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str  # the kit's (facts/datasets.json holds the rest: MMF's name, splits, ...)
+    label: str  # the paper's
+
+
+# In the order the paper's tables use.
+MODELS: Dict[str, Model] = {
+    m.name: m
+    for m in (
+        Model("visual_bert", "VisualBERT", widths=(768,)),
+        Model("vilbert", "ViLBERT", widths=(768, 1024)),
+    )
+}
+MODES: Dict[str, Mode] = {
+    m.name: m
+    for m in (
+        Mode("fc", "FC", freeze_base=True, pe_adapter=False),
+        Mode(
+            "pe",
+            "PE",
+            freeze_base=True,
+            pe_adapter=True,
+            size_key="pe_reduction",
+            default_size=10,
+            size_tag="red",
+            size_label="reduction",
+        ),
+        Mode(
+            "lora",
+            "LoRA",
+            freeze_base=True,
+            pe_adapter=False,
+            switch="lora",
+            size_key="lora_r",
+            default_size=8,
+            size_tag="r",
+            size_label="rank",
+        ),
+        Mode("bitfit", "BitFit", freeze_base=True, pe_adapter=False, switch="bitfit"),
+        Mode("full", "Full-FT", freeze_base=False, pe_adapter=False),
+    )
+}
+PAPER_MODES: Tuple[str, ...] = ("fc", "pe", "full")
+DATASETS: Dict[str, Dataset] = {d.name: d for d in (Dataset("hmd", "HMD"), Dataset("mmh", "MMH"))}
+DEFAULT_MODELS: Tuple[str, ...] = ("visual_bert",)
+
+
+def check(kind, name):
+    """`name`, if it is a known model, mode or dataset (`kind`); a UsageError otherwise."""
+    known = {"model": MODELS, "mode": MODES, "dataset": DATASETS}[kind]
+    if name not in known:
+        raise UsageError(f"unknown {kind} '{name}' (expected one of {', '.join(known)})")
+    return name
+
+
+def label(name):
+    """The label of a model, mode, variant or dataset name (the name itself if unknown)."""
+    for table in (MODELS, MODES, DATASETS):
+        if name in table:
+            return table[name].label
+    try:
+        mode, size = parse_variant(name)
+    except UsageError:
+        return name
+    return f"{MODES[mode].label} ({MODES[mode].size_label} {size})"
+
+
+def sized_label(name):
+    """A variant's label with its size even at the default, where sizes are compared:
+    PE (reduction 10), LoRA (rank 8); other modes' plain labels."""
+    try:
+        mode, size = parse_variant(name)
+    except UsageError:
+        return name
+    m = MODES[mode]
+    return f"{m.label} ({m.size_label} {mode_size(mode, size)})" if m.size_key else m.label
+
+
+def size_limit(mode):
+    """The largest size of `mode` that means what it says for every model, and why.
+
+    PE (the `pe` patch of transformers' modeling_bert.py and MMF's vilbert.py): each adapter is
+    Linear(h, int(h / pe_reduction)) then back to h, on every stream's hidden size h; a reduction
+    above h leaves a bottleneck of 0 units, an adapter that adapts nothing. LoRA (the same
+    patch's LoRAUpdate): A is (r, in) and B is (out, r) on the query and value projections,
+    which are h x h; the update's rank is at most min(in, out, r), so a rank above h adds
+    parameters, never rank. Both limits are the narrowest width of every model's streams: one
+    variant name (pe-red20, lora-r4) means the same size for every model.
+    """
+    m = MODES[check("mode", mode)]
+    if m.size_key is None:
+        return None, ""
+    width = min(w for model in MODELS.values() for w in model.widths)
+    if mode == "pe":
+        why = f"a reduction above the hidden size {width} leaves an adapter of 0 units"
+    else:
+        why = f"a rank above the layers' width {width} adds no rank"
+    return width, why
+
+
+def check_size(mode, size):
+    """`size` for `mode` (None: the mode's default), as an int; None when it is the default."""
+    m = MODES[check("mode", mode)]
+    if size is None or size == m.default_size:
+        return None
+    if m.size_key is None:
+        raise UsageError(f"mode '{mode}' has no size to set (only pe and lora have one)")
+    most, why = size_limit(mode)
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= most:
+        raise UsageError(
+            f"{m.label} {m.size_label} {size!r}: expected a whole number from 1 to {most} ({why})"
+        )
+    return size
+
+
+def variant(mode, size=None):
+    """The run name of `mode` at `size`: the mode's name at its default size, else pe-red20."""
+    size = check_size(mode, size)
+    return mode if size is None else f"{mode}-{MODES[mode].size_tag}{size}"
+
+
+def parse_variant(name):
+    """(mode, size) of a variant name; size None at the mode's default."""
+    if name in MODES:
+        return name, None
+    for mode in MODES.values():
+        if mode.size_tag:
+            m = re.fullmatch(rf"{re.escape(mode.name)}-{re.escape(mode.size_tag)}([0-9]+)", name)
+            if m and int(m.group(1)) >= 1 and int(m.group(1)) != mode.default_size:
+                return mode.name, int(m.group(1))
+    raise UsageError(f"unknown mode or variant '{name}' (e.g. {', '.join(MODES)}, pe-red20)")
+
+
+def variant_order(name):
+    """A sort key putting variants in the modes' order, sizes ascending; unknown names last."""
+    try:
+        mode, size = parse_variant(name)
+    except UsageError:
+        return (len(MODES), 0, name)
+    return (list(MODES).index(mode), mode_size(mode, size) or 0, name)
+
+
+def mode_size(mode, size=None):
+    """The size a variant trains at: `size`, or the mode's default (None for modes without)."""
+    return MODES[mode].default_size if size is None else size
+
+
+def mode_overrides(model, mode, size=None):
+    """MMF `key=value` overrides that put `model` in training `mode` (at `size`, when not the
+    default). The paper's modes give the same two keys they always have."""
+    m = MODES[check("mode", mode)]
+    size = check_size(mode, size)
+    prefix = f"model_config.{check('model', model)}"
+    out = [f"{prefix}.freeze_base={m.freeze_base}", f"{prefix}.pe_adapter={m.pe_adapter}"]
+    if m.switch:
+        out.append(f"{prefix}.{m.switch}=True")
+    if size is not None:
+        out.append(f"{prefix}.{m.size_key}={size}")
+    return out
