@@ -49,7 +49,7 @@ def run_bench(args):
     """What `pekit bench ARGS` measures."""
     from pekit.bench import runner
 
-    return runner.run(runner.plan(args), args.out)
+    return runner.run(runner.plan(runner.BenchRequest.from_args(args)), args.out)
 
 
 def fake_result(device="cuda"):
@@ -265,3 +265,48 @@ def test_bench_extraction(mmf_installed, mmf_checkout, tmp_path):
     assert ex["weights"] == "random init" and ex["images_timed"] == 1 and ex["images_per_s"] > 0
     missing = run_bench(bench_args(tmp_path, only="extract", frcnn_dir=str(tmp_path)))["extract"]
     assert "config.yaml" in missing["skipped"]
+
+
+# --- the request: what the CLI maps onto and the GPU check builds ------------------------------
+
+
+def test_a_request_made_directly_is_checked_like_the_options():
+    from pekit.bench.runner import BenchRequest
+    from pekit.core.errors import UsageError
+
+    for bad, option in (
+        ({"models": ("visual_bert,vilbert",)}, "--models"),
+        ({"modes": ("fc", "fc")}, "--modes"),
+        ({"sections": ("train", "nope")}, "--only"),
+        ({"datasets": ("hmd", "coco")}, "--datasets"),
+        ({"counts": (("updates", 0),)}, "--updates"),
+        ({"counts": (("updates", True),)}, "--updates"),
+        ({"counts": (("speed", 3),)}, "speed"),
+    ):
+        with pytest.raises(UsageError, match=option):
+            BenchRequest(**bad)
+    assert BenchRequest(counts=(("warmup", 0),)).counts == (("warmup", 0),)
+
+
+def test_the_options_map_onto_the_request_and_back_to_data(tmp_path):
+    from pekit.bench.runner import BenchRequest, counts_for
+
+    args = bench_args(tmp_path, models="vilbert", modes="fc,pe", only="train", updates=3)
+    for name in ("batch", "pipeline_updates", "warmup", "loader_items", "loader_batch"):
+        setattr(args, name, None)
+    args.device = None
+    request = BenchRequest.from_args(args)
+    assert (request.models, request.modes, request.sections) == (
+        ("vilbert",),
+        ("fc", "pe"),
+        ("train",),
+    )
+
+    class Cpu:
+        type = "cpu"
+
+    counts, scaled = counts_for(request, Cpu())
+    assert counts["updates"] == 3 and counts["batch"] == 2 and scaled
+    data = request.to_dict()
+    assert data["models"] == ["vilbert"] and data["counts"]["updates"] == 3
+    assert "device" not in data and "pipeline_modes" not in data  # unset fields are left out

@@ -12,7 +12,6 @@ import types
 import pytest
 import torch
 
-from pekit.bench import options as bench_cli
 from pekit.bench import runner as bench_runner
 from pekit.commands import gpu_check as gpu_check_command
 from pekit.workflows import gpu_check
@@ -28,19 +27,19 @@ def test_default_budget_gives_the_gpu_its_200_updates_and_the_bench_its_defaults
     assert plan["updates"] == 200 == gpu_check.GPU_UPDATES
     assert plan["parts"] == {"table1": 72.0, "training": 240.0, "bench": 168.0}
     assert plan["enforced"] is True and plan["scaled"] is None
-    args = bench_cli.parse_args(plan["bench_argv"])
-    counts, scaled = bench_runner.counts_for(args, CUDA)
+    request = plan["bench"]
+    counts, scaled = bench_runner.counts_for(request, CUDA)
     assert counts["updates"] == bench_runner.DEFAULTS["updates"][0]
     assert counts["pipeline_updates"] == bench_runner.DEFAULTS["pipeline_updates"][0]
-    assert args.only == "" and not scaled  # every section
+    assert request.sections == () and not scaled  # every section
 
 
 def test_half_the_minutes_halves_the_updates_and_the_bench_counts_and_says_so():
     plan = gpu_check.plan_budget(4.0, 0.0, on_gpu=True)
     assert plan["updates"] == 100
-    args = bench_cli.parse_args(plan["bench_argv"])
-    assert (args.updates, args.pipeline_updates) == (10, 50)
-    assert args.only and "extract" not in args.only  # fewer sections under a small budget
+    request = plan["bench"]
+    assert dict(request.counts) == {"updates": 10, "pipeline_updates": 50}
+    assert request.sections and "extract" not in request.sections  # fewer under a small budget
     assert "4-minute budget" in plan["scaled"] and "100 training updates" in plan["scaled"]
 
 
@@ -52,21 +51,25 @@ def test_more_minutes_scale_up():
 def test_a_tiny_budget_never_goes_below_the_floors_on_a_gpu():
     plan = gpu_check.plan_budget(0.05, 0.0, on_gpu=True)
     assert plan["updates"] == gpu_check.MIN_GPU_UPDATES == 10
-    args = bench_cli.parse_args(plan["bench_argv"])
-    counts, _ = bench_runner.counts_for(args, CUDA)  # counts the bench accepts
+    request = plan["bench"]
+    counts, _ = bench_runner.counts_for(request, CUDA)  # counts the bench accepts
     assert counts["updates"] >= 1 and counts["pipeline_updates"] >= 1
-    assert args.only == "train"
+    assert request.sections == ("train",)
     assert "at least 10" in plan["scaled"]
 
 
-def test_the_cpu_keeps_its_counts_and_its_bench_argv_whatever_the_minutes():
+def test_the_cpu_keeps_its_counts_and_its_bench_request_whatever_the_minutes():
     for minutes in (0.5, 8.0, 30.0):
         plan = gpu_check.plan_budget(minutes, 0.0, on_gpu=False)
         assert plan["updates"] == gpu_check.CPU_UPDATES == 4
-        assert plan["bench_argv"] == gpu_check.CPU_BENCH_ARGV
+        assert plan["bench"] == gpu_check.CPU_BENCH
         assert plan["enforced"] is False and "not enforced" in plan["scaled"]
-    args = bench_cli.parse_args(gpu_check.CPU_BENCH_ARGV)
-    assert (args.models, args.modes, args.only) == ("visual_bert", "fc,pe", "train")
+    request = gpu_check.CPU_BENCH
+    assert (request.models, request.modes, request.sections) == (
+        ("visual_bert",),
+        ("fc", "pe"),
+        ("train",),
+    )
 
 
 def test_time_spent_before_the_check_reduces_every_part():
@@ -291,8 +294,8 @@ def _fake_training(calls, after_run=lambda: None):
 
 
 def _fake_bench(calls):
-    def bench(device, out, echo, argv=()):
-        calls.append(("bench", list(argv)))
+    def bench(device, out, echo, request=None):
+        calls.append(("bench", request))
         return {"device": {"type": device.type}, "ratios": {}}
 
     return bench
@@ -310,7 +313,7 @@ def test_a_part_that_raises_is_recorded_and_the_later_parts_run(monkeypatch, tmp
     monkeypatch.setattr(gpu_check, "training", _fake_training(calls))
     monkeypatch.setattr(gpu_check, "bench", _fake_bench(calls))
     result = gpu_check.check(tmp_path / "out", since=time.time() - 5, echo=lambda t: None)
-    assert calls == ["table1", ("training", 4), ("bench", gpu_check.CPU_BENCH_ARGV)]
+    assert calls == ["table1", ("training", 4), ("bench", gpu_check.CPU_BENCH)]
     assert result["errors"] == {"table1": "RuntimeError: MMF could not build vilbert"}
     assert result["ok"] is False
     assert len(result["table1"]) == 1  # the rows made before it raised are kept
@@ -431,7 +434,10 @@ def test_on_a_gpu_the_training_part_budget_stops_later_runs(monkeypatch, tmp_pat
         "spent_s": 300.0,
         "over": True,
     }
-    assert calls[-1] == ("bench", ["--updates", "20", "--pipeline-updates", "100"])
+    assert calls[-1] == (
+        "bench",
+        bench_runner.BenchRequest(counts=(("updates", 20), ("pipeline_updates", 100))),
+    )
     assert result["ok"] is True
 
 

@@ -7,7 +7,6 @@ and says so in its output.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from ..core import argtypes
@@ -79,13 +78,6 @@ def add_arguments(p):
         type=argtypes.optional(argtypes.path, OUT),
         help="JSON result; the Markdown table goes beside it (.md)",
     )
-
-
-def parse_args(argv):
-    """`pekit bench ARGV` as its command line parses it, for callers inside the kit."""
-    parser = argparse.ArgumentParser(prog="pekit")
-    add_arguments(parser.add_subparsers().add_parser("bench"))
-    return parser.parse_args(["bench", *argv])
 
 
 def write_outputs(result, out):

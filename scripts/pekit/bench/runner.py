@@ -1,5 +1,6 @@
 """The bench's plan and its run: which sections, models, modes and stores on which device, and
-the measurements in order. `pekit bench` (options.py) builds the plan from its options."""
+the measurements in order. `pekit bench` (options.py) maps its options onto a BenchRequest; the
+GPU check makes one directly."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import platform
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ..core import argtypes
 from ..core.errors import UsageError
@@ -85,20 +86,104 @@ def _cpu_name():
     return platform.processor() or platform.machine()
 
 
-def counts_for(args, device):
-    """The bench's counts: explicit options, else the device's defaults."""
+@dataclass(frozen=True)
+class BenchRequest:
+    """What a bench is asked for, before the device decides the rest: `pekit bench`'s options
+    map onto it (BenchRequest.from_args) and the GPU check builds one directly. Empty lists and
+    None mean the defaults; `counts` holds DEFAULTS' keys that were set. Checked when made:
+    a name that is not one of the vocabulary's or a count below its least is a UsageError
+    naming the option it comes from."""
+
+    models: Tuple[str, ...] = ()
+    modes: Tuple[str, ...] = ()
+    pipeline_models: Tuple[str, ...] = ()
+    pipeline_modes: Tuple[str, ...] = ()
+    datasets: Tuple[str, ...] = ()
+    sections: Tuple[str, ...] = ()
+    device: Optional[str] = None
+    counts: Tuple[Tuple[str, int], ...] = ()  # (DEFAULTS' key, value), only those set
+    features: Optional[str] = None
+    frcnn_dir: Optional[str] = None
+    data_dir: Optional[str] = None
+    mmf_src: Optional[str] = None
+    workdir: Optional[str] = None
+
+    def __post_init__(self):
+        for option, values, allowed in (
+            ("--models", self.models, MODELS),
+            ("--modes", self.modes, MODES),
+            ("--pipeline-models", self.pipeline_models, MODELS),
+            ("--pipeline-modes", self.pipeline_modes, MODES),
+            ("--datasets", self.datasets, DATASETS),
+            ("--only", self.sections, SECTIONS),
+        ):
+            for value in values:
+                if value not in allowed:
+                    raise UsageError(
+                        f"{option}: unknown {value!r} (expected names of {', '.join(allowed)})"
+                    )
+            if len(set(values)) != len(values):
+                raise UsageError(f"{option}: a name given twice in {', '.join(values)}")
+        for name, value in self.counts:
+            if name not in DEFAULTS:
+                raise UsageError(
+                    f"bench: unknown count '{name}' (expected one of {', '.join(DEFAULTS)})"
+                )
+            least = 0 if name == "warmup" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise UsageError(
+                    f"--{name.replace('_', '-')} must be a whole number of at least {least}"
+                )
+
+    @classmethod
+    def from_args(cls, args):
+        """The request of `pekit bench`'s parsed options."""
+
+        def listed(text, allowed, option):
+            return tuple(argtypes.names(text or "", allowed, (), option))
+
+        return cls(
+            models=listed(args.models, MODELS, "--models"),
+            modes=listed(args.modes, MODES, "--modes"),
+            pipeline_models=listed(args.pipeline_models, MODELS, "--pipeline-models"),
+            pipeline_modes=listed(args.pipeline_modes, MODES, "--pipeline-modes"),
+            datasets=listed(args.datasets, DATASETS, "--datasets"),
+            sections=listed(args.only, SECTIONS, "--only"),
+            device=str(args.device) if args.device else None,
+            counts=tuple(
+                (name, getattr(args, name)) for name in DEFAULTS if getattr(args, name) is not None
+            ),
+            features=args.features,
+            frcnn_dir=args.frcnn_dir,
+            data_dir=args.data_dir,
+            mmf_src=args.mmf_src,
+            workdir=args.workdir,
+        )
+
+    def to_dict(self):
+        """The request as JSON data (what a report records of it): the fields set."""
+        out = {}
+        for key, value in asdict(self).items():
+            if key == "counts":
+                value = dict(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            if value not in (None, [], {}):
+                out[key] = value
+        return out
+
+
+def counts_for(request, device):
+    """The bench's counts: the request's, else the device's defaults."""
     column = 0 if device.type == "cuda" else 1
+    asked = dict(request.counts)
     opts = {}
     scaled = []
     for name, defaults in DEFAULTS.items():
-        value = getattr(args, name)
+        value = asked.get(name)
         opts[name] = defaults[column] if value is None else value
         if value is None and device.type != "cuda" and defaults[1] != defaults[0]:
             scaled.append(f"{name.replace('_', ' ')} {defaults[1]} (GPU default {defaults[0]})")
-    for name in DEFAULTS:
-        least = 0 if name == "warmup" else 1
-        if opts[name] < least:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least {least}")
     return opts, scaled
 
 
@@ -114,16 +199,17 @@ def check_device(device, torch):
             raise UsageError(f"--device {device}: no MPS device here")
 
 
-def plan(args):
-    """The BenchPlan of `pekit bench`'s arguments (every name checked before anything runs)."""
+def plan(request):
+    """The BenchPlan of a BenchRequest on this machine (every name checked before anything
+    runs)."""
     import torch
 
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(request.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     check_device(device, torch)
-    counts, scaled = counts_for(args, device)
-    modes = argtypes.names(args.modes, MODES, PAPER_MODES, "--modes")
-    if args.pipeline_modes:
-        pipe_modes = argtypes.names(args.pipeline_modes, MODES, PAPER_MODES, "--pipeline-modes")
+    counts, scaled = counts_for(request, device)
+    modes = list(request.modes or PAPER_MODES)
+    if request.pipeline_modes:
+        pipe_modes = list(request.pipeline_modes)
     elif device.type == "cuda":
         pipe_modes = list(modes)
     else:
@@ -131,22 +217,20 @@ def plan(args):
         scaled.append("pipeline section FC only (GPU default: every mode)")
     return BenchPlan(
         device=device,
-        sections=argtypes.names(args.only, SECTIONS, SECTIONS, "--only"),
-        models=argtypes.names(args.models, MODELS, MODELS, "--models"),
+        sections=list(request.sections or SECTIONS),
+        models=list(request.models or MODELS),
         modes=modes,
-        pipeline_models=argtypes.names(
-            args.pipeline_models, MODELS, PIPELINE_MODELS, "--pipeline-models"
-        ),
+        pipeline_models=list(request.pipeline_models or PIPELINE_MODELS),
         pipeline_modes=pipe_modes,
-        datasets=argtypes.names(args.datasets, DATASETS, DATASETS, "--datasets"),
+        datasets=list(request.datasets or DATASETS),
         counts=counts,
         scaled=scaled,
         workers=settings_mod.auto_workers(),
-        workdir=Path(args.workdir) if args.workdir else None,
-        features=args.features,
-        frcnn_dir=args.frcnn_dir,
-        data_dir=args.data_dir,
-        mmf_src=args.mmf_src,
+        workdir=Path(request.workdir) if request.workdir else None,
+        features=request.features,
+        frcnn_dir=request.frcnn_dir,
+        data_dir=request.data_dir,
+        mmf_src=request.mmf_src,
     )
 
 

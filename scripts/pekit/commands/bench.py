@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..bench import options
-from ..bench.runner import plan, run
+from ..bench.runner import BenchRequest, plan, run
 
 
 def register(subparsers):
@@ -27,7 +27,7 @@ def _main(args):
     from ..core.atomic import output_file
     from ..core.errors import UsageError
 
-    measured = plan(args)  # every option checked before anything is made
+    measured = plan(BenchRequest.from_args(args))  # every option checked before anything is made
     if Path(args.out).name in ("", ".", ".."):
         raise UsageError(f"--out {args.out}: expected a file's path (like results/bench.json)")
     for path in (Path(args.out), Path(args.out).with_suffix(".md")):

@@ -29,6 +29,7 @@ import time
 import traceback
 
 from ..bench import summary as bench_report
+from ..bench.runner import BenchRequest
 from ..core import atomic, ownership
 from ..facts import models, settings
 from ..facts.vocabulary import label
@@ -49,9 +50,9 @@ PART_NAMES = {"table1": "Table I", "training": "training", "bench": "bench"}
 # The bench's GPU counts scaled with the minutes, never below these.
 BENCH_FLOORS = {"updates": 2, "pipeline_updates": 10}
 # Fewer bench sections under a small budget: (at least these minutes, --only); None: all.
-BENCH_SECTIONS = ((6.0, None), (3.0, "loader,train,pipeline"), (0.0, "train"))
+BENCH_SECTIONS = ((6.0, ()), (3.0, ("loader", "train", "pipeline")), (0.0, ("train",)))
 # Without a GPU: the bench's training of VisualBERT FC and PE only, at its CPU counts.
-CPU_BENCH_ARGV = ["--models", "visual_bert", "--modes", "fc,pe", "--only", "train"]
+CPU_BENCH = BenchRequest(models=("visual_bert",), modes=("fc", "pe"), sections=("train",))
 RUNS = [(name, mode) for name in ("paper", "fast") for mode in ("fc", "pe")]
 
 
@@ -69,7 +70,7 @@ def _device():
 def plan_budget(minutes, spent_before, on_gpu):
     """What a check of `minutes` (installation included) may spend, `spent_before` seconds
     having gone before it started: each part's seconds, the training updates a run, the bench's
-    argv (without --out), what was scaled (text or None) and whether skipping is enforced."""
+    request (a BenchRequest), what was scaled (text or None) and whether skipping is enforced."""
     from ..bench.runner import DEFAULTS
 
     if not minutes > 0:
@@ -89,7 +90,7 @@ def plan_budget(minutes, spent_before, on_gpu):
         return {
             **common,
             "updates": CPU_UPDATES,
-            "bench_argv": list(CPU_BENCH_ARGV),
+            "bench": CPU_BENCH,
             "enforced": False,
             "scaled": (
                 "no GPU: the CPU counts whatever the minutes; the budget is measured and "
@@ -101,10 +102,10 @@ def plan_budget(minutes, spent_before, on_gpu):
         name: max(BENCH_FLOORS[name], round(DEFAULTS[name][0] * factor)) for name in BENCH_FLOORS
     }
     sections = next(only for least, only in BENCH_SECTIONS if minutes >= least)
-    argv = ["--updates", str(counts["updates"]), "--pipeline-updates"]
-    argv.append(str(counts["pipeline_updates"]))
-    if sections:
-        argv += ["--only", sections]
+    request = BenchRequest(
+        counts=(("updates", counts["updates"]), ("pipeline_updates", counts["pipeline_updates"])),
+        sections=tuple(sections),
+    )
     scaled = None
     if minutes != DEFAULT_MINUTES:
         scaled = (
@@ -113,12 +114,12 @@ def plan_budget(minutes, spent_before, on_gpu):
             + (f", at least {MIN_GPU_UPDATES}" if updates == MIN_GPU_UPDATES else "")
             + f"); bench {counts['updates']} updates, {counts['pipeline_updates']} pipeline "
             f"updates ({DEFAULTS['updates'][0]} and {DEFAULTS['pipeline_updates'][0]})"
-            + (f", sections {sections} only" if sections else "")
+            + (f", sections {','.join(sections)} only" if sections else "")
         )
     return {
         **common,
         "updates": updates,
-        "bench_argv": argv,
+        "bench": request,
         "enforced": True,
         "scaled": scaled,
     }
@@ -327,18 +328,31 @@ def training(device, workdir, updates, echo, skip=None, rows=None):
     return rows
 
 
-def bench(device, out, echo, argv=()):
-    """`pekit bench ARGV --out OUT/bench/bench.json`; returns its result."""
+def bench(device, out, echo, request):
+    """The bench of `request`, written to OUT/bench/bench.json (and .md); returns its result."""
     from ..bench import options, runner
 
     json_out = out / "bench" / "bench.json"
-    args = options.parse_args([*argv, "--out", str(json_out)])
-    result = runner.run(runner.plan(args), json_out, echo=echo)
+    result = runner.run(runner.plan(request), json_out, echo=echo)
     options.write_outputs(result, json_out)
     return result
 
 
 # --- the check --------------------------------------------------------------------------------
+
+
+def _request_text(request):
+    """A BenchRequest's to_dict() in words: `counts updates 10, pipeline_updates 50; sections
+    train`."""
+
+    def shown(value):
+        if isinstance(value, dict):
+            return ", ".join(f"{k} {v}" for k, v in value.items())
+        if isinstance(value, list):
+            return ",".join(value)
+        return str(value)
+
+    return "; ".join(f"{key} {shown(value)}" for key, value in request.items())
 
 
 def _part(part, result, echo, body):
@@ -450,9 +464,9 @@ def check(out, since=None, echo=print, minutes=DEFAULT_MINUTES):
             echo(f"bench skipped ({why})")
             skipped.append({"part": "bench", "what": "the bench", "reason": why})
             return
-        bench_result = bench(device, out, echo, plan["bench_argv"])
+        bench_result = bench(device, out, echo, plan["bench"])
         result["bench"] = {
-            "argv": plan["bench_argv"],
+            "request": plan["bench"].to_dict(),
             "ratios": bench_result.get("ratios"),
             "targets": bench_report.targets_table(bench_result),
             "file": str(out / "bench" / "bench.json"),
@@ -586,8 +600,8 @@ def markdown(result):
     if result.get("bench"):
         b = result["bench"]
         lines.append(f"All its tables: `{b['file']}` (and `.md`).")
-        if b.get("argv"):
-            lines.append(f"Options: `pekit bench {' '.join(b['argv'])}`.")
+        if b.get("request"):
+            lines.append(f"Asked for: {_request_text(b['request'])}.")
         lines += b["targets"]
     elif not result.get("errors", {}).get("bench"):
         lines.append("Not run: see the budget's skipped items.")
