@@ -53,24 +53,14 @@ include docker/docker.mk
 # Its install steps (docker/install.sh, as the image runs them) in a Python 3.7 venv, with
 # PyPI's torch and torchvision standing in for the base image's CUDA 11.1 builds; then Table I
 # and a few `mmf_run` updates of each mode.
-# The first Python 3.7 that runs: $PEKIT_PYTHON37, python3.7 on PATH, or one pyenv installed.
-PYTHON37 ?= $(or $(PEKIT_PYTHON37),$(firstword $(foreach p,python3.7 \
-	$(wildcard $(HOME)/.pyenv/versions/3.7*/bin/python3.7),$(shell $(p) -c '' 2>/dev/null && echo $(p)))))
+# The steps are docker/checks/paper-check.sh. PYTHON37: the interpreter; left empty,
+# $PEKIT_PYTHON37, else the first python3.7 that runs (PATH, then pyenv).
+PYTHON37 ?=
 PAPER_VENV ?= .venv-paper
-_IN_PAPER = PATH=$(CURDIR)/$(PAPER_VENV)/bin:$$PATH
 .PHONY: paper-check
 paper-check: prepare ## the paper profile's install on Python 3.7 (PyPI torch for the base's): Table I, mmf_run
-	@[ -n "$(PYTHON37)" ] || { echo "make: no Python 3.7 found: set PYTHON37=/path/to/python3.7" >&2; exit 2; }
-	rm -rf $(PAPER_VENV)
-	$(PYTHON37) -m venv $(PAPER_VENV)
-	$(PAPER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
-	  pip==$$(python3 docker/profiles.py get paper pip)
-	$(_IN_PAPER) docker/install.sh kit paper $(or $(MMF_FROM),$(MMF_SRC),$(call PIN,mmf.repository))
-	$(_IN_PAPER) docker/install.sh stack paper --torch-stand-in
-	$(_IN_PAPER) pip install --quiet --disable-pip-version-check --no-deps \
-	  -r tests/requirements-py37.txt
-	$(_IN_PAPER) python -m pytest -p no:cacheprovider tests/test_table1_counts.py \
-	  tests/test_mmf_train.py $(PYTEST_ARGS)
+	@$(call _vars,PYTHON37 PAPER_VENV) $(CHECKS)/paper-check.sh \
+	  '$(or $(MMF_FROM),$(MMF_SRC),$(call PIN,mmf.repository))' $(PYTEST_ARGS)
 
 # ---- the pipeline: data -> run -> report -------------------------------------------------
 # Targets run in the image by default; LOCAL=1 runs them in .venv (MMF installed by `prepare`),
@@ -98,7 +88,7 @@ HOST_PEKIT = PYTHONPATH=$(CURDIR)/scripts $(HOST_PYTHON) -m pekit
 	bench src-check
 
 src-check:
-	@[ -n "$(SRC)" ] || { echo "make: set SRC to your copy, e.g. make $(MAKECMDGOALS) SRC=~/Downloads/..." >&2; exit 2; }
+	@$(CHECKS)/require.sh SRC '$(SRC)' $(MAKECMDGOALS)
 
 # Dataset layout is plain Python (3.7+) on the host, writing into DATA_DIR (the image's /mmf/data).
 data-hmd: src-check volumes ## lay out Hateful Memes from SRC (challenge zip or folder) into DATA_DIR
@@ -145,11 +135,12 @@ bench: $(IN_DEPS) ## training, loader and extraction throughput, paper vs fast s
 	$(PEKIT_IN) bench --out $(RESULTS_IN)/bench/bench.json $(BENCH_ARGS)
 
 # ---- the GPU check: on a node's own PyTorch, offline -----------------------------------------
-# A node's freeze (`python3 scripts/pekit/setup/node.py freeze`, run with the node's Python) decides by
-# version what the kit ships; `pekit gpu-bundle` writes one copy (kit, wheelhouse, MMF, run.sh);
-# the copy's run.sh makes the kit's venv over the node's Python (its torch never reinstalled),
-# applies the patches and runs `pekit gpu-check`, offline. gpu-check does all of it here for
-# NODE_PYTHON (the wheelhouse is downloaded unless WHEELHOUSE names one made for that node).
+# A node's freeze (`node.py freeze`, run with the node's Python) decides by version what the kit
+# ships; `pekit gpu-bundle` writes one copy (kit, wheelhouse, MMF, run.sh); the copy's run.sh
+# makes the kit's venv over the node's Python (its torch never reinstalled), applies the patches
+# and runs `pekit gpu-check`, offline. gpu-check does all of it here for NODE_PYTHON (the
+# wheelhouse is downloaded unless WHEELHOUSE names one made for that node); the steps are
+# docker/checks/gpu-check.sh and gpu-bundle.sh.
 NODE_PYTHON ?= python3
 NODE_FREEZE ?=
 WHEELHOUSE ?=
@@ -157,34 +148,22 @@ GPU_BUNDLE ?= .cache/gpu-bundle
 GPU_CHECK_VENV ?= .venv-gpu-check
 MINUTES ?=
 .PHONY: gpu-bundle gpu-check
+_BUNDLE_VARS = GPU_BUNDLE MMF_FROM WHEELHOUSE HOST_PYTHON
 gpu-bundle: ## one copy for an offline GPU node (NODE_FREEZE=node.json from the node): kit, wheels, MMF, run.sh
-	@[ -n "$(NODE_FREEZE)" ] || { echo "make: set NODE_FREEZE to the node's freeze, made on the node by:" \
-	  "python3 scripts/pekit/setup/node.py freeze > node.json" >&2; exit 2; }
-	$(HOST_PEKIT) gpu-bundle $(GPU_BUNDLE) --node $(NODE_FREEZE) $(if $(MMF_FROM),--mmf-from $(MMF_FROM)) \
-	  $(if $(WHEELHOUSE),--wheelhouse $(WHEELHOUSE))
+	@$(call _vars,NODE_FREEZE $(_BUNDLE_VARS)) $(CHECKS)/gpu-bundle.sh
 
 gpu-check: ## offline, on a node's torch (NODE_PYTHON): Table I, mmf_run FC/PE (paper, fast), bench -> RESULTS_DIR/gpu-check
-	@$(NODE_PYTHON) -c 'import torch' 2>/dev/null || { echo "make: $(NODE_PYTHON) has no torch (or does" \
-	  "not run); gpu-check runs on a node's own PyTorch (NODE_PYTHON=/path/to/python)" >&2; exit 2; }
-	@mkdir -p .cache && $(NODE_PYTHON) scripts/pekit/setup/node.py freeze > .cache/node-freeze.json
-	$(MAKE) --no-print-directory gpu-bundle NODE_FREEZE=.cache/node-freeze.json
-	NODE_PYTHON=$(NODE_PYTHON) VENV=$(GPU_CHECK_VENV) OUT=$(RESULTS_DIR)/gpu-check \
-	  $(if $(MINUTES),MINUTES=$(MINUTES)) bash $(GPU_BUNDLE)/run.sh
+	@$(call _vars,NODE_PYTHON GPU_CHECK_VENV RESULTS_DIR MINUTES $(_BUNDLE_VARS)) $(CHECKS)/gpu-check.sh
 
 # ---- the node twin: today's GPU node's Python, on CPU ----------------------------------------
 # A Python 3.12 venv holding tests/node_twin.txt (torch 2.11, numpy 2, transformers 5,
 # huggingface_hub 1.x), then gpu-check on it with run.sh cut off from the network (a network
-# namespace of its own where `unshare -n` works; pip's --no-index in any case).
-PYTHON312 ?= $(or $(firstword $(foreach p,python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12),\
-	$(shell $(p) -c '' 2>/dev/null && echo $(p)))),python3.12)
+# namespace of its own where `unshare -n` works; pip's --no-index in any case): the steps are
+# docker/checks/twin-check.sh. PYTHON312: the interpreter; left empty, the first python3.12
+# that runs (PATH, then pyenv).
+PYTHON312 ?=
 TWIN_VENV ?= .venv-node-twin
-_OFFLINE = $(if $(shell unshare -n true 2>/dev/null && echo y),unshare -n)
 .PHONY: twin-check
 twin-check: ## today's GPU node's Python (tests/node_twin.txt) on CPU: gpu-bundle for it, run.sh offline
-	rm -rf $(TWIN_VENV)
-	$(PYTHON312) -m venv $(TWIN_VENV)
-	$(TWIN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/node_twin.txt
-	@mkdir -p .cache && $(TWIN_VENV)/bin/python scripts/pekit/setup/node.py freeze > .cache/twin-freeze.json
-	$(MAKE) --no-print-directory gpu-bundle NODE_FREEZE=.cache/twin-freeze.json GPU_BUNDLE=.cache/twin-bundle
-	NODE_PYTHON=$(CURDIR)/$(TWIN_VENV)/bin/python VENV=$(CURDIR)/.venv-twin-kit \
-	  OUT=$(RESULTS_DIR)/twin-check $(if $(MINUTES),MINUTES=$(MINUTES)) $(_OFFLINE) bash .cache/twin-bundle/run.sh
+	@$(call _vars,PYTHON312 TWIN_VENV RESULTS_DIR MINUTES MMF_FROM WHEELHOUSE HOST_PYTHON) \
+	  $(CHECKS)/twin-check.sh

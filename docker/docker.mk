@@ -5,7 +5,9 @@
 #
 # Versions are read from scripts/pekit/facts/pins.json and docker/profiles.json by
 # docker/profiles.py and passed as --build-arg; nothing here repeats them. What differs between
-# engines (GPU and user flags) is docker/engine.py's.
+# engines (GPU and user flags, the host checks) is docker/engine.py's. Targets stay a line or
+# two: what decides, loops or refuses is in those scripts and in docker/checks/, which the tests
+# run directly.
 
 PROFILE ?= modern
 DOCKER ?= docker
@@ -33,7 +35,10 @@ DOCKER_RUN_ARGS ?=
 CMD ?=
 HOST_PYTHON ?= python3
 
-_PROFILES := modern paper
+# The scripts behind the targets that are more than a command (the Makefile's too); a script
+# gets its make variables by name: $(call _vars,A B) is A='$(A)' B='$(B)'.
+CHECKS := docker/checks
+_vars = $(foreach v,$(1),$(v)='$($(v))')
 _ENGINE = $(shell $(HOST_PYTHON) docker/engine.py name '$(DOCKER)' 2>/dev/null)
 # The build's inputs from the host, staged in one folder mounted at /run/pekit-build.
 _INPUTS := $(CURDIR)/.cache/docker/build-inputs
@@ -59,68 +64,30 @@ IN_IMAGE = $(DOCKER) run --rm $(_TTY) $(_RUN_FLAGS) \
 .PHONY: build shell test-image assets assets-list run-in-image docker-check run-check gpu-runtime-check \
 	profile-check volumes build-inputs standin-base image-check
 
+# PROFILE is a profile, and the build's sources (BASE_IMAGE, MMF_FROM) make build arguments.
 profile-check:
-	@case " $(_PROFILES) " in *" $(PROFILE) "*) ;; \
-	  *) echo "make: PROFILE must be one of: $(_PROFILES) (got '$(PROFILE)')" >&2; exit 2;; esac
+	@$(HOST_PYTHON) docker/profiles.py check '$(PROFILE)' $(_SOURCES)
 
 # The engine is installed and answers; Docker needs its daemon, podman and buildah none.
 docker-check:
-	@$(HOST_PYTHON) docker/engine.py name '$(DOCKER)' >/dev/null
-	@command -v $(firstword $(DOCKER)) >/dev/null 2>&1 || { \
-	  echo "make: '$(DOCKER)' not found. Install Docker Engine (https://docs.docker.com/engine/install/)," \
-	       "or Podman (DOCKER=podman), or use Apptainer/Singularity as docs/image.md shows." >&2; exit 1; }
-	@if [ "$(_ENGINE)" = docker ]; then $(DOCKER) info >/dev/null 2>&1 || { \
-	  echo "make: '$(DOCKER) info' failed: the Docker daemon is not running or not reachable." \
-	       "Start it (sudo systemctl start docker) and make sure your user may use it" \
-	       "(sudo usermod -aG docker $$(id -un), then log in again)." >&2; exit 1; }; fi
+	@$(HOST_PYTHON) docker/engine.py check '$(DOCKER)'
 
 # Running a container: not buildah, and GPUS must be a value the engine takes.
 run-check: docker-check
 	@$(HOST_PYTHON) docker/engine.py run-flags '$(DOCKER)' '$(GPUS)' >/dev/null
 
+# With GPUS set: an NVIDIA driver, and the engine's way to it (Docker's runtime, Podman's CDI).
 gpu-runtime-check: run-check
-	@if [ -n "$(strip $(GPUS))" ]; then \
-	  command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 || { \
-	    echo "make: no NVIDIA GPU or driver on this host (nvidia-smi -L failed). Install the" \
-	         "NVIDIA driver, or run without GPUs: GPUS= make $(MAKECMDGOALS)" >&2; exit 1; }; \
-	  if [ "$(_ENGINE)" = podman ]; then \
-	    { nvidia-ctk cdi list 2>/dev/null | grep -q 'nvidia.com/gpu=' \
-	      || ls /etc/cdi/*nvidia* /var/run/cdi/*nvidia* >/dev/null 2>&1; } || { \
-	      echo "make: Podman finds NVIDIA GPUs through CDI, and no NVIDIA CDI spec was found." \
-	           "Install the NVIDIA Container Toolkit and run" \
-	           "'sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml';" \
-	           "or run without GPUs: GPUS= make $(MAKECMDGOALS)" >&2; exit 1; }; \
-	  else \
-	    { $(DOCKER) info 2>/dev/null | grep -qi nvidia || command -v nvidia-container-runtime-hook \
-	        >/dev/null 2>&1 || command -v nvidia-ctk >/dev/null 2>&1; } || { \
-	      echo "make: Docker has no NVIDIA GPU runtime. Install the NVIDIA Container Toolkit" \
-	           "(https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html)," \
-	           "run 'sudo nvidia-ctk runtime configure --runtime=docker' and restart Docker;" \
-	           "or run without GPUs: GPUS= make $(MAKECMDGOALS)" >&2; exit 1; }; \
-	  fi; \
-	fi
+	@$(HOST_PYTHON) docker/engine.py gpu-runtime '$(DOCKER)' '$(GPUS)' $(MAKECMDGOALS)
 
 volumes:
 	@mkdir -p $(DATA_DIR) $(CACHE_DIR) $(RESULTS_DIR)
 
 # Stage MMF_FROM and BUILD_CA for the build's one mount; Docker's build cannot mount host paths.
 build-inputs: docker-check
-	@rm -rf $(_INPUTS)
-	@if [ -n "$(MMF_FROM)$(BUILD_CA)" ]; then \
-	  if [ "$(_ENGINE)" = docker ]; then \
-	    echo "make: MMF_FROM and BUILD_CA are mounted into the build, which docker build" \
-	         "cannot do: use DOCKER=podman or DOCKER=buildah, or leave them unset" \
-	         "(the build then clones MMF from its public repository)" >&2; exit 2; fi; \
-	  for f in $(MMF_FROM) $(BUILD_CA); do [ -e "$$f" ] || { \
-	    echo "make: $$f (MMF_FROM or BUILD_CA) does not exist" >&2; exit 2; }; done; \
-	  mkdir -p $(_INPUTS); \
-	  if [ -n "$(MMF_FROM)" ]; then cp -R "$(abspath $(MMF_FROM))" $(_INPUTS)/; fi; \
-	  if [ -n "$(BUILD_CA)" ]; then cp "$(BUILD_CA)" $(_INPUTS)/ca.crt; fi; \
-	fi
+	@$(HOST_PYTHON) docker/engine.py stage-inputs '$(DOCKER)' $(_INPUTS) '$(MMF_FROM)' '$(BUILD_CA)'
 
 build: profile-check build-inputs ## build the image: PROFILE=modern (default) or paper; DOCKER=docker|podman|buildah
-	@[ -n "$(strip $(_BUILD_ARGS))" ] || { $(HOST_PYTHON) docker/profiles.py build-args \
-	  $(PROFILE) $(_SOURCES) >/dev/null; exit 2; }
 	$(_BUILD_$(_ENGINE)) -f docker/Dockerfile -t $(IMAGE_REF) \
 	  $(_BUILD_ARGS) $(_INPUT_FLAGS) $(DOCKER_BUILD_ARGS) .
 
@@ -128,7 +95,7 @@ shell: profile-check gpu-runtime-check volumes ## a shell in the image (GPUS=all
 	$(IN_IMAGE) $(or $(CMD),bash)
 
 run-in-image: profile-check gpu-runtime-check volumes ## run CMD="..." in the image, e.g. CMD="pekit assets list"
-	@[ -n "$(CMD)" ] || { echo "make: set CMD, e.g. make run-in-image CMD='pekit assets list'" >&2; exit 2; }
+	@$(CHECKS)/require.sh CMD '$(CMD)'
 	$(IN_IMAGE) $(CMD)
 
 # The suite is written for the modern stack; in the paper image, the check is that
@@ -144,15 +111,9 @@ test-image: profile-check gpu-runtime-check volumes ## the test suite inside the
 # The stand-in for the modern profile's debian:bookworm-slim: Debian 12 from Debian's archive
 # (debootstrap, as root), imported as a local image. Built once; remove the image to rebuild.
 STANDIN_REF ?= localhost/pekit-standin:bookworm
-_IMAGE_EXISTS_podman = $(DOCKER) image exists
-_IMAGE_EXISTS_buildah = $(DOCKER) inspect --type image
 
 standin-base: docker-check
-	@case "$(_ENGINE)" in podman|buildah) ;; *) echo "make: the stand-in base is built with" \
-	  "podman or buildah (DOCKER=podman or DOCKER=buildah)" >&2; exit 2;; esac
-	@$(_IMAGE_EXISTS_$(_ENGINE)) $(STANDIN_REF) >/dev/null 2>&1 \
-	  && echo "stand-in base: $(STANDIN_REF) (present)" \
-	  || docker/standin_base.sh '$(DOCKER)' $(STANDIN_REF)
+	@$(HOST_PYTHON) docker/engine.py standin-base '$(DOCKER)' '$(STANDIN_REF)'
 
 # BASE_IMAGE, when given, is used instead of the stand-in (for example the real debian base).
 # The tests around the image need pytest only: a small venv of tests/requirements.txt, not the

@@ -8,6 +8,7 @@ Dockerfile has no copy of either. Stdlib only, Python 3.7+ (it also runs inside 
     python3 docker/profiles.py image-requirements PROFILE  # what the image (and .venv) install
     python3 docker/profiles.py build-requirements PROFILE  # the lock's setuptools/wheel pins
     python3 docker/profiles.py get PROFILE KEY             # one fact, placeholders filled
+    python3 docker/profiles.py check PROFILE [BASE_IMAGE=REF] [MMF_REPOSITORY=URL|PATH]
 """
 
 import json
@@ -147,6 +148,18 @@ def build_args(name, overrides=()):
     return [(k, replace.get(k, v)) for k, v in args]
 
 
+def check(name, overrides=()):
+    """The refusal of `make`'s image targets for PROFILE and the build's sources, or None."""
+    names = profile_names()
+    if name not in names:
+        return f"make: PROFILE must be one of: {' '.join(names)} (got '{name}')"
+    try:
+        build_args(name, overrides)
+    except SystemExit as e:
+        return str(e)
+    return None
+
+
 def main(argv=None):
     args = sys.argv[1:] if argv is None else argv
     if len(args) >= 2 and args[0] == "build-args":
@@ -160,8 +173,13 @@ def main(argv=None):
         for part in args[2].split("."):
             value = value[part]
         print(value if isinstance(value, str) else json.dumps(value))
+    elif len(args) >= 2 and args[0] == "check":
+        refusal = check(args[1], args[2:])
+        if refusal:
+            print(refusal, file=sys.stderr)
+            return 2
     else:
-        print("\n".join(__doc__.strip().splitlines()[-4:]), file=sys.stderr)
+        print("\n".join(__doc__.strip().splitlines()[-5:]), file=sys.stderr)
         return 2
     return 0
 

@@ -1,11 +1,13 @@
 """The image definition, checked without a Docker engine: hadolint, versions only from the pins,
-the Make targets' command lines (with a stand-in `docker`), the entrypoint as a script."""
+docker/engine.py's host checks and the Make targets' command lines (with a stand-in `docker`,
+`nvidia-smi`, ...), the entrypoint as a script."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -238,6 +240,18 @@ def make():
     return run
 
 
+def _calls(out, script):
+    """The arguments of each line of `make -n` output that runs `script`."""
+    calls = []
+    for line in out.replace("\\\n", " ").splitlines():
+        words = shlex.split(line)
+        for i, word in enumerate(words):
+            if word == script or word.endswith("/" + script):
+                calls.append(words[i + 1 :])
+                break
+    return calls
+
+
 @pytest.mark.parametrize("profile", ["modern", "paper"])
 def test_make_build_passes_the_pins(make, profile):
     rc, out, err = make("-n", "build", f"PROFILE={profile}")
@@ -248,17 +262,103 @@ def test_make_build_passes_the_pins(make, profile):
         assert f"--build-arg {key}={value}" in command
 
 
+def test_make_wires_the_image_targets_to_engine_py_and_profiles_py(make):
+    """Each check target is one call, with DOCKER, GPUS, PROFILE, the build's sources and the
+    goals passed through as they are."""
+    rc, out, err = make(
+        "-n",
+        "build",
+        "DOCKER=buildah",
+        "PROFILE=paper",
+        "BASE_IMAGE=localhost/b:1",
+        "MMF_FROM=/m/mmf.bundle",
+        "BUILD_CA=/etc/ca.pem",
+    )
+    assert rc == 0, err
+    assert _calls(out, "profiles.py") == [
+        ["check", "paper", "BASE_IMAGE=localhost/b:1", "MMF_REPOSITORY=/run/pekit-build/mmf.bundle"]
+    ]
+    staged = str(REPO / ".cache" / "docker" / "build-inputs")
+    assert _calls(out, "engine.py") == [
+        ["check", "buildah"],
+        ["stage-inputs", "buildah", staged, "/m/mmf.bundle", "/etc/ca.pem"],
+    ]
+    rc, out, err = make("-n", "shell", "DOCKER=podman", "GPUS=device=1", "PROFILE=paper")
+    assert rc == 0, err
+    assert _calls(out, "profiles.py") == [["check", "paper"]]
+    assert _calls(out, "engine.py") == [
+        ["check", "podman"],
+        ["run-flags", "podman", "device=1", ">/dev/null"],
+        ["gpu-runtime", "podman", "device=1", "shell"],
+    ]
+    rc, out, err = make("-n", "standin-base", "DOCKER=podman", "STANDIN_REF=localhost/s:2")
+    assert rc == 0, err
+    assert _calls(out, "engine.py")[-1] == ["standin-base", "podman", "localhost/s:2"]
+    rc, out, err = make("-n", "run-in-image", "GPUS=", "CMD=")
+    assert rc == 0, err
+    assert _calls(out, "require.sh") == [["CMD", ""]]
+
+
 def test_make_build_refuses_an_unknown_profile(make):
     rc, _, err = make("build", "PROFILE=nope")
-    assert rc != 0 and "PROFILE must be one of: modern paper" in err
+    assert rc != 0 and "PROFILE must be one of: modern paper (got 'nope')" in err
+
+
+def test_profile_check_refuses_unknown_profiles_and_sources(capsys):
+    assert profiles.main(["check", "modern"]) == 0
+    assert profiles.main(["check", "paper", "BASE_IMAGE=localhost/b:1"]) == 0
+    assert profiles.main(["check", "nope"]) == 2
+    assert capsys.readouterr().err == "make: PROFILE must be one of: modern paper (got 'nope')\n"
+    assert profiles.main(["check", ""]) == 2
+    assert "(got '')" in capsys.readouterr().err
+    # The build's arguments are checked too: nothing reaches the build that it would refuse.
+    assert profiles.main(["check", "modern", "TORCH_VERSION=1.0"]) == 2
+    assert "only BASE_IMAGE and MMF_REPOSITORY" in capsys.readouterr().err
+
+
+@pytest.fixture
+def host(tmp_path, monkeypatch):
+    """A host whose PATH holds only the tools a test puts in `host.bin`, and no CDI specs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setattr(engine, "CDI_DIRS", (str(tmp_path / "etc-cdi"), str(tmp_path / "run-cdi")))
+
+    def tool(name, body):
+        return _fake_tool(bin_dir, name, body)
+
+    tool.bin = bin_dir
+    return tool
+
+
+def _engine(*args, capsys):
+    rc = engine.main(list(args))
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_docker_check_says_how_to_get_docker(host, tmp_path, capsys):
+    rc, _, err = _engine("check", str(tmp_path / "no-docker"), capsys=capsys)
+    assert rc == 1 and "not found" in err and "docs.docker.com" in err
+    assert err.startswith("make: ") and err.count("\n") == 1
+    host("docker", "exit 1\n")
+    rc, _, err = _engine("check", "docker", capsys=capsys)
+    assert rc == 1 and "daemon is not running" in err and "usermod -aG docker" in err
+    host("docker", "exit 0\n")
+    assert _engine("check", "docker", capsys=capsys) == (0, "", "")
+    # podman and buildah have no daemon to ask.
+    host("podman", "exit 1\n")
+    assert _engine("check", "podman", capsys=capsys) == (0, "", "")
+
+
+def test_docker_check_refuses_an_unknown_engine(capsys):
+    rc, _, err = _engine("check", "nerdctl", capsys=capsys)
+    assert rc == 2 and "expected docker, podman or buildah" in err
 
 
 def test_make_build_says_how_to_get_docker(make, tmp_path):
     rc, _, err = make("build", f"DOCKER={tmp_path / 'no-docker'}")
     assert rc != 0 and "not found" in err and "docs.docker.com" in err
-    _fake_tool(tmp_path, "docker", "exit 1\n")
-    rc, _, err = make("build", path_prefix=str(tmp_path))
-    assert rc != 0 and "daemon is not running" in err
 
 
 def test_make_build_runs_docker_build(make, tmp_path):
@@ -289,21 +389,19 @@ def test_make_shell_mounts_volumes_as_the_caller(make, tmp_path):
     run = log.read_text().splitlines()[-1]
     assert run.startswith("run --rm ") and "--gpus" not in run
     assert f"--user {os.getuid()}:{os.getgid()}" in run
-    for host, inside in ((data, "/mmf/data"), (cache, "/mmf/cache"), (results, "/mmf/results")):
-        assert f"-v {host}:{inside}" in run and host.is_dir()
+    for host_dir, inside in ((data, "/mmf/data"), (cache, "/mmf/cache"), (results, "/mmf/results")):
+        assert f"-v {host_dir}:{inside}" in run and host_dir.is_dir()
     assert run.endswith("pekit:modern pekit assets list")
 
 
 def test_make_shell_with_gpus_checks_the_gpu_runtime(make, tmp_path):
-    _fake_tool(tmp_path, "docker", "exit 0\n")
+    """The check runs before the container, and its advice names the goal that was run."""
+    log = tmp_path / "docker.log"
+    _fake_tool(tmp_path, "docker", f'echo "$@" >> "{log}"\n')
     _fake_tool(tmp_path, "nvidia-smi", "exit 9\n")
     rc, _, err = make("shell", "GPUS=all", path_prefix=str(tmp_path))
-    assert rc != 0 and "nvidia-smi -L failed" in err and "GPUS= make" in err
-    if shutil.which("nvidia-ctk") or shutil.which("nvidia-container-runtime-hook"):
-        pytest.skip("this host has the NVIDIA container toolkit")
-    _fake_tool(tmp_path, "nvidia-smi", "exit 0\n")
-    rc, _, err = make("shell", "GPUS=all", path_prefix=str(tmp_path))
-    assert rc != 0 and "NVIDIA Container Toolkit" in err
+    assert rc != 0 and "nvidia-smi -L failed" in err and "GPUS= make shell\n" in err
+    assert not any(c.startswith("run ") for c in log.read_text().splitlines())
 
 
 def test_make_assets_runs_the_kit_on_the_host(make, tmp_path):
@@ -320,6 +418,104 @@ def test_make_assets_runs_the_kit_on_the_host(make, tmp_path):
     assert f"--data-dir {tmp_path}/d --cache-dir {tmp_path}/c" in command
     assert f"TRANSFORMERS_CACHE={tmp_path}/c/transformers" in command
     assert command.rstrip().endswith("hmd --allow-unverified")
+
+
+def test_gpu_runtime_wants_an_nvidia_driver(host, capsys):
+    host("docker", "echo 'Runtimes: io.containerd.runc.v2 nvidia runc'\n")
+    host("nvidia-smi", "exit 9\n")
+    rc, _, err = _engine("gpu-runtime", "docker", "all", "volumes", "shell", capsys=capsys)
+    assert rc == 1
+    assert err == (
+        "make: no NVIDIA GPU or driver on this host (nvidia-smi -L failed). Install the NVIDIA"
+        " driver, or run without GPUs: GPUS= make volumes shell\n"
+    )
+    (host.bin / "nvidia-smi").unlink()
+    rc, _, err = _engine("gpu-runtime", "docker", "2", "shell", capsys=capsys)
+    assert rc == 1 and "nvidia-smi -L failed" in err
+    # Without GPUS nothing is asked of the host.
+    assert _engine("gpu-runtime", "docker", " ", "shell", capsys=capsys) == (0, "", "")
+
+
+def test_gpu_runtime_wants_dockers_nvidia_runtime(host, capsys):
+    host("nvidia-smi", "exit 0\n")
+    host("docker", "echo 'Runtimes: io.containerd.runc.v2 runc'\n")
+    rc, _, err = _engine("gpu-runtime", "docker", "all", "reproduce-hmd", capsys=capsys)
+    assert rc == 1 and "Docker has no NVIDIA GPU runtime" in err
+    assert "NVIDIA Container Toolkit" in err and "nvidia-ctk runtime configure" in err
+    assert err.endswith("GPUS= make reproduce-hmd\n") and err.count("\n") == 1
+    # Any one of: the runtime in `docker info`, the toolkit's hook, its CLI.
+    host("docker", "echo 'Runtimes: io.containerd.runc.v2 NVIDIA runc'\n")
+    assert _engine("gpu-runtime", "docker", "all", capsys=capsys)[0] == 0
+    host("docker", "exit 0\n")
+    for tool in ("nvidia-container-runtime-hook", "nvidia-ctk"):
+        path = host(tool, "exit 0\n")
+        assert _engine("gpu-runtime", "docker", "all", capsys=capsys)[0] == 0, tool
+        path.unlink()
+    assert _engine("gpu-runtime", "docker", "all", capsys=capsys)[0] == 1
+
+
+def test_gpu_runtime_wants_podmans_cdi_spec(host, tmp_path, capsys):
+    host("podman", "exit 0\n")
+    host("nvidia-smi", "exit 0\n")
+    rc, _, err = _engine("gpu-runtime", "podman", "all", "shell", capsys=capsys)
+    assert rc == 1 and "no NVIDIA CDI spec was found" in err
+    assert "nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml" in err
+    assert err.endswith("GPUS= make shell\n") and err.count("\n") == 1
+    host("nvidia-ctk", "exit 0\n")  # the toolkit, but no spec generated
+    assert _engine("gpu-runtime", "podman", "all", capsys=capsys)[0] == 1
+    host("nvidia-ctk", "echo nvidia.com/gpu=0; echo nvidia.com/gpu=all\n")
+    assert _engine("gpu-runtime", "podman", "all", capsys=capsys)[0] == 0
+    (host.bin / "nvidia-ctk").unlink()
+    # A spec file in either folder where specs live.
+    spec = tmp_path / "run-cdi" / "nvidia.yaml"
+    spec.parent.mkdir()
+    spec.write_text("cdiVersion: 0.5.0\n")
+    assert _engine("gpu-runtime", "podman", "all", capsys=capsys)[0] == 0
+
+
+def test_stage_inputs_copies_mmf_from_and_build_ca(host, tmp_path, capsys):
+    dest = tmp_path / "staged"
+    (dest / "old").mkdir(parents=True)
+    bundle = tmp_path / "mmf.bundle"
+    bundle.write_bytes(b"bundle")
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    rc = engine.main(["stage-inputs", "buildah", str(dest), str(bundle), str(ca)])
+    assert rc == 0, capsys.readouterr().err
+    assert sorted(p.name for p in dest.iterdir()) == ["ca.crt", "mmf.bundle"]
+    assert (dest / "mmf.bundle").read_bytes() == b"bundle"
+    assert (dest / "ca.crt").read_text() == ca.read_text()
+    # A clone is copied as a folder under its own name, its links kept as links.
+    clone = tmp_path / "mmf"
+    (clone / ".git").mkdir(parents=True)
+    (clone / "setup.py").write_text("setup()\n")
+    (clone / "link").symlink_to("setup.py")
+    assert engine.main(["stage-inputs", "podman", str(dest), str(clone), ""]) == 0
+    assert sorted(p.name for p in dest.iterdir()) == ["mmf"]
+    assert (dest / "mmf" / "setup.py").read_text() == "setup()\n"
+    assert os.readlink(str(dest / "mmf" / "link")) == "setup.py"
+    # Neither given: nothing is mounted, and nothing staged earlier is left.
+    assert engine.main(["stage-inputs", "docker", str(dest), "", ""]) == 0
+    assert not dest.exists()
+
+
+def test_stage_inputs_refuses_host_inputs_with_docker(tmp_path, capsys):
+    dest = tmp_path / "staged"
+    dest.mkdir()
+    rc, _, err = _engine("stage-inputs", "docker", str(dest), str(tmp_path), "", capsys=capsys)
+    assert rc == 2 and "docker build" in err and "DOCKER=podman" in err
+    assert err.startswith("make: MMF_FROM and BUILD_CA are mounted") and err.count("\n") == 1
+    assert not dest.exists()
+
+
+def test_stage_inputs_refuses_missing_inputs(tmp_path, capsys):
+    dest = tmp_path / "staged"
+    missing = tmp_path / "none.pem"
+    rc, _, err = _engine("stage-inputs", "buildah", str(dest), "", str(missing), capsys=capsys)
+    assert rc == 2 and err == f"make: {missing} (MMF_FROM or BUILD_CA) does not exist\n"
+    rc, _, err = _engine("stage-inputs", "podman", str(dest), str(missing), "", capsys=capsys)
+    assert rc == 2 and f"{missing} (MMF_FROM or BUILD_CA) does not exist" in err
+    assert not dest.exists()
 
 
 def test_make_build_with_buildah_mounts_the_build_inputs(make, tmp_path):
@@ -361,22 +557,11 @@ def test_make_build_without_inputs_mounts_nothing(make, tmp_path):
 
 
 def test_make_build_refuses_host_inputs_with_docker(make, tmp_path):
-    _fake_tool(tmp_path, "docker", "exit 0\n")
+    log = tmp_path / "docker.log"
+    _fake_tool(tmp_path, "docker", f'echo "$@" >> "{log}"\n')
     rc, _, err = make("build", f"MMF_FROM={tmp_path}", path_prefix=str(tmp_path))
     assert rc == 2 and "docker build" in err and "DOCKER=podman" in err
-
-
-def test_make_build_refuses_missing_inputs(make, tmp_path):
-    _fake_tool(tmp_path, "buildah", "exit 0\n")
-    rc, _, err = make(
-        "build", "DOCKER=buildah", f"BUILD_CA={tmp_path}/none.pem", path_prefix=str(tmp_path)
-    )
-    assert rc == 2 and f"{tmp_path}/none.pem" in err and "does not exist" in err
-
-
-def test_make_build_refuses_an_unknown_engine(make):
-    rc, _, err = make("build", "DOCKER=nerdctl")
-    assert rc != 0 and "expected docker, podman or buildah" in err
+    assert log.read_text().splitlines() == ["info"]  # no build started
 
 
 @pytest.mark.parametrize(
@@ -448,23 +633,43 @@ def test_make_shell_with_podman_uses_cdi_and_the_callers_uid(make, tmp_path):
     assert f"--user {os.getuid()}:{os.getgid()}" in run
 
 
-def test_make_shell_with_podman_asks_for_the_cdi_spec(make, tmp_path):
-    _fake_tool(tmp_path, "podman", "exit 0\n")
-    _fake_tool(tmp_path, "nvidia-smi", "exit 0\n")
-    _fake_tool(tmp_path, "nvidia-ctk", "exit 0\n")
-    if list(Path("/etc/cdi").glob("*nvidia*")) or list(Path("/var/run/cdi").glob("*nvidia*")):
-        pytest.skip("this host has an NVIDIA CDI spec")
-    rc, _, err = make("shell", "DOCKER=podman", "GPUS=all", path_prefix=str(tmp_path))
-    assert rc != 0 and "nvidia-ctk cdi generate" in err
+def test_buildah_builds_but_does_not_run(capsys):
+    rc, _, err = _engine("run-flags", "buildah", "", capsys=capsys)
+    assert rc == 2 and "DOCKER=podman" in err and err.startswith("make: buildah builds images")
 
 
-def test_buildah_builds_but_does_not_run(make, tmp_path):
-    _fake_tool(tmp_path, "buildah", "exit 0\n")
-    rc, _, err = make("shell", "DOCKER=buildah", "GPUS=", path_prefix=str(tmp_path))
-    assert rc != 0 and "DOCKER=podman" in err
+def test_standin_base_wants_podman_or_buildah(capsys):
+    rc, _, err = _engine("standin-base", "docker", "localhost/s:1", capsys=capsys)
+    assert rc == 2 and err == (
+        "make: the stand-in base is built with podman or buildah (DOCKER=podman or"
+        " DOCKER=buildah)\n"
+    )
 
 
-def test_image_check_wants_podman_or_buildah(make, tmp_path):
+@pytest.mark.parametrize(
+    "engine_name, exists", [("podman", "image exists"), ("buildah", "inspect --type image")]
+)
+def test_standin_base_is_made_once(host, tmp_path, monkeypatch, capsys, engine_name, exists):
+    log = tmp_path / "log"
+    scripts = tmp_path / "docker"
+    scripts.mkdir()
+    _fake_tool(scripts, "standin_base.sh", f'echo "standin_base.sh $*" >> "{log}"\nexit 3\n')
+    monkeypatch.setattr(engine, "DOCKER_DIR", scripts)
+    host(engine_name, f'echo "{engine_name} $*" >> "{log}"\nexit 1\n')
+    # Absent: standin_base.sh makes it, and its exit status is the target's.
+    assert _engine("standin-base", engine_name, "localhost/s:1", capsys=capsys)[0] == 3
+    assert log.read_text().splitlines() == [
+        f"{engine_name} {exists} localhost/s:1",
+        f"standin_base.sh {engine_name} localhost/s:1",
+    ]
+    log.unlink()
+    host(engine_name, f'echo "{engine_name} $*" >> "{log}"\n')
+    rc, out, _ = _engine("standin-base", engine_name, "localhost/s:1", capsys=capsys)
+    assert rc == 0 and out == "stand-in base: localhost/s:1 (present)\n"
+    assert log.read_text().splitlines() == [f"{engine_name} {exists} localhost/s:1"]
+
+
+def test_make_image_check_wants_podman_or_buildah(make, tmp_path):
     _fake_tool(tmp_path, "docker", "exit 0\n")
     rc, _, err = make("standin-base", path_prefix=str(tmp_path))
     assert rc == 2 and "podman or buildah" in err

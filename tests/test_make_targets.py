@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
-import sys
 
 import ready_data
 
@@ -145,21 +145,82 @@ def test_own_python_runs_local_targets_there_and_builds_no_venv():
     )
 
 
-def test_gpu_check_refuses_a_node_python_that_does_not_run_or_has_no_wheelhouse(tmp_path):
-    out = _make("gpu-check", f"NODE_PYTHON={tmp_path}/python")
-    assert out.returncode != 0 and b"does not run" in out.stdout
-    empty = tmp_path / "wheels"
-    empty.mkdir()
-    venv = tmp_path / "venv"
+def _script_call(out, script):
+    """(variables, arguments) of the `make -n` line that runs docker/checks/SCRIPT: the
+    NAME='value' words before it, the words after it."""
+    text = out.stdout.decode().replace("\\\n", " ")
+    for line in text.splitlines():
+        words = shlex.split(line)
+        for i, word in enumerate(words):
+            if word == f"docker/checks/{script}":
+                return dict(w.split("=", 1) for w in words[:i]), words[i + 1 :]
+    raise AssertionError(f"no call of {script} in:\n{text}")
+
+
+def test_paper_check_passes_its_variables_to_its_script():
     out = _make(
-        "gpu-check",
-        f"NODE_PYTHON={sys.executable}",
-        f"WHEELHOUSE={empty}",
-        f"GPU_CHECK_VENV={venv}",
+        "-n",
+        "paper-check",
+        "PYTHON37=/opt/py37/bin/python3.7",
+        "PAPER_VENV=/tmp/paper",
+        "MMF_FROM=/m/mmf.bundle",
+        "PYTEST_ARGS=-k 'pe or fc' -x",
     )
-    assert out.returncode != 0 and b"no wheelhouse there" in out.stdout, out.stdout
-    assert b"pekit wheelhouse" in out.stdout and b"Traceback" not in out.stdout
-    assert not venv.exists()
+    assert out.returncode == 0, out.stdout
+    variables, args = _script_call(out, "paper-check.sh")
+    assert variables == {"PYTHON37": "/opt/py37/bin/python3.7", "PAPER_VENV": "/tmp/paper"}
+    assert args == ["/m/mmf.bundle", "-k", "pe or fc", "-x"]
+    # MMF's source: MMF_FROM, else MMF_SRC, else the pinned repository; PYTHON37 left to find.
+    variables, args = _script_call(_make("-n", "paper-check", "MMF_SRC=/s"), "paper-check.sh")
+    assert variables == {"PYTHON37": "", "PAPER_VENV": ".venv-paper"} and args == ["/s"]
+    _, args = _script_call(_make("-n", "paper-check", "MMF_SRC="), "paper-check.sh")
+    assert args == [pins.get("mmf.repository")]
+
+
+def test_gpu_targets_pass_their_variables_to_their_scripts():
+    given = {
+        "NODE_PYTHON": "/opt/node/bin/python3",
+        "GPU_BUNDLE": "/b",
+        "GPU_CHECK_VENV": "/v",
+        "RESULTS_DIR": "/r",
+        "MINUTES": "5",
+        "MMF_FROM": "/m/mmf.bundle",
+        "WHEELHOUSE": "/w",
+        "HOST_PYTHON": "/usr/bin/python3",
+    }
+    out = _make("-n", "gpu-check", *(f"{k}={v}" for k, v in given.items()))
+    assert out.returncode == 0, out.stdout
+    assert _script_call(out, "gpu-check.sh") == (given, [])
+    bundle = {k: given[k] for k in ("GPU_BUNDLE", "MMF_FROM", "WHEELHOUSE", "HOST_PYTHON")}
+    out = _make(
+        "-n", "gpu-bundle", "NODE_FREEZE=node.json", *(f"{k}={v}" for k, v in bundle.items())
+    )
+    assert _script_call(out, "gpu-bundle.sh") == ({"NODE_FREEZE": "node.json", **bundle}, [])
+    # The defaults the docs name.
+    variables, _ = _script_call(_make("-n", "gpu-check", "RESULTS_DIR=/r"), "gpu-check.sh")
+    assert variables["NODE_PYTHON"] == "python3" and variables["MINUTES"] == ""
+    assert variables["GPU_BUNDLE"] == ".cache/gpu-bundle"
+    assert variables["GPU_CHECK_VENV"] == ".venv-gpu-check"
+    twin = {
+        "PYTHON312": "/opt/py312/bin/python3.12",
+        "TWIN_VENV": "/t",
+        "RESULTS_DIR": "/r",
+        "MINUTES": "",
+        "MMF_FROM": "/m/mmf.bundle",
+        "WHEELHOUSE": "",
+        "HOST_PYTHON": "/usr/bin/python3",
+    }
+    out = _make("-n", "twin-check", *(f"{k}={v}" for k, v in twin.items()))
+    assert out.returncode == 0, out.stdout
+    assert _script_call(out, "twin-check.sh") == (twin, [])
+    variables, _ = _script_call(_make("-n", "twin-check"), "twin-check.sh")
+    assert variables["TWIN_VENV"] == ".venv-node-twin" and variables["PYTHON312"] == ""
+    assert variables["RESULTS_DIR"] == f"{REPO}/results"
+
+
+def test_data_targets_check_src_with_the_goals_named():
+    variables, args = _script_call(_make("-n", "data-mmh", "SRC="), "require.sh")
+    assert variables == {} and args == ["SRC", "", "data-mmh"]
 
 
 def test_study_dry_run_prints_the_matrix_without_image_or_venv(tmp_path):
