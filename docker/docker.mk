@@ -136,9 +136,6 @@ image-check: $(IMAGE_CHECK_VENV)/.installed ## needs DOCKER=podman or DOCKER=bui
 	  tests/test_image.py $(PYTEST_ARGS)
 
 assets: volumes ## download + verify checkpoints, features, BERT into DATA_DIR/CACHE_DIR (no Docker needed)
-	@$(HOST_PYTHON) -c 'import requests' 2>/dev/null || { echo "make: assets downloads with the" \
-	  "Python package requests, which $(HOST_PYTHON) lacks: $(HOST_PYTHON) -m pip install --user" \
-	  "requests, or HOST_PYTHON=<a Python 3.7+ that has it>" >&2; exit 2; }
 	PYTHONPATH=$(CURDIR)/scripts TRANSFORMERS_CACHE=$(CACHE_DIR)/transformers \
 	  $(HOST_PYTHON) -m pekit assets fetch --data-dir $(DATA_DIR) --cache-dir $(CACHE_DIR) \
 	  $(ASSETS_ARGS)

@@ -10,6 +10,7 @@ import ready_data
 
 from conftest import make_env
 from pekit.core import location
+from pekit.facts import pins
 
 REPO = location.kit_root()
 
