@@ -123,7 +123,7 @@ MMF_SPLITS = ("train", "val", "test")
 ENV_PRECISION = "PEKIT_FAST_PRECISION"
 # The training.* switches the kit's `fast` MMF patches add (mmf/configs/defaults.yaml).
 FAST_KEYS = ("bf16", "tf32", "lmdb_readahead")
-DEFAULT = "paper"
+DEFAULT = PAPER.name  # the settings a run trains with unless told otherwise
 
 
 def names():
