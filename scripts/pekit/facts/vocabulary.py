@@ -133,6 +133,18 @@ class Dataset:
         return bool(self.facts.get("features_from_kit"))
 
     @property
+    def features_format(self):
+        """How its region features are stored for the paper's settings: lmdb (HMD's, MMF's
+        zoo) or npy (MMH's, one file per image)."""
+        return self.facts["features_format"]
+
+    @property
+    def features_cached(self):
+        """Its region features stay in memory over a run (HMD's, about 7 GB, after the first of
+        some 40 epochs); MMH's (about 120 GB) come from disk."""
+        return bool(self.facts["features_cached"])
+
+    @property
     def data_source(self):
         """What `pekit data <name>` reads (its SRC), as a fix names it: ZIP_OR_FOLDER."""
         return self.facts["data_source"]
