@@ -104,6 +104,11 @@ class Dataset:
         to MMF's package root, or to the kit's plugin when configs_in_plugin)."""
         return self.facts["mmf_configs"][model]
 
+    def mmf_defaults_config(self, model):
+        """The project config mmf_config extends, without its from_* checkpoint download: the
+        defaults.yaml beside it (offline worlds train from random weights)."""
+        return self.mmf_config(model).rpartition("/")[0] + "/defaults.yaml"
+
     @property
     def configs_in_plugin(self):
         """Its MMF configs (and builder) are the kit's plugin's, not MMF's own."""

@@ -23,7 +23,7 @@ from ..facts import models, vocabulary
 if TYPE_CHECKING:
     import numpy
 
-DATASET = "hateful_memes"
+DATASET = vocabulary.DATASETS[vocabulary.HMD].mmf_name
 # MMF skips a download when the folder's .built.json holds the zoo version. The zoo
 # (mmf/configs/zoo/datasets.yaml) spells it 1.0_2020_10_01, which MMF's YAML loader reads
 # as this float; MMF compares the two with ==.
@@ -83,10 +83,7 @@ WORDS = [
 OFFLINE_ENV = {"TRANSFORMERS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 # MMF's hateful_memes project configs without the `from_*` checkpoint download.
-CONFIGS = {
-    "visual_bert": "projects/visual_bert/configs/hateful_memes/defaults.yaml",
-    "vilbert": "projects/vilbert/configs/hateful_memes/defaults.yaml",
-}
+CONFIGS = {m: vocabulary.DATASETS[vocabulary.HMD].mmf_defaults_config(m) for m in vocabulary.MODELS}
 
 
 class World(NamedTuple):
