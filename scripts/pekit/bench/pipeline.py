@@ -20,7 +20,6 @@ from . import loader as loader_mod
 from . import train
 
 
-
 def page_cache(dataset):
     """Where a run's features come from over its 22,000 updates: memory (warm) or disk (cold)."""
     return "warm" if DATASETS[dataset].features_cached else "cold"

@@ -43,9 +43,7 @@ def ratios(result):
     """fast/paper per dataset, MMH/HMD with fast, PE/FC step time; means over the modes run."""
     out = {}
     pipe = result.get("pipeline", [])
-    model = (
-        PAPER_MODEL if _find(pipe, model=PAPER_MODEL) else (pipe[0]["model"] if pipe else None)
-    )
+    model = PAPER_MODEL if _find(pipe, model=PAPER_MODEL) else (pipe[0]["model"] if pipe else None)
     for dataset in DATASETS:
         per_mode = []
         for mode in MODES:

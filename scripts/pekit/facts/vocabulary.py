@@ -24,7 +24,6 @@ from typing import Dict, Optional, Tuple
 from ..core.errors import UsageError
 from .datasets import dataset_facts
 
-
 # The names, for code that means one model, mode or dataset in particular (the importer of HMD,
 # the PE/FC ratio of a benchmark); anything that holds for each of them is a field below.
 VISUAL_BERT, VILBERT = "visual_bert", "vilbert"
@@ -166,7 +165,12 @@ MODELS: Dict[str, Model] = {
 MODES: Dict[str, Mode] = {
     m.name: m
     for m in (
-        Mode(FC, "FC", freeze_base=True, trains_words="the head (names with a 'classifier' component)"),
+        Mode(
+            FC,
+            "FC",
+            freeze_base=True,
+            trains_words="the head (names with a 'classifier' component)",
+        ),
         Mode(
             PE,
             "PE",

@@ -36,7 +36,9 @@ def add_matrix_arguments(p, default_modes=PAPER_MODES, default_sizes=None):
     pe_most, _ = size_limit(PE)
     lora_most, _ = size_limit(LORA)
     p.add_argument("--dataset", required=True, choices=list(DATASETS))
-    p.add_argument("--models", default="", help=f"comma-separated (default: {','.join(DEFAULT_MODELS)})")
+    p.add_argument(
+        "--models", default="", help=f"comma-separated (default: {','.join(DEFAULT_MODELS)})"
+    )
     p.add_argument(
         "--modes",
         default="",

@@ -16,6 +16,7 @@ from ..facts.vocabulary import DATASETS
 from . import identity as identity_mod
 from .record import FINISHED, FOREIGN_FIX, RUNNING, check_folder, load, state
 
+
 def fix_data(dataset, data_dir=None):
     """The command laying out `dataset` in the data folder."""
     source = DATASETS[dataset].data_source
