@@ -38,6 +38,7 @@ from ..core.atomic import write_bytes, write_json
 from ..core.digests import sha256_bytes, sha256_file
 from ..core.errors import PekitError
 from ..core.regular import check_regular, read_regular
+from ..facts.vocabulary import MODES, PE
 from . import structure, tensorfile
 from .info import FORMAT, ExportInfo
 from .structure import (  # noqa: F401 (the names this module has always offered)
@@ -66,20 +67,20 @@ def mode_of(raw, state, run, where):
     except (KeyError, TypeError, AttributeError):
         mode = None
     if mode is None and run and run.get("mode"):
-        from ..facts.vocabulary import MODES
-
         if run["mode"] in MODES:
             mode = structure.switches(run["mode"])
     if mode is None:
-        pe = any(ADAPTER.search(n) for n in state)
-        lora = any(LORA.search(n) for n in state)
-        if not (pe or lora):
+        # The modes that add tensors tell themselves by their names.
+        adding = [m for m in MODES.values() if m.adds]
+        found = [m for m in adding if any(m.trains_parameter(n) for n in state)]
+        if not found:
             raise PekitError(
                 f"{where}: no adapter parameters (no 'Adapt' or '.lora.' names) and no MMF "
                 "config or run record saying which mode trained it; is this a PE, LoRA or "
                 "BitFit run?"
             )
-        mode = {"freeze_base": True, "pe_adapter": pe, "lora": lora, "bitfit": False}
+        mode = {k: False for k in MODE_KEYS}
+        mode.update({m.switch: True for m in found}, freeze_base=True)
     if not mode["freeze_base"]:
         raise PekitError(
             f"{where}: a Full-FT run (freeze_base false) trains every parameter; there is no "
@@ -291,7 +292,7 @@ def export(source, out_dir=None, base=None, heads=HEADS):
         # name and shape from it, and checks it against the base (structure.py).
         "sizes": {
             "pe_reduction": _reductions(raw, run, hosts, checkpoint)
-            if mode["pe_adapter"]
+            if structure.added_kind(mode) == PE
             else None,
             "lora_r": rank,
             "hosts": hosts,

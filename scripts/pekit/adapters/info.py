@@ -22,24 +22,19 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
 from ..core.errors import PekitError
-from ..facts.vocabulary import MODES
+from ..facts.vocabulary import LORA, MODES, PE
 from . import structure
 
 FORMAT = "pekit-adapters/2"
 OLD_FORMAT = "pekit-adapters/1"  # the same, in a torch.save file: read with the safe loader
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 HOST_FIELDS = {
-    "pe": ("count", "hidden_size", "bottleneck", "reduction"),
-    "lora": ("count", "in_features", "out_features"),
+    PE: ("count", "hidden_size", "bottleneck", "reduction"),
+    LORA: ("count", "in_features", "out_features"),
 }
 
 # What each frozen-base mode trains, in words.
-TRAINS = {
-    "fc": "the head (names with a 'classifier' component)",
-    "pe": "the head and adapter blocks (a name component starting 'Adapt')",
-    "lora": "the head and LoRA updates ('.lora.' names)",
-    "bitfit": "the head and the encoder's bias terms (bert.encoder.*.bias)",
-}
+TRAINS = {name: m.trains_words for name, m in MODES.items() if m.freeze_base}
 
 
 def _positive(value):
@@ -199,11 +194,11 @@ def _sizes(doc, name, mode, keys, get, refuse, where):
     kind = structure.added_kind(mode)
     label = MODES[name].label
     reduction = get("sizes.pe_reduction", (int, float), "a positive number or null", True)
-    if reduction is not None and (kind != "pe" or not _positive(reduction)):
-        refuse("sizes.pe_reduction", reduction, "null" if kind != "pe" else "a positive number")
+    if reduction is not None and (kind != PE or not _positive(reduction)):
+        refuse("sizes.pe_reduction", reduction, "null" if kind != PE else "a positive number")
     rank = get("sizes.lora_r", int, "a whole number or null", optional=True)
-    if (kind == "lora") != (rank is not None) or (rank is not None and not _whole(rank, 1)):
-        refuse("sizes.lora_r", rank, f"{label}'s rank" if kind == "lora" else "null")
+    if (kind == LORA) != (rank is not None) or (rank is not None and not _whole(rank, 1)):
+        refuse("sizes.lora_r", rank, f"{label}'s rank" if kind == LORA else "null")
     hosts = get("sizes.hosts", dict, "an object of host patterns")
     if (kind is None) != (not hosts):
         refuse(
@@ -221,7 +216,7 @@ def _sizes(doc, name, mode, keys, get, refuse, where):
             or not all(_whole(v, 1) for k, v in record.items() if k != "reduction")
         ):
             refuse(field, record, f"an object of whole numbers (1 to 2^40) {', '.join(fields)}")
-        if kind != "pe":
+        if kind != PE:
             continue
         own = record["reduction"]
         if not _positive(own) or not math.isfinite(record["hidden_size"] / own):
@@ -262,7 +257,7 @@ def _run(doc, name, sizes, get, refuse):
         refuse("run.size", size, f"{{'key': {key!r}, 'value': a number}}" if key else "null")
     recorded = None
     if sizes is not None:
-        recorded = sizes.pe_reduction if name == "pe" else sizes.lora_r
+        recorded = sizes.pe_reduction if name == PE else sizes.lora_r
     if recorded is not None and size["value"] != recorded:
         refuse("run.size.value", size["value"], f"{recorded}, the {key} of field 'sizes'")
     return run

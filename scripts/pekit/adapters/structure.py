@@ -17,32 +17,29 @@ from __future__ import annotations
 import re
 
 from ..core.errors import PekitError
-from ..facts.vocabulary import MODES
+from ..facts.vocabulary import BITFIT, MODES, SWITCHES
+from ..facts.vocabulary import LORA as LORA_KIND
+from ..facts.vocabulary import PE as PE_KIND
 
-ADAPTER = re.compile(r"(^|\.)adapt", re.IGNORECASE)
-LORA = re.compile(r"\.lora\.")
-ENCODER_BIAS = re.compile(r"(^|\.)bert\.encoder\..*\.bias$")
+# What a mode trains, as its pattern of parameter names (pekit.facts.vocabulary's Mode.trains).
+ADAPTER = re.compile(MODES[PE_KIND].trains)
+LORA = re.compile(MODES[LORA_KIND].trains)
+ENCODER_BIAS = re.compile(MODES[BITFIT].trains)
 HEADS = ("classifier",)
-MODE_KEYS = ("freeze_base", "pe_adapter", "lora", "bitfit")
-PE_MODE = {"freeze_base": True, "pe_adapter": True, "lora": False, "bitfit": False}
+MODE_KEYS = SWITCHES
+PE_MODE = MODES[PE_KIND].switches
 _NUMBER = re.compile(r"[0-9]+")
 
 
 def switches(name):
     """The MODE_KEYS switches of a vocabulary mode."""
-    m = MODES[name]
-    return {
-        "freeze_base": m.freeze_base,
-        "pe_adapter": m.pe_adapter,
-        "lora": m.switch == "lora",
-        "bitfit": m.switch == "bitfit",
-    }
+    return MODES[name].switches
 
 
 def mode_name(mode):
     """The vocabulary name of a frozen-base mode's switches (fc, pe, lora, bitfit), or None."""
     for name, m in MODES.items():
-        if m.freeze_base and switches(name) == dict(mode):
+        if m.freeze_base and m.switches == dict(mode):
             return name
     return None
 
@@ -50,46 +47,36 @@ def mode_name(mode):
 def is_trained(name, heads=HEADS, mode=None):
     """Whether `mode` (the MODE_KEYS switches; PE's by default) trains parameter `name`."""
     mode = PE_MODE if mode is None else mode
-    return (
-        any(h in name.split(".") for h in heads)
-        or (mode.get("pe_adapter") and bool(ADAPTER.search(name)))
-        or (mode.get("lora") and bool(LORA.search(name)))
-        or (mode.get("bitfit") and bool(ENCODER_BIAS.search(name)))
+    return any(h in name.split(".") for h in heads) or any(
+        m.switch and mode.get(m.switch) and m.trains_parameter(name) for m in MODES.values()
     )
 
 
 def added_kind(mode):
-    """'pe' when the mode adds adapter blocks, 'lora' when it adds LoRA updates, else None."""
-    if mode.get("pe_adapter"):
-        return "pe"
-    if mode.get("lora"):
-        return "lora"
+    """The mode whose switch is on in `mode` when it adds tensors to the model (pe: adapter
+    blocks, lora: LoRA updates), else None."""
+    for m in MODES.values():
+        if m.adds and mode.get(m.switch):
+            return m.name
     return None
 
 
 def is_added(name, kind):
     """Whether `name` is a tensor of what `kind` adds to the model."""
-    if kind == "pe":
-        return bool(ADAPTER.search(name))
-    if kind == "lora":
-        return bool(LORA.search(name))
-    return False
+    return kind in MODES and bool(MODES[kind].adds) and MODES[kind].trains_parameter(name)
 
 
-WHAT_IS_ADDED = {
-    "pe": "adapter blocks (names with a component starting 'Adapt')",
-    "lora": "LoRA updates (names with '.lora.')",
-    None: "nothing",
-}
-PER_HOST = {"pe": 4, "lora": 2}  # tensors added to each host
+WHAT_IS_ADDED = {**{m.name: m.adds for m in MODES.values() if m.adds}, None: "nothing"}
+PER_HOST = {PE_KIND: 4, LORA_KIND: 2}  # tensors added to each host
+LORA_MODULE = "lora"  # the `pe` patch's LoRALinear keeps its update A, B in this attribute
 
 
 def split_host(name, kind):
     """(host, the rest) of an added tensor's name: 'a.b.3.output', 'AdaptComb1.weight'."""
     parts = name.split(".")
     for i, part in enumerate(parts):
-        if (kind == "pe" and part.lower().startswith("adapt")) or (
-            kind == "lora" and part == "lora" and i > 0
+        if (kind == PE_KIND and part.lower().startswith("adapt")) or (
+            kind == LORA_KIND and part == LORA_MODULE and i > 0
         ):
             return ".".join(parts[:i]), ".".join(parts[i:])
     return "", name
@@ -141,7 +128,7 @@ def layout(shapes, mode, where):
         rests = by_host[first]
         if not first:
             raise PekitError(f"{where}: tensor {sorted(rests.values())[0]!r} has no host module")
-        if kind == "pe":
+        if kind == PE_KIND:
             down = _pe_modules(first, rests, where)[0]
             shape = list(shapes[rests[f"{down}.weight"]])
             if len(shape) != 2:
@@ -163,9 +150,9 @@ def layout(shapes, mode, where):
     for pat, record in hosts.items():
         if not all(v >= 1 for v in record.values()) or (rank is not None and rank < 1):
             raise PekitError(f"{where}: {kind} tensors of {pat!r} have an empty dimension")
-    if kind == "lora" and rank is None:
+    if kind == LORA_KIND and rank is None:
         raise PekitError(f"{where}: a LoRA export without LoRA tensors ('.lora.' names)")
-    if kind == "pe" and not hosts:
+    if kind == PE_KIND and not hosts:
         raise PekitError(f"{where}: a PE export without adapter tensors ('Adapt' names)")
     return hosts, rank
 
@@ -194,7 +181,7 @@ def expected_added(keys, mode, hosts, rank, where):
         ordered = sorted(by_host, key=_sort_key)
         for host in ordered:  # each host holds what the mode adds ...
             rests = by_host[host]
-            if kind == "pe":
+            if kind == PE_KIND:
                 _pe_modules(host, rests, where)
             elif sorted(rests) != ["lora.A", "lora.B"]:
                 raise PekitError(
@@ -210,7 +197,7 @@ def expected_added(keys, mode, hosts, rank, where):
                     f"{where}: {host!r} holds {', '.join(sorted(rests))}; expected "
                     f"{', '.join(reference)} as {ordered[0]!r} does (differs at {odd!r})"
                 )
-            if kind == "pe":
+            if kind == PE_KIND:
                 down, up = _pe_modules(host, rests, where)
                 h, b = record["hidden_size"], record["bottleneck"]
                 want = {
@@ -283,7 +270,7 @@ def check_against_base(keys, weights, mode, hosts, base, where, base_where):
                 f"tensors on every such host of the base ({base_where})"
             )
         for host in sorted(ours, key=_sort_key):
-            if kind == "pe":
+            if kind == PE_KIND:
                 ref = base.get(f"{host}.LayerNorm.weight")
                 if ref is None or ref.dim() != 1 or ref.shape[0] != record["hidden_size"]:
                     raise PekitError(

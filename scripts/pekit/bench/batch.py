@@ -9,6 +9,8 @@ transformer_bbox processor), targets. MMF's BatchCollator makes the SampleList.
 
 from __future__ import annotations
 
+from ..facts.vocabulary import DATASETS, HMD, MODELS
+
 # The paper's shapes.
 BATCH_SIZE = 16
 SEQ_LEN = 128
@@ -20,7 +22,11 @@ VOCAB_SIZE = 30522
 CLS_ID, SEP_ID, PAD_ID = 101, 102, 0
 # Meme texts are short: 8 to 40 word pieces before [CLS] and [SEP].
 TEXT_TOKENS = (8, 40)
-DATASET = "hateful_memes"
+
+
+def mmf_dataset():
+    """MMF's name of the dataset whose batches these are (HMD's)."""
+    return DATASETS[HMD].mmf_name
 
 
 def text_fields(rng, seq_len=SEQ_LEN):
@@ -59,7 +65,7 @@ def reader_output(rng, num_boxes=NUM_BOXES, dim=FEATURE_DIM):
 
 def bbox_processor(model):
     """MMF's transformer_bbox processor for ViLBERT (its project config has one), else None."""
-    if model != "vilbert":
+    if not MODELS[model].bbox_processor:
         return None
     from mmf.datasets.processors.processors import TransformerBboxProcessor
     from omegaconf import OmegaConf
@@ -94,7 +100,7 @@ def make_sample(item_id, text, feature, info, label, bbox=None):
 def collate(samples, dataset_type="train"):
     from mmf.common.batch_collator import BatchCollator
 
-    return BatchCollator(DATASET, dataset_type)(samples)
+    return BatchCollator(mmf_dataset(), dataset_type)(samples)
 
 
 def synthetic_batch(model, batch_size=BATCH_SIZE, seed=0, seq_len=SEQ_LEN):

@@ -17,7 +17,16 @@ import os
 import time
 from pathlib import Path
 
-from .batch import FEATURE_DIM, NUM_BOXES, SEQ_LEN, bbox_processor, make_sample, text_fields
+from ..facts.vocabulary import PAPER_MODEL
+from .batch import (
+    FEATURE_DIM,
+    NUM_BOXES,
+    SEQ_LEN,
+    bbox_processor,
+    make_sample,
+    mmf_dataset,
+    text_fields,
+)
 
 
 def write_store(folder, items, seed=0):
@@ -146,7 +155,7 @@ def lmdb_readahead(on):
 class StoreDataset:
     """MMF's hateful_memes features dataset over a store: MMF's FeaturesDatabase reads each item."""
 
-    def __init__(self, path, names, model="visual_bert", seq_len=SEQ_LEN, seed=0):
+    def __init__(self, path, names, model=PAPER_MODEL, seq_len=SEQ_LEN, seed=0):
         import numpy as np
         from mmf.datasets.databases.features_database import FeaturesDatabase
         from omegaconf import OmegaConf
@@ -164,7 +173,7 @@ class StoreDataset:
         rng = np.random.default_rng(seed)
         self.texts = [text_fields(rng, seq_len) for _ in self.names]
         self.bbox = bbox_processor(model)
-        self.dataset_name, self.dataset_type = "hateful_memes", "train"
+        self.dataset_name, self.dataset_type = mmf_dataset(), "train"
 
     def __len__(self):
         return len(self.names)
@@ -211,7 +220,7 @@ def measure(
     pin_memory,
     cache,
     readahead=False,
-    model="visual_bert",
+    model=PAPER_MODEL,
 ):
     """samples/s over one pass of the store, after the first batch (worker start-up), from page
     cache state `cache` (see set_cache); `readahead` is the LMDB reader's."""

@@ -10,7 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core import argtypes
+from ..facts.vocabulary import FC, PAPER_MODES
 from .runner import DEFAULTS, SECTIONS
+
+PAPER_MODE_LIST = ",".join(PAPER_MODES)
 
 OUT = "results/bench/bench.json"
 
@@ -18,7 +21,7 @@ OUT = "results/bench/bench.json"
 def add_arguments(p):
     """`pekit bench`'s options, on the parser `p`."""
     p.add_argument("--models", default="", help="comma-separated (default: both models)")
-    p.add_argument("--modes", default="", help="comma-separated (default: fc,pe,full)")
+    p.add_argument("--modes", default="", help=f"comma-separated (default: {PAPER_MODE_LIST})")
     p.add_argument(
         "--pipeline-models",
         default="",
@@ -28,7 +31,7 @@ def add_arguments(p):
     p.add_argument(
         "--pipeline-modes",
         default=None,
-        help="modes of the pipeline section (default: fc,pe,full on a GPU, fc on CPU)",
+        help=f"modes of the pipeline section (default: {PAPER_MODE_LIST} on a GPU, {FC} on CPU)",
     )
     p.add_argument("--datasets", default="", help="stores for the pipeline section (default: both)")
     p.add_argument("--only", default="", help=f"sections (default: all): {','.join(SECTIONS)}")

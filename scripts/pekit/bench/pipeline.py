@@ -4,7 +4,7 @@ Per dataset and settings, the feature store and loader are those the settings gi
   paper  HMD: the zoo's LMDB, num_workers 0     MMH: the .npy folder, num_workers 0
   fast   both: an LMDB read with read-ahead, min(4, cores) workers, pinned memory on a GPU
 and each batch from the DataLoader goes through MMF's update (bench.train.Trainer). An HMD run
-reads its store from memory, an MMH run from disk (PAGE_CACHE); with the default sizes a run
+reads its store from memory, an MMH run from disk (page_cache); with the default sizes a run
 reads each item once. With
 workers, loading overlaps the updates; with none, each update waits for its batch, as in the
 paper's runs.
@@ -15,19 +15,20 @@ from __future__ import annotations
 import time
 
 from ..facts import settings as settings_mod
+from ..facts.vocabulary import DATASETS
 from . import loader as loader_mod
 from . import train
 
-PAPER_FORMAT = {"hmd": "lmdb", "mmh": "npy"}
-# Where a run's features come from over its 22,000 updates: HMD's (8,500 training images, about
-# 7 GB) stay in memory after the first of some 40 epochs; MMH's (about 120 GB) come from disk.
-PAGE_CACHE = {"hmd": "warm", "mmh": "cold"}
+
+def page_cache(dataset):
+    """Where a run's features come from over its 22,000 updates: memory (warm) or disk (cold)."""
+    return "warm" if DATASETS[dataset].features_cached else "cold"
 
 
 def plan(dataset, settings_name, device):
     """(feature format, num_workers, pin_memory) of `settings_name` for `dataset`."""
     if settings_name == train.PAPER:
-        return PAPER_FORMAT[dataset], 0, False
+        return DATASETS[dataset].features_format, 0, False
     workers = settings_mod.auto_workers()
     return "lmdb", workers, device.type == "cuda"
 
@@ -43,7 +44,7 @@ def measure(
     fmt, workers, pin = plan(dataset, settings_name, device)
     path, names = stores[fmt]
     how = train.step_settings(settings_name, device)
-    cache = loader_mod.set_cache(path, fmt, names, PAGE_CACHE[dataset])
+    cache = loader_mod.set_cache(path, fmt, names, page_cache(dataset))
     data = loader_mod.StoreDataset(path, names, model=model)
     loader = loader_mod.data_loader(data, batch_size, workers, pin)
     # Workers fill a buffer of prefetch_factor (torch's default 2, which MMF keeps) batches each

@@ -16,10 +16,10 @@ from typing import Dict, List, Optional, Tuple
 from ..core import argtypes
 from ..core.errors import UsageError
 from ..facts import settings as settings_mod
-from ..facts.vocabulary import DATASETS, MODELS, MODES, PAPER_MODES
+from ..facts.vocabulary import DATASETS, FC, MODELS, MODES, PAPER_MODEL, PAPER_MODES
 
 SECTIONS = ("loader", "train", "pipeline", "extract")
-PIPELINE_MODELS = ("visual_bert",)  # the paper's runs' model
+PIPELINE_MODELS = (PAPER_MODEL,)  # the paper's runs' model
 DEFAULTS = {
     # option: (GPU, CPU)
     "batch": (16, 2),
@@ -213,7 +213,7 @@ def plan(request):
     elif device.type == "cuda":
         pipe_modes = list(modes)
     else:
-        pipe_modes = [m for m in modes if m == "fc"]
+        pipe_modes = [m for m in modes if m == FC]
         scaled.append("pipeline section FC only (GPU default: every mode)")
     return BenchPlan(
         device=device,

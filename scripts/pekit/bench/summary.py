@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..facts import models
-from ..facts.vocabulary import DATASETS, MODELS, MODES, label
+from ..facts.vocabulary import DATASETS, FC, HMD, MMH, MODELS, MODES, PAPER_MODEL, PE, label
+from .train import FAST, PAPER
 
 # The issue's targets on a GPU: (description, ratio key, comparison, bound).
 TARGETS = (
@@ -42,30 +43,28 @@ def ratios(result):
     """fast/paper per dataset, MMH/HMD with fast, PE/FC step time; means over the modes run."""
     out = {}
     pipe = result.get("pipeline", [])
-    model = (
-        "visual_bert" if _find(pipe, model="visual_bert") else (pipe[0]["model"] if pipe else None)
-    )
+    model = PAPER_MODEL if _find(pipe, model=PAPER_MODEL) else (pipe[0]["model"] if pipe else None)
     for dataset in DATASETS:
         per_mode = []
         for mode in MODES:
-            fast = _find(pipe, model=model, dataset=dataset, mode=mode, settings="fast")
-            paper = _find(pipe, model=model, dataset=dataset, mode=mode, settings="paper")
+            fast = _find(pipe, model=model, dataset=dataset, mode=mode, settings=FAST)
+            paper = _find(pipe, model=model, dataset=dataset, mode=mode, settings=PAPER)
             if fast and paper:
                 per_mode.append(_ratio(fast["updates_per_s"], paper["updates_per_s"]))
         out[f"fast_over_paper_{dataset}"] = _mean(per_mode)
     per_mode = []
     for mode in MODES:
-        mmh = _find(pipe, model=model, dataset="mmh", mode=mode, settings="fast")
-        hmd = _find(pipe, model=model, dataset="hmd", mode=mode, settings="fast")
+        mmh = _find(pipe, model=model, dataset=MMH, mode=mode, settings=FAST)
+        hmd = _find(pipe, model=model, dataset=HMD, mode=mode, settings=FAST)
         if mmh and hmd:
             per_mode.append(_ratio(mmh["updates_per_s"], hmd["updates_per_s"]))
     out["mmh_over_hmd_fast"] = _mean(per_mode)
     steps = result.get("train", [])
-    for settings in ("paper", "fast"):
+    for settings in (PAPER, FAST):
         per_model = []
         for m in sorted({r["model"] for r in steps}):
-            pe = _find(steps, model=m, mode="pe", settings=settings)
-            fc = _find(steps, model=m, mode="fc", settings=settings)
+            pe = _find(steps, model=m, mode=PE, settings=settings)
+            fc = _find(steps, model=m, mode=FC, settings=settings)
             if pe and fc:
                 per_model.append(_ratio(pe["seconds_per_update"], fc["seconds_per_update"]))
         out[f"pe_over_fc_step_{settings}"] = _mean(per_model)
@@ -93,8 +92,8 @@ def markdown(result):
         f"{p['feature_dim']}; {p['updates']} timed updates after {p['warmup']} warm-up ones "
         f"({p.get('pipeline_updates', p['updates'])} with loading, after the warm-up and the "
         "batches the loader workers prefetch). "
-        f"Settings: paper = {result['settings']['paper']['note']}; fast = "
-        f"{result['settings']['fast']['note']}.",
+        f"Settings: paper = {result['settings'][PAPER]['note']}; fast = "
+        f"{result['settings'][FAST]['note']}.",
     ]
     if p.get("scaled_down"):
         lines += ["", f"**Scaled down for this device:** {p['scaled_down']}"]
@@ -123,12 +122,12 @@ def _pipeline_table(result):
         if key not in seen:
             seen.append(key)
     for dataset, model, mode in seen:
-        paper = _find(pipe, dataset=dataset, model=model, mode=mode, settings="paper")
-        fast = _find(pipe, dataset=dataset, model=model, mode=mode, settings="fast")
-        anchor = anchors.get((dataset, mode)) if model == "visual_bert" else None
+        paper = _find(pipe, dataset=dataset, model=model, mode=mode, settings=PAPER)
+        fast = _find(pipe, dataset=dataset, model=model, mode=mode, settings=FAST)
+        anchor = anchors.get((dataset, mode)) if model == PAPER_MODEL else None
         steps = result.get("train", [])
-        mem_p = _find(steps, model=model, mode=mode, settings="paper")
-        mem_f = _find(steps, model=model, mode=mode, settings="fast")
+        mem_p = _find(steps, model=model, mode=mode, settings=PAPER)
+        mem_f = _find(steps, model=model, mode=mode, settings=FAST)
         ups_a = None
         if anchor:
             ups_a = ("~" if anchor.get("approx") else "") + _f(anchor["updates_per_s"])
@@ -164,8 +163,8 @@ def _train_table(result):
     ]
     for model in MODELS:
         for mode in MODES:
-            paper = _find(steps, model=model, mode=mode, settings="paper")
-            fast = _find(steps, model=model, mode=mode, settings="fast")
+            paper = _find(steps, model=model, mode=mode, settings=PAPER)
+            fast = _find(steps, model=model, mode=mode, settings=FAST)
             if not (paper or fast):
                 continue
             lines.append(

@@ -14,10 +14,11 @@ import gc
 import time
 
 from ..facts import settings as settings_mod
+from ..facts.vocabulary import DATASETS, HMD
 
 # How each of the training settings computes on a device: mixed precision, TF32, pinned batches.
-PAPER = "paper"
-FAST = "fast"
+PAPER = settings_mod.PAPER.name
+FAST = settings_mod.FAST.name
 
 
 def step_settings(name, device):
@@ -74,7 +75,7 @@ def build(model, mode, workdir):
     """(model on CPU, its MMF config) for `model` in `mode`, full size, random init, offline."""
     from ..facts import models
 
-    opts = settings_mod.overrides(settings_mod.get(PAPER), "hateful_memes")
+    opts = settings_mod.overrides(settings_mod.get(PAPER), DATASETS[HMD].mmf_name)
     net = models.build_mmf_model(model, mode, workdir, extra_opts=opts)
     config = models.mmf_configuration(model, mode, workdir, extra_opts=opts).get_config()
     return net, config

@@ -5,6 +5,7 @@ import sys
 from ..data.hmd import EXPECT_COUNTS, layout_hmd
 from ..data.mmh import IMAGE_MODES, LABEL_RULES, MISSING_IMAGE_ACTIONS, convert_mmh, format_balance
 from ..data.paths import data_dir_line
+from ..facts.vocabulary import DATASETS, HMD, MMH
 
 
 def register(subparsers):
@@ -12,7 +13,7 @@ def register(subparsers):
     sub = parser.add_subparsers(dest="dataset", metavar="DATASET")
     sub.required = True
 
-    hmd = sub.add_parser("hmd", help="lay out a Hateful Memes copy (challenge zip or folder)")
+    hmd = sub.add_parser(HMD, help="lay out a Hateful Memes copy (challenge zip or folder)")
     hmd.add_argument("src", metavar="SRC", help="challenge zip, or folder with img/ + 5 jsonl")
     _data_dir_option(hmd)
     hmd.add_argument("--password", help="password of the challenge zip")
@@ -24,7 +25,7 @@ def register(subparsers):
     )
     hmd.set_defaults(func=run_hmd)
 
-    mmh = sub.add_parser("mmh", help="convert MMHS150K into MMF annotations for `mmh`")
+    mmh = sub.add_parser(MMH, help="convert MMHS150K into MMF annotations for `mmh`")
     mmh.add_argument("src", metavar="SRC", help="MMHS150K folder (MMHS150K_GT.json, splits/, ...)")
     _data_dir_option(mmh)
     mmh.add_argument(
@@ -58,7 +59,7 @@ def _data_dir_option(parser):
 
 def run_hmd(args):
     s = layout_hmd(args.src, args.data_dir, args.password, args.expect_counts)
-    print(f"hateful_memes laid out in {s['out']}")
+    print(f"{DATASETS[HMD].mmf_name} laid out in {s['out']}")
     print(f"data: {data_dir_line(args.data_dir)}")
     for split, n in s["counts"].items():
         print(f"  {split:<12} {n:6d}")

@@ -4,6 +4,7 @@ import sys
 
 from ..core import argtypes
 from ..core.errors import PekitError
+from ..facts.vocabulary import DATASETS, MMH
 from ..features.frcnn import Extractor, default_model_dir, extract_mmh, locate_mmf_src
 
 
@@ -11,7 +12,7 @@ def register(subparsers):
     parser = subparsers.add_parser("features", help="extract region features (MMF's FRCNN)")
     sub = parser.add_subparsers(dest="dataset", metavar="DATASET")
     sub.required = True
-    mmh = sub.add_parser("mmh", help="100 boxes x 2048-d per MMH image, resumable")
+    mmh = sub.add_parser(MMH, help="100 boxes x 2048-d per MMH image, resumable")
     mmh.add_argument("--data-dir", help="MMF data dir (default: $MMF_DATA_DIR, else MMF's)")
     mmh.add_argument("--mmf-src", help="MMF checkout holding tools/ (default: the kit's)")
     mmh.add_argument(
@@ -78,7 +79,11 @@ def run_lmdb(args):
     from ..data.paths import dataset_dir
     from ..features import lmdb
 
-    src = Path(args.src) if args.src else dataset_dir("mmh", args.data_dir) / "features"
+    src = (
+        Path(args.src)
+        if args.src
+        else dataset_dir(DATASETS[MMH].mmf_name, args.data_dir) / "features"
+    )
 
     def show(done, total):
         print(f"\rlmdb: {done}/{total}", end="", file=sys.stderr, flush=True)

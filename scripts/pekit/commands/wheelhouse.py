@@ -27,8 +27,8 @@ def register(subparsers):
     )
     p.add_argument(
         "--python",
-        choices=wheelhouse.PYTHONS,
-        help="the node's Python (default: the freeze's, else 3.12)",
+        choices=wheelhouse.pythons(),
+        help=f"the node's Python (default: the freeze's, else {wheelhouse.pythons()[-1]})",
     )
     p.add_argument(
         "--with-tests",

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..core import atomic, ownership
 from ..core.bars import progress as progress_bar
 from ..core.errors import PekitError, UsageError
-from ..facts.datasets import dataset_facts
+from ..facts.vocabulary import DATASETS, HMD
 from . import archive
 from .paths import dataset_dir
 
@@ -250,12 +250,12 @@ def layout_hmd(src, data_dir=None, password=None, expect_counts="strict", show_p
     """
     if expect_counts not in EXPECT_COUNTS:
         raise UsageError(f"expect-counts {expect_counts!r}: expected strict or none")
-    facts = dataset_facts("hmd")
+    facts = DATASETS[HMD].facts
     splits = list(facts["splits"])
     files = [s + ".jsonl" for s in splits]
     image_folder = facts["image_folder"]
     src = Path(src).expanduser().resolve()
-    out = atomic.output_folder(dataset_dir("hateful_memes", data_dir))
+    out = atomic.output_folder(dataset_dir(DATASETS[HMD].mmf_name, data_dir))
     if out == src or src in out.parents:
         raise HMDInputError(f"{src}: the source holds the output {out}; choose another --data-dir")
     with atomic.locked(out):
@@ -333,21 +333,25 @@ def _lay_out(source, staged_copy, out, facts, expect_counts, show_progress):
     }
 
 
-def hmd_split_overrides(val="dev_seen", test="test_seen"):
+def hmd_split_overrides(val=None, test=None):
     """MMF command-line overrides choosing HMD's validation and test annotation files.
 
     The paper validated on dev_seen (500 items: its logs show 32 batches of 16); MMF a34bc2d's
-    default is dev_unseen (540).
+    default is dev_unseen (540). By default the paper's validation split and the first test split
+    (datasets.json).
     """
-    facts = dataset_facts("hmd")
+    facts = DATASETS[HMD].facts
+    val = facts["paper_val_split"] if val is None else val
+    test = facts["default_test_split"] if test is None else test
     allowed = [s for s in facts["splits"] if s != "train"]
     for role, split in (("validation", val), ("test", test)):
         if split not in allowed:
             raise UsageError(
                 "{} split {!r}: expected one of {}".format(role, split, ", ".join(allowed))
             )
-    base = "dataset_config.hateful_memes.annotations"
-    path = "hateful_memes/defaults/annotations/%s.jsonl"
+    name = DATASETS[HMD].mmf_name
+    base = f"dataset_config.{name}.annotations"
+    path = name + "/defaults/annotations/%s.jsonl"
     return [
         f"{base}.val[0]={path % val}",
         f"{base}.test[0]={path % test}",

@@ -26,7 +26,7 @@ from pathlib import Path
 from ..core import atomic, ownership
 from ..core.bars import progress as progress_bar
 from ..core.errors import PekitError
-from ..facts.datasets import dataset_facts
+from ..facts.vocabulary import DATASETS, MMH
 from .paths import dataset_dir
 
 SPLITS = ("train", "val", "test")
@@ -235,7 +235,7 @@ def convert_mmh(
         raise PekitError(f"missing-images {missing_images!r}: expected fail or skip")
     if images not in IMAGE_MODES:
         raise PekitError("images {!r}: expected one of {}".format(images, ", ".join(IMAGE_MODES)))
-    facts = dataset_facts("mmh")
+    facts = DATASETS[MMH].facts
     src, paths = _locate(src, facts)
     rule = LABEL_RULES[label_rule]
     valid_codes = frozenset(int(c) for c in facts["label_codes"])
@@ -324,7 +324,7 @@ def convert_mmh(
                 f"{expected}"
             )
 
-    out = atomic.output_folder(dataset_dir("mmh", data_dir))
+    out = atomic.output_folder(dataset_dir(DATASETS[MMH].mmf_name, data_dir))
     img_out = out / "images" / image_folder
     if images == "link" and img_out.exists() and not img_out.is_symlink():
         raise MMHInputError(

@@ -13,15 +13,9 @@ from ..core import jsonfile
 from ..core.errors import PekitError
 from . import vocabulary
 from .pins import FACTS_DIR
-from .vocabulary import mode_overrides
+from .vocabulary import DATASETS, HMD, MODELS, mode_overrides
 
 PAPER_REFERENCE_FILE = FACTS_DIR / "paper_reference.json"
-
-# MMF's own hateful_memes project configs, relative to the MMF package root as MMF resolves them.
-HATEFUL_MEMES_CONFIGS = {
-    "visual_bert": "projects/visual_bert/configs/hateful_memes/from_coco.yaml",
-    "vilbert": "projects/vilbert/configs/hateful_memes/from_cc.yaml",
-}
 
 
 def random_init_weights_dir(folder):
@@ -50,13 +44,13 @@ def offline_overrides(model, workdir):
         f"env.data_dir={workdir / 'data'}",
         f"env.save_dir={workdir / 'save'}",
     ]
-    if model == "visual_bert":
+    if MODELS[model].builds_without_weights:
         # MMF parses override values with literal_eval: None (not null) is Python's None, which
         # makes VisualBERT build from BertConfig instead of loading weights.
-        opts.append("model_config.visual_bert.bert_model_name=None")
+        opts.append(f"model_config.{model}.bert_model_name=None")
     else:
         weights = random_init_weights_dir(workdir / "bert-base-uncased-random")
-        opts.append(f"model_config.vilbert.bert_model_name={weights}")
+        opts.append(f"model_config.{model}.bert_model_name={weights}")
     return opts
 
 
@@ -70,10 +64,11 @@ def mmf_configuration(model, mode, workdir, extra_opts=(), config=None, size=Non
 
     vocabulary.check("model", model)
     setup_imports()
+    hmd = DATASETS[HMD]  # MMF's own project configs, relative to MMF's package root
     opts = [
-        f"config={config or HATEFUL_MEMES_CONFIGS[model]}",
+        f"config={config or hmd.mmf_config(model)}",
         f"model={model}",
-        "datasets=hateful_memes",
+        f"datasets={hmd.mmf_name}",
     ]
     opts += offline_overrides(model, workdir)
     opts += mode_overrides(model, mode, size)

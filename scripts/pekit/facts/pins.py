@@ -33,6 +33,17 @@ def get(dotted, pins=None):
     return node
 
 
+def supported_pythons(pins=None):
+    """{profile: the Pythons the kit runs on}: the tests' Pythons for the profile they test
+    (test_env), each other profile's image Python."""
+    pins = load_pins() if pins is None else pins
+    tested = get("test_env.profile", pins)
+    return {
+        name: tuple(get("test_env.pythons", pins)) if name == tested else (profile["python"],)
+        for name, profile in get("profiles", pins).items()
+    }
+
+
 def main(argv=None):
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:

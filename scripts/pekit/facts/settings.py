@@ -123,7 +123,7 @@ MMF_SPLITS = ("train", "val", "test")
 ENV_PRECISION = "PEKIT_FAST_PRECISION"
 # The training.* switches the kit's `fast` MMF patches add (mmf/configs/defaults.yaml).
 FAST_KEYS = ("bf16", "tf32", "lmdb_readahead")
-DEFAULT = "paper"
+DEFAULT = PAPER.name  # the settings a run trains with unless told otherwise
 
 
 def names():
@@ -244,10 +244,15 @@ def _cuda_capabilities():
         ) from e
     if not torch.cuda.is_available():
         return False, False
-    # bf16 tensor cores start with Ampere (compute capability 8.0). torch.cuda.is_bf16_supported()
-    # is no guide: by default it also counts emulated bf16, true on a V100 or T4, where fp16
-    # with MMF's loss scaler is the fast choice.
-    return True, bool(torch.version.hip) or torch.cuda.get_device_capability(0)[0] >= 8
+    return True, native_bf16(torch.cuda.get_device_capability(0), hip=torch.version.hip)
+
+
+def native_bf16(capability, hip=False):
+    """Whether a GPU of compute `capability` (major, minor) computes in bf16 natively: from
+    Ampere (8.0) on, and every GPU of a ROCm build of torch (`hip`: torch.version.hip)."""
+    # torch.cuda.is_bf16_supported() is no guide: by default it also counts emulated bf16, true
+    # on a V100 or T4, where fp16 with MMF's loss scaler is the fast choice.
+    return bool(hip) or tuple(capability)[0] >= 8
 
 
 @functools.lru_cache(maxsize=None)

@@ -22,6 +22,19 @@ from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
 from ..core.errors import UsageError
+from .datasets import dataset_facts
+
+# The names, for code that means one model, mode or dataset in particular (the importer of HMD,
+# the PE/FC ratio of a benchmark); anything that holds for each of them is a field below.
+VISUAL_BERT, VILBERT = "visual_bert", "vilbert"
+FC, PE, FULL, LORA, BITFIT = "fc", "pe", "full", "lora", "bitfit"
+HMD, MMH = "hmd", "mmh"
+
+# The boolean keys of MMF's model_config that put a model in a mode (the kit's `pe` patch set
+# declares all but freeze_base, off). Every run states the first two, as the paper's did; the
+# others are stated when a mode turns them on.
+SWITCHES: Tuple[str, ...] = ("freeze_base", "pe_adapter", "lora", "bitfit")
+ALWAYS_STATED: Tuple[str, ...] = ("freeze_base", "pe_adapter")
 
 
 @dataclass(frozen=True)
@@ -29,12 +42,29 @@ class Mode:
     name: str
     label: str
     freeze_base: bool
-    pe_adapter: bool
-    switch: Optional[str] = None  # a boolean config key the mode turns on: lora, bitfit
+    switch: Optional[str] = None  # the one of SWITCHES besides freeze_base it turns on
+    # What it trains besides the classifier head (everything, when the base is not frozen): a
+    # pattern of parameter names, and in words.
+    trains: Optional[str] = None
+    trains_words: str = ""
+    adds: str = ""  # what it adds to the model, in words, when what it trains is new ("": none)
     size_key: Optional[str] = None  # the config key of the mode's size: pe_reduction, lora_r
     default_size: Optional[int] = None
     size_tag: str = ""  # in a variant's name: pe-red20, lora-r4
     size_label: str = ""  # in a variant's label: PE (reduction 20), LoRA (rank 4)
+
+    @property
+    def pe_adapter(self):
+        return self.switch == "pe_adapter"
+
+    @property
+    def switches(self):
+        """{switch: on} over SWITCHES: the model_config a run in this mode has."""
+        return {k: self.freeze_base if k == "freeze_base" else k == self.switch for k in SWITCHES}
+
+    def trains_parameter(self, name):
+        """Whether the mode trains parameter `name` beyond the head (never, without a pattern)."""
+        return bool(self.trains and re.search(self.trains, name))
 
 
 @dataclass(frozen=True)
@@ -45,54 +75,143 @@ class Model:
     # (mmf/configs/models/<name>/defaults.yaml): BERT-base's hidden_size 768 for VisualBERT;
     # ViLBERT's text stream (hidden_size 768) and visual stream (v_hidden_size 1024).
     widths: Tuple[int, ...] = (768,)
+    # MMF builds it from BertConfig when bert_model_name is None (VisualBERT); ViLBERT always
+    # loads through from_pretrained, so an offline build points it at a folder of random weights.
+    builds_without_weights: bool = False
+    # Its MMF project config has a transformer_bbox processor (ViLBERT's box coordinates).
+    bbox_processor: bool = False
 
 
 @dataclass(frozen=True)
 class Dataset:
-    name: str  # the kit's (facts/datasets.json holds the rest: MMF's name, splits, ...)
+    """A dataset of the paper: its label here, the rest read from facts/datasets.json."""
+
+    name: str  # the kit's
     label: str  # the paper's
+
+    @property
+    def facts(self):
+        return dataset_facts(self.name)
+
+    @property
+    def mmf_name(self):
+        """MMF's name of the dataset: its datasets= value, its folder under MMF's data dir."""
+        return self.facts["mmf_dataset"]
+
+    def mmf_config(self, model):
+        """The MMF project config training `model` on it, as datasets.json names it (relative
+        to MMF's package root, or to the kit's plugin when configs_in_plugin)."""
+        return self.facts["mmf_configs"][model]
+
+    def mmf_defaults_config(self, model):
+        """The project config mmf_config extends, without its from_* checkpoint download: the
+        defaults.yaml beside it (offline worlds train from random weights)."""
+        return self.mmf_config(model).rpartition("/")[0] + "/defaults.yaml"
+
+    @property
+    def configs_in_plugin(self):
+        """Its MMF configs (and builder) are the kit's plugin's, not MMF's own."""
+        return self.facts["mmf_configs_in"] == "plugin"
+
+    @property
+    def splits(self):
+        return tuple(self.facts["splits"])
+
+    @property
+    def test_splits(self):
+        return tuple(self.facts["test_splits"])
+
+    @property
+    def unlabelled_splits(self):
+        """The splits whose annotations may carry no labels (nothing to score on them)."""
+        return tuple(self.facts.get("unlabelled_ok", ()))
+
+    @property
+    def test_annotations_per_split(self):
+        """A test run names the split's annotation file (MMF's config names one test split)."""
+        return bool(self.facts.get("test_annotations_per_split"))
+
+    @property
+    def features_from_kit(self):
+        """Its region features are extracted by `pekit features` (not downloaded assets)."""
+        return bool(self.facts.get("features_from_kit"))
+
+    @property
+    def features_format(self):
+        """How its region features are stored for the paper's settings: lmdb (HMD's, MMF's
+        zoo) or npy (MMH's, one file per image)."""
+        return self.facts["features_format"]
+
+    @property
+    def features_cached(self):
+        """Its region features stay in memory over a run (HMD's, about 7 GB, after the first of
+        some 40 epochs); MMH's (about 120 GB) come from disk."""
+        return bool(self.facts["features_cached"])
+
+    @property
+    def data_source(self):
+        """What `pekit data <name>` reads (its SRC), as a fix names it: ZIP_OR_FOLDER."""
+        return self.facts["data_source"]
 
 
 # In the order the paper's tables use.
 MODELS: Dict[str, Model] = {
     m.name: m
     for m in (
-        Model("visual_bert", "VisualBERT", widths=(768,)),
-        Model("vilbert", "ViLBERT", widths=(768, 1024)),
+        Model(VISUAL_BERT, "VisualBERT", widths=(768,), builds_without_weights=True),
+        Model(VILBERT, "ViLBERT", widths=(768, 1024), bbox_processor=True),
     )
 }
 MODES: Dict[str, Mode] = {
     m.name: m
     for m in (
-        Mode("fc", "FC", freeze_base=True, pe_adapter=False),
         Mode(
-            "pe",
+            FC,
+            "FC",
+            freeze_base=True,
+            trains_words="the head (names with a 'classifier' component)",
+        ),
+        Mode(
+            PE,
             "PE",
             freeze_base=True,
-            pe_adapter=True,
+            switch="pe_adapter",
+            trains=r"(?i)(^|\.)adapt",
+            trains_words="the head and adapter blocks (a name component starting 'Adapt')",
+            adds="adapter blocks (names with a component starting 'Adapt')",
             size_key="pe_reduction",
             default_size=10,
             size_tag="red",
             size_label="reduction",
         ),
         Mode(
-            "lora",
+            LORA,
             "LoRA",
             freeze_base=True,
-            pe_adapter=False,
             switch="lora",
+            trains=r"\.lora\.",
+            trains_words="the head and LoRA updates ('.lora.' names)",
+            adds="LoRA updates (names with '.lora.')",
             size_key="lora_r",
             default_size=8,
             size_tag="r",
             size_label="rank",
         ),
-        Mode("bitfit", "BitFit", freeze_base=True, pe_adapter=False, switch="bitfit"),
-        Mode("full", "Full-FT", freeze_base=False, pe_adapter=False),
+        Mode(
+            BITFIT,
+            "BitFit",
+            freeze_base=True,
+            switch="bitfit",
+            trains=r"(^|\.)bert\.encoder\..*\.bias$",
+            trains_words="the head and the encoder's bias terms (bert.encoder.*.bias)",
+        ),
+        Mode(FULL, "Full-FT", freeze_base=False),
     )
 }
-PAPER_MODES: Tuple[str, ...] = ("fc", "pe", "full")
-DATASETS: Dict[str, Dataset] = {d.name: d for d in (Dataset("hmd", "HMD"), Dataset("mmh", "MMH"))}
-DEFAULT_MODELS: Tuple[str, ...] = ("visual_bert",)
+PAPER_MODES: Tuple[str, ...] = (FC, PE, FULL)
+DATASETS: Dict[str, Dataset] = {d.name: d for d in (Dataset(HMD, "HMD"), Dataset(MMH, "MMH"))}
+PAPER_MODEL = VISUAL_BERT  # the model of the paper's runs and of the kit's one-model checks
+DEFAULT_MODELS: Tuple[str, ...] = (PAPER_MODEL,)
 
 
 def check(kind, name):
@@ -141,7 +260,7 @@ def size_limit(mode):
     if m.size_key is None:
         return None, ""
     width = min(w for model in MODELS.values() for w in model.widths)
-    if mode == "pe":
+    if mode == PE:
         why = f"a reduction above the hidden size {width} leaves an adapter of 0 units"
     else:
         why = f"a rank above the layers' width {width} adds no rank"
@@ -201,9 +320,7 @@ def mode_overrides(model, mode, size=None):
     m = MODES[check("mode", mode)]
     size = check_size(mode, size)
     prefix = f"model_config.{check('model', model)}"
-    out = [f"{prefix}.freeze_base={m.freeze_base}", f"{prefix}.pe_adapter={m.pe_adapter}"]
-    if m.switch:
-        out.append(f"{prefix}.{m.switch}=True")
+    out = [f"{prefix}.{k}={on}" for k, on in m.switches.items() if on or k in ALWAYS_STATED]
     if size is not None:
         out.append(f"{prefix}.{m.size_key}={size}")
     return out

@@ -18,12 +18,12 @@ from ..core import jsonfile, schema
 from ..core.bars import progress as progress_bar
 from ..core.errors import PekitError
 from ..data.paths import dataset_dir
+from ..facts.vocabulary import DATASETS, MMH
 from .files import is_done, write_features
 
 FRCNN_PACKAGE = "tools.scripts.features.frcnn"
 # An annotation's image: a path relative to the dataset's images folder.
 _IMG = re.compile(r"^(?!/)[^\x00\n]{1,1024}$")
-SPLITS = ("train", "val", "test")
 
 
 def locate_mmf_src(explicit=None):
@@ -114,9 +114,9 @@ def _image_size(path):
 
 def mmh_images(data_dir=None):
     """(feature name, image path) of every tweet in the converted MMH annotations."""
-    root = dataset_dir("mmh", data_dir)
+    root = dataset_dir(DATASETS[MMH].mmf_name, data_dir)
     seen = {}
-    for split in SPLITS:
+    for split in DATASETS[MMH].splits:
         path = root / "annotations" / f"{split}.jsonl"
         if not path.is_file():
             raise PekitError(f"{path} not found: run `pekit data mmh SRC` first")
@@ -163,7 +163,7 @@ def extract_mmh(
 ):
     """Extract features for every MMH image not done yet; return counts and failures."""
     items = mmh_images(data_dir)
-    out = dataset_dir("mmh", data_dir) / "features"
+    out = dataset_dir(DATASETS[MMH].mmf_name, data_dir) / "features"
     out.mkdir(parents=True, exist_ok=True)
     todo = [(n, p) for n, p in items if not is_done(out, n)]
     already = len(items) - len(todo)

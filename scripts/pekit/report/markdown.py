@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from ..core.durations import readable
-from ..facts.vocabulary import label, sized_label
+from ..facts.vocabulary import PE, label, sized_label
 
 
 def _fmt(value, digits=4):
@@ -98,7 +98,7 @@ def render_markdown(report):
             f"| {label(r['model'])} | {label(r['mode'])} "
             f"| {_fmt_int(o.get('total'))} | {_fmt_int(p.get('total'))} "
             f"| {_fmt_int(o.get('trained'))} | {_fmt_int(p.get('trained'))} "
-            f"| {_fmt_int(o.get('pe'))} | {_fmt_int(p.get('pe'))} "
+            f"| {_fmt_int(o.get(PE))} | {_fmt_int(p.get(PE))} "
             f"| {_fmt_pct(o.get('increase_pct'))} | {_fmt_pct(p.get('increase_pct'))} | {match} |"
         )
     out += [

@@ -8,7 +8,15 @@ from pathlib import Path
 
 from ..core.atomic import atomic_open
 from ..core.errors import UsageError
-from ..facts.vocabulary import MODES, PAPER_MODES, label, mode_size, parse_variant, variant_order
+from ..facts.vocabulary import (
+    MODES,
+    PAPER_MODEL,
+    PAPER_MODES,
+    label,
+    mode_size,
+    parse_variant,
+    variant_order,
+)
 from .tables import _groups, defined
 
 # One colour per mode, the same in every plot (curves and the study), so a mode is found by
@@ -81,7 +89,7 @@ def plot_specs(runs, paper_logs=None):
     specs = {}
     groups = _groups(runs, ("dataset", "model", "mode"))
     datasets_models = {(d, m) for d, m, _ in groups}
-    datasets_models |= {(d, "visual_bert") for d, _ in paper_logs}
+    datasets_models |= {(d, PAPER_MODEL) for d, _ in paper_logs}  # the paper's logs
     for dataset, model in sorted(datasets_models):
         spec = {"auroc": [], "train_loss": [], "val_loss": []}
         ours = {m for d, mo, m in groups if (d, mo) == (dataset, model)}
@@ -90,7 +98,7 @@ def plot_specs(runs, paper_logs=None):
             group = groups.get((dataset, model, mode))
             if group:
                 sources.append(("ours", [r["log"] for r in group]))
-            if model == "visual_bert" and (dataset, mode) in paper_logs:
+            if model == PAPER_MODEL and (dataset, mode) in paper_logs:
                 sources.append(("paper", [paper_logs[(dataset, mode)]]))
             for source, parsed in sources:
                 for panel, curve_key, field in (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..core.errors import UsageError
 from ..facts import models
-from ..facts.vocabulary import DATASETS, MODELS, parse_variant, variant_order
+from ..facts.vocabulary import DATASETS, FC, FULL, MODELS, PE, parse_variant, variant_order
 from ..run import mmf_log as logs
 
 DEFAULT_TOLERANCE = 0.02
@@ -134,18 +134,19 @@ def table1(runs, reference=None):
         row = {"model": model, "mode": mode}
         for who, table in (("ours", ours), ("paper", paper_rows)):
             counts = table.get((model, mode))
-            base = (table.get((model, "fc")) or table.get((model, "full")) or {}).get("total")
+            # The base's size: a mode that adds nothing.
+            base = (table.get((model, FC)) or table.get((model, FULL)) or {}).get("total")
             if counts is None:
                 row[who] = None
                 continue
             if who == "paper":  # the paper's adapters alone, as its Table I gives them
-                added = adapters_only.get(model) if mode == "pe" else 0
+                added = adapters_only.get(model) if mode == PE else 0
             else:  # what the mode adds to the model: adapters, LoRA's updates
                 added = counts["total"] - base if base else None
             row[who] = {
                 "total": counts["total"],
                 "trained": counts["trained"],
-                "pe": added,
+                PE: added,  # Table I's column "PE", named after the mode
                 "increase_pct": (100.0 * added / base) if (added is not None and base) else None,
             }
         row["match"] = (

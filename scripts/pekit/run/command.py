@@ -9,8 +9,7 @@ import sys
 
 from ..data.paths import plugin_dir
 from ..facts import settings as settings_mod
-from ..facts.datasets import dataset_facts
-from ..facts.vocabulary import mode_overrides
+from ..facts.vocabulary import DATASETS, mode_overrides
 
 ENV_MMF_RUN = "PEKIT_MMF_RUN"
 # MMF stores git details of its own checkout in every checkpoint; GitPython raises on the
@@ -34,16 +33,16 @@ def experiment_config(spec):
     ones the paper fine-tuned from), the kit's plugin's for MMH; an explicit one wins."""
     if spec.config:
         return spec.config
-    facts = dataset_facts(spec.dataset)
-    config = facts["mmf_configs"][spec.model]
-    return str(plugin_dir() / config) if facts["mmf_configs_in"] == "plugin" else config
+    dataset = DATASETS[spec.dataset]
+    config = dataset.mmf_config(spec.model)
+    return str(plugin_dir() / config) if dataset.configs_in_plugin else config
 
 
 def dataset_overrides(spec):
-    facts = dataset_facts(spec.dataset)
-    name = facts["mmf_dataset"]
+    dataset = DATASETS[spec.dataset]
+    facts, name = dataset.facts, dataset.mmf_name
     out = []
-    if facts["mmf_configs_in"] == "plugin":
+    if dataset.configs_in_plugin:
         out.append(f"env.user_dir={plugin_dir()}")
     val = facts.get("paper_val_split")
     if val and val != facts.get("mmf_default_val_split"):
@@ -58,7 +57,7 @@ def dataset_overrides(spec):
 
 def _base(spec, run_type, save_dir):
     """What training and testing share: config, model, dataset, settings, mode, GPUs."""
-    name = dataset_facts(spec.dataset)["mmf_dataset"]
+    name = DATASETS[spec.dataset].mmf_name
     cmd = mmf_run_command() + [
         f"config={experiment_config(spec)}",
         f"model={spec.model}",
@@ -89,9 +88,10 @@ def train(spec, resume=False):
 
 def test(spec, split):
     """The mmf_run command line scoring the best checkpoint of `spec` on test split `split`."""
-    name = dataset_facts(spec.dataset)["mmf_dataset"]
+    dataset = DATASETS[spec.dataset]
+    name = dataset.mmf_name
     cmd = _base(spec, "test", spec.dir / "test" / split)
-    if spec.dataset == "hmd":
+    if dataset.test_annotations_per_split:
         annotations = f"{name}/defaults/annotations/{split}.jsonl"
         cmd.append(f"dataset_config.{name}.annotations.test[0]={annotations}")
     # resume_pretrained would load only the pre-trained BERT part of the checkpoint.

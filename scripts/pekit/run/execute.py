@@ -11,7 +11,7 @@ import subprocess
 from ..core import jsonfile
 from ..core.errors import PekitError, UsageError
 from ..data.paths import data_dir_line, dataset_dir
-from ..facts.datasets import dataset_facts
+from ..facts.vocabulary import DATASETS
 from . import command, identity, preflight
 from .record import (
     FAILED,
@@ -179,9 +179,10 @@ def run(spec, force=False, test=True, probe=True, echo=None):
 
 def _unlabelled(spec, split):
     """True when the split's annotations are here and carry no labels (nothing to score)."""
-    if spec.dataset != "hmd":
+    dataset = DATASETS[spec.dataset]
+    if split not in dataset.unlabelled_splits:
         return False
-    folder = dataset_dir(dataset_facts("hmd")["mmf_dataset"], spec.data_dir) / "annotations"
+    folder = dataset_dir(dataset.mmf_name, spec.data_dir) / "annotations"
     try:
         with open(folder / f"{split}.jsonl", encoding="utf-8") as f:
             first = f.readline(1 << 20)
@@ -195,7 +196,7 @@ def run_tests(spec, record, echo=None):
     """Score the best checkpoint on the dataset's test splits (once per split)."""
     from .mmf_log import parse_file
 
-    for split in dataset_facts(spec.dataset)["test_splits"]:
+    for split in DATASETS[spec.dataset].test_splits:
         if record.test.get(split, {}).get("status") in (FINISHED, "skipped"):
             continue
         if _unlabelled(spec, split):

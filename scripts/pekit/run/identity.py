@@ -14,12 +14,17 @@ import json
 
 from ..facts import pins
 from ..facts import settings as settings_mod
-from ..facts.datasets import dataset_facts
+from ..facts.vocabulary import DATASETS
 
 # The patch sets that change what is trained: the paper's adapters and the `fast` switches.
 TRAINING_PATCH_SETS = ("pe", "fast")
 # What the paper trained with; a run with any other value is reported, not judged.
-PAPER_TRAINING = {"settings": "paper", "batch_size": 16, "precision": "fp32", "overrides": []}
+PAPER_TRAINING = {
+    "settings": settings_mod.PAPER.name,
+    "batch_size": settings_mod.PAPER.batch_size,
+    "precision": "fp32",
+    "overrides": [],
+}
 
 
 def _digest(value):
@@ -77,7 +82,7 @@ def identity(spec):
         "overrides": list(spec.extra),
         "config": str(spec.config)
         if spec.config
-        else dataset_facts(spec.dataset)["mmf_configs"][spec.model],
+        else DATASETS[spec.dataset].mmf_config(spec.model),
         "pretrained": pretrained(spec),
         "mmf_commit": pins.get("mmf.commit"),
         "patches": patch_digests(),
@@ -119,7 +124,7 @@ def paper_training(identity_):
     for key, value in PAPER_TRAINING.items():
         if key in identity_ and identity_[key] != value:
             return False
-    return identity_.get("settings") == "paper"
+    return identity_.get("settings") == settings_mod.PAPER.name
 
 
 def label(identity_):
@@ -130,7 +135,7 @@ def label(identity_):
     name = identity_.get("settings", "unknown")
     parts = [name]
     declared = (identity_.get("settings_values") or {}).get("batch_size")
-    if declared is None and name == "paper":
+    if declared is None and name == settings_mod.PAPER.name:
         declared = PAPER_TRAINING["batch_size"]
     batch = identity_.get("batch_size")
     if batch is not None and declared is not None and batch != declared:

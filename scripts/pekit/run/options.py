@@ -11,7 +11,17 @@ from ..core import argtypes
 from ..core.errors import UsageError
 from ..data.paths import data_dir_line
 from ..facts import settings as settings_mod
-from ..facts.vocabulary import DATASETS, DEFAULT_MODELS, MODELS, MODES, PAPER_MODES, size_limit
+from ..facts.vocabulary import (
+    DATASETS,
+    DEFAULT_MODELS,
+    LORA,
+    MODELS,
+    MODES,
+    PAPER_MODES,
+    PE,
+    SWITCHES,
+    size_limit,
+)
 from . import preflight
 from .execute import run_matrix, visible_devices
 from .record import FINISHED
@@ -23,10 +33,12 @@ def add_matrix_arguments(p, default_modes=PAPER_MODES, default_sizes=None):
     (`pekit study` sweeps them; `pekit run` runs each mode at its default). The lists are parsed,
     each by core/argtypes' one rule, in specs_from_args (their checks depend on each other)."""
     default_sizes = default_sizes or {}
-    pe_most, _ = size_limit("pe")
-    lora_most, _ = size_limit("lora")
+    pe_most, _ = size_limit(PE)
+    lora_most, _ = size_limit(LORA)
     p.add_argument("--dataset", required=True, choices=list(DATASETS))
-    p.add_argument("--models", default="", help="comma-separated (default: visual_bert)")
+    p.add_argument(
+        "--models", default="", help=f"comma-separated (default: {','.join(DEFAULT_MODELS)})"
+    )
     p.add_argument(
         "--modes",
         default="",
@@ -38,14 +50,14 @@ def add_matrix_arguments(p, default_modes=PAPER_MODES, default_sizes=None):
         default="",
         metavar="LIST",
         help=f"PE's bottleneck reductions, 1 to {pe_most}, one run each "
-        f"(e.g. 2,5,10,20,50; default: {default_sizes.get('pe', '10')})",
+        f"(e.g. 2,5,10,20,50; default: {default_sizes.get(PE, MODES[PE].default_size)})",
     )
     p.add_argument(
         "--lora-ranks",
         default="",
         metavar="LIST",
         help=f"LoRA's ranks, 1 to {lora_most}, one run each "
-        f"(e.g. 2,4,8,16; default: {default_sizes.get('lora', '8')})",
+        f"(e.g. 2,4,8,16; default: {default_sizes.get(LORA, MODES[LORA].default_size)})",
     )
     p.add_argument(
         "--seeds",
@@ -67,7 +79,7 @@ def add_matrix_arguments(p, default_modes=PAPER_MODES, default_sizes=None):
     p.add_argument(
         "--settings",
         default="",
-        help=f"training settings: {', '.join(settings_mod.names())} (default: paper)",
+        help=f"training settings: {', '.join(settings_mod.names())} (default: {settings_mod.DEFAULT})",
     )
     p.add_argument(
         "--results",
@@ -114,7 +126,7 @@ OWN_KEYS = (
     "distributed.world_size",
     "checkpoint.resume",
 )
-MODE_KEYS = ("freeze_base", "pe_adapter", "lora", "bitfit", "pe_reduction", "lora_r")
+MODE_KEYS = SWITCHES + tuple(m.size_key for m in MODES.values() if m.size_key)
 _OVERRIDE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+|\[[0-9]+\])*", re.ASCII)
 
 
@@ -152,15 +164,15 @@ def specs_from_args(args):
     modes = argtypes.names(args.modes, MODES, args.default_modes, "--modes")
     models = argtypes.names(args.models, MODELS, DEFAULT_MODELS, "--models")
     settings = settings_mod.get(
-        argtypes.name(args.settings, settings_mod.names(), "paper", "--settings")
+        argtypes.name(args.settings, settings_mod.names(), settings_mod.DEFAULT, "--settings")
     )
     seeds = argtypes.whole_numbers(
         args.seeds, "--seeds", 1, seed_limit(gpus), default="1", why=SEED_WHY
     )
     sizes = {}
     for mode, option, value in (
-        ("pe", "--pe-reductions", args.pe_reductions),
-        ("lora", "--lora-ranks", args.lora_ranks),
+        (PE, "--pe-reductions", args.pe_reductions),
+        (LORA, "--lora-ranks", args.lora_ranks),
     ):
         if value and mode not in modes:
             raise UsageError(f"{option} sizes {mode} runs, and --modes has no {mode}")

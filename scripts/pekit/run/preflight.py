@@ -12,14 +12,16 @@ from typing import List
 
 from ..core.errors import OwnershipError, UsageError
 from ..data.paths import dataset_dir, mmf_data_dir
-from ..facts.datasets import dataset_facts
+from ..facts.vocabulary import DATASETS
 from . import identity as identity_mod
 from .record import FINISHED, FOREIGN_FIX, RUNNING, check_folder, load, state
 
-FIX_DATA = {
-    "hmd": "pekit data hmd ZIP_OR_FOLDER{dir}   (make data-hmd SRC=...)",
-    "mmh": "pekit data mmh MMHS150K_FOLDER{dir}   (make data-mmh SRC=...)",
-}
+
+def fix_data(dataset, data_dir=None):
+    """The command laying out `dataset` in the data folder."""
+    source = DATASETS[dataset].data_source
+    return f"pekit data {dataset} {source}{_dir_option(data_dir)}   (make data-{dataset} SRC=...)"
+
 
 REUSE_FIX = "--force deletes it and trains again; another --results folder keeps both"
 
@@ -45,9 +47,9 @@ def _overridden(extra, prefix):
 
 def annotations(dataset, data_dir=None):
     """The annotation files of `dataset` that are missing, and the folder they belong in."""
-    facts = dataset_facts(dataset)
-    folder = dataset_dir(facts["mmf_dataset"], data_dir) / "annotations"
-    missing = [f"{s}.jsonl" for s in facts["splits"] if not (folder / f"{s}.jsonl").is_file()]
+    facts = DATASETS[dataset]
+    folder = dataset_dir(facts.mmf_name, data_dir) / "annotations"
+    missing = [f"{s}.jsonl" for s in facts.splits if not (folder / f"{s}.jsonl").is_file()]
     return missing, folder
 
 
@@ -60,12 +62,12 @@ def needs(dataset, model, settings, data_dir=None, config=None, extra=()):
     from .. import assets
     from ..facts import settings as settings_mod
 
-    name = dataset_facts(dataset)["mmf_dataset"]
+    name = DATASETS[dataset].mmf_name
     opt = _dir_option(data_dir)
     out = []
     missing, folder = annotations(dataset, data_dir)
     if missing:
-        out.append((f"{folder}: no {', '.join(missing)}", FIX_DATA[dataset].format(dir=opt)))
+        out.append((f"{folder}: no {', '.join(missing)}", fix_data(dataset, data_dir)))
     features_set = _overridden(extra, f"dataset_config.{name}.features")
     lmdb = settings_mod.LMDB_FEATURES.get(name) if settings.lmdb_features else None
     if lmdb and not features_set:
@@ -77,13 +79,13 @@ def needs(dataset, model, settings, data_dir=None, config=None, extra=()):
                     f"pekit features lmdb{opt}",
                 )
             )
-    elif dataset == "mmh" and not features_set:
+    elif DATASETS[dataset].features_from_kit and not features_set:
         features = dataset_dir(name, data_dir) / "features"
         if not _nonempty(features):
             out.append(
                 (
                     f"{features}: no region features",
-                    f"pekit features mmh{opt}   (make features-mmh)",
+                    f"pekit features {dataset}{opt}   (make features-{dataset})",
                 )
             )
     if config:
@@ -165,7 +167,7 @@ def check(specs, force=False, test=True) -> List[Problem]:
 def _tests_done(spec, record):
     return record is not None and all(
         record.test.get(s, {}).get("status") in (FINISHED, "skipped")
-        for s in dataset_facts(spec.dataset)["test_splits"]
+        for s in DATASETS[spec.dataset].test_splits
     )
 
 

@@ -32,7 +32,6 @@ from ..facts import pins
 from . import compat
 from .node import normalize, read_wheelhouse_record
 
-PYTHONS = ("3.11", "3.12")
 TEST_TOOLS = "tests/requirements.txt"
 # What the node provides in any case: the wheelhouse is for an environment that has PyTorch.
 NODE_TORCH = ("torch", "torchvision")
@@ -40,6 +39,12 @@ NODE_TORCH = ("torch", "torchvision")
 # build tools the kit and MMF are installed with (docker/profiles.py's BUILD_TOOLS).
 BOOTSTRAP_PIP = "pip"
 GRAPH = "docker/lock/modern.requires.json"
+
+
+def pythons():
+    """The Pythons the wheelhouse is for: those the modern stack is tested on (pins.json), the
+    newest last."""
+    return tuple(pins.get("test_env.pythons"))
 
 
 def _name(line):
@@ -53,7 +58,7 @@ def pinned(lines):
 
 
 def _marker_envs():
-    """The environments the wheelhouse is for: Linux x86_64 with each of PYTHONS."""
+    """The environments the wheelhouse is for: Linux x86_64 with each of pythons()."""
     return [
         {
             "python_version": py,
@@ -65,7 +70,7 @@ def _marker_envs():
             "implementation_name": "cpython",
             "platform_python_implementation": "CPython",
         }
-        for py in PYTHONS
+        for py in pythons()
     ]
 
 
@@ -358,9 +363,9 @@ INSTEAD = "name another folder"
 def build(out, node=None, python=None, with_tests=False, glibc=None, echo=print):
     """Fill `out` with the wheels for `node` (a NodeFreeze, or None), in one step (a failed or
     killed build leaves `out` as it was); returns the record written to out/wheelhouse.json."""
-    python = python or (node.python if node else "3.12")
-    if python not in PYTHONS:
-        raise UsageError(f"--python {python}: expected one of {', '.join(PYTHONS)}")
+    python = python or (node.python if node else pythons()[-1])
+    if python not in pythons():
+        raise UsageError(f"--python {python}: expected one of {', '.join(pythons())}")
     if node is not None and node.python != python:
         raise UsageError(
             f"--python {python}: the node's freeze ({node.source}) is Python {node.python}"

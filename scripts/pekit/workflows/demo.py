@@ -17,18 +17,21 @@ from pathlib import Path
 
 from ..core import oneline, ownership
 from ..core.errors import PekitError
+from ..facts.settings import SMOKE
+from ..facts.vocabulary import DATASETS, FC, HMD, MMH, PAPER_MODEL, PAPER_MODES, PE
 
-MODEL = "visual_bert"
-RUNS = {"hmd": ("fc", "pe", "full"), "mmh": ("fc", "pe")}
-SETTINGS = "smoke"
+MODEL = PAPER_MODEL
+RUNS = {HMD: PAPER_MODES, MMH: (FC, PE)}
+SETTINGS = SMOKE.name
 WORLD = "data"  # under the demo folder
 MARK = ".pekit-demo"  # in WORLD: the demo made it (and may remove it)
-ADAPTERS = "adapters/hmd-pe"
+ADAPTERS = f"adapters/{HMD}-{PE}"
+PE_RUN = f"runs/{HMD}/{MODEL}/{PE}/seed1"  # the run whose adapters the demo exports
 NEXT_STEPS = """next, on the demo's results ({results}):
   pekit status --results {results}
   pekit report --results {results}
-  pekit logs {results}/runs/hmd/visual_bert/pe/seed1/train.log
-  pekit adapters export {results}/runs/hmd/visual_bert/pe/seed1 --out {results}/{adapters}
+  pekit logs {results}/{run}/train.log
+  pekit adapters export {results}/{run} --out {results}/{adapters}
   pekit adapters load {results}/{adapters} --base BASE.ckpt --out OUT.ckpt"""
 
 
@@ -50,7 +53,7 @@ class Demo:
         """Build the synthetic HMD world and MMH data (once: a finished world is kept)."""
         from . import synthetic, synthetic_mmh
 
-        hmd, mmh = self.root / "hmd", self.root / "mmh"
+        hmd, mmh = self.root / HMD, self.root / MMH
         done = self.root / ".built"
         if not (ownership.is_marked(self.root, MARK) and done.is_file()):
             # An interrupted build is redone; a folder the demo did not make (no mark) is
@@ -69,13 +72,13 @@ class Demo:
         from . import synthetic
 
         world, mmh_data = self.worlds()
-        if dataset == "hmd":
+        if dataset == HMD:
             config, data_dir = synthetic.CONFIGS[MODEL], world.data_dir
             offline = synthetic.runner_overrides(world, MODEL)
         else:
-            config = plugin_dir() / "configs" / "projects" / "mmh" / MODEL / "defaults.yaml"
+            config = plugin_dir() / DATASETS[MMH].mmf_defaults_config(MODEL)
             data_dir = mmh_data
-            offline = synthetic.runner_overrides(world, MODEL, dataset="mmh")
+            offline = synthetic.runner_overrides(world, MODEL, dataset=DATASETS[MMH].mmf_name)
         argv = ["--dataset", dataset, "--models", MODEL, "--modes", modes, "--seeds", seeds]
         argv += ["--settings", SETTINGS, "--results", str(self.results)]
         argv += ["--data-dir", str(data_dir), "--config", str(config)]
@@ -121,9 +124,9 @@ def demo(results):
     if code:
         raise PekitError(f"a demo run did not finish; see the logs under {demo.results}/runs")
     paths, _ = report.write_report(demo.results)
-    run = demo.results / "runs" / "hmd" / MODEL / "pe" / "seed1"
+    run = demo.results / PE_RUN
     out = demo.results / ADAPTERS
     info = adapters.export(run, out_dir=out)
     _echo(f"wrote {', '.join(str(p) for p in paths)}; adapters in {info['dir']}")
-    print(NEXT_STEPS.format(results=demo.results, adapters=ADAPTERS))
+    print(NEXT_STEPS.format(results=demo.results, run=PE_RUN, adapters=ADAPTERS))
     return 0

@@ -19,13 +19,12 @@ from dataclasses import dataclass
 
 from ..core.errors import PekitError
 from ..data.paths import mmf_data_dir, mmf_data_dir_source
-from ..facts import settings
+from ..facts import pins, settings
 from ..facts.vocabulary import DATASETS, DEFAULT_MODELS
 from ..setup import mmf_source
 from ..setup.patching import engine, manifest, targets
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
-SUPPORTED_PYTHONS = {"modern": ("3.11", "3.12"), "paper": ("3.7",)}
 MIN_TORCH = (2, 4)
 SAFE_CHECKPOINTS_TORCH = (2, 5)  # torch.serialization.get_unsafe_globals_in_checkpoint
 
@@ -48,13 +47,16 @@ def _version_tuple(text):
 
 def check_python():
     version = "{}.{}".format(*sys.version_info[:2])
-    if version in SUPPORTED_PYTHONS["modern"] + SUPPORTED_PYTHONS["paper"]:
+    supported = pins.supported_pythons()
+    if any(version in found for found in supported.values()):
         return Finding(OK, "Python", f"{sys.version.split()[0]} ({sys.executable})")
+    tested = supported.pop(pins.get("test_env.profile"))
+    others = [f"{', '.join(v)} for the {name}'s stack" for name, v in supported.items()]
     return Finding(
         FAIL,
         "Python",
-        f"{version} is not one the kit is tested on (3.11, 3.12; 3.7 for the paper's stack)",
-        "use Python 3.11 or 3.12 (make venv PYTHON=python3.12)",
+        f"{version} is not one the kit is tested on ({'; '.join([', '.join(tested), *others])})",
+        f"use Python {' or '.join(tested)} (make venv PYTHON=python{tested[-1]})",
     )
 
 
@@ -123,7 +125,8 @@ def check_torch():
     for i in range(torch.cuda.device_count()):
         major, minor = torch.cuda.get_device_capability(i)
         name = torch.cuda.get_device_name(i)
-        bf16 = "bf16 native" if major >= 8 else "no native bf16: fast uses fp16"
+        native = settings.native_bf16((major, minor), hip=torch.version.hip)
+        bf16 = "bf16 native" if native else "no native bf16: fast uses fp16"
         runs = any(
             a.startswith(f"sm_{major}") and int(a[3:]) <= major * 10 + minor
             for a in arches

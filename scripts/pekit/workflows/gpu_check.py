@@ -32,7 +32,7 @@ from ..bench import summary as bench_report
 from ..bench.runner import BenchRequest
 from ..core import atomic, ownership
 from ..facts import models, settings
-from ..facts.vocabulary import label
+from ..facts.vocabulary import FC, HMD, MODELS, PAPER_MODEL, PAPER_MODES, PE, label
 from ..run import execute, record
 from ..run import mmf_log as logs
 from ..run.spec import RunSpec
@@ -52,8 +52,8 @@ BENCH_FLOORS = {"updates": 2, "pipeline_updates": 10}
 # Fewer bench sections under a small budget: (at least these minutes, --only); None: all.
 BENCH_SECTIONS = ((6.0, ()), (3.0, ("loader", "train", "pipeline")), (0.0, ("train",)))
 # Without a GPU: the bench's training of VisualBERT FC and PE only, at its CPU counts.
-CPU_BENCH = BenchRequest(models=("visual_bert",), modes=("fc", "pe"), sections=("train",))
-RUNS = [(name, mode) for name in ("paper", "fast") for mode in ("fc", "pe")]
+CPU_BENCH = BenchRequest(models=(PAPER_MODEL,), modes=(FC, PE), sections=("train",))
+RUNS = [(s.name, mode) for s in (settings.PAPER, settings.FAST) for mode in (FC, PE)]
 
 
 def _device():
@@ -206,7 +206,7 @@ def table1(device, model_names, workdir, echo, rows=None):
     reference = {(r["model"], r["mode"]): r for r in models.table1_rows()}
     rows = [] if rows is None else rows
     for model in model_names:
-        for mode in ("fc", "pe", "full"):
+        for mode in PAPER_MODES:
             echo(f"Table I: {model} {mode}")
             net = models.build_mmf_model(model, mode, workdir / "models" / f"{model}-{mode}")
             net = net.to(device)
@@ -230,7 +230,7 @@ def table1(device, model_names, workdir, echo, rows=None):
 def _skipped_run(name, mode, reason):
     return {
         "settings": name,
-        "model": "visual_bert",
+        "model": PAPER_MODEL,
         "mode": mode,
         "status": "skipped",
         "reason": reason,
@@ -279,7 +279,7 @@ def training(device, workdir, updates, echo, skip=None, rows=None):
                     env[settings.ENV_PRECISION] = "bf16"  # fast's mixed precision, on the CPU
                 os.environ.update(env)
             interval = max(updates // 2, 1)
-            extra = synthetic.runner_overrides(world, "visual_bert") + [
+            extra = synthetic.runner_overrides(world, PAPER_MODEL) + [
                 f"training.max_updates={updates}",
                 f"training.evaluation_interval={interval}",
                 f"training.checkpoint_interval={interval}",
@@ -288,14 +288,14 @@ def training(device, workdir, updates, echo, skip=None, rows=None):
             ]
             spec = RunSpec(
                 workdir / "runs" / name,
-                "hmd",
-                "visual_bert",
+                HMD,
+                PAPER_MODEL,
                 mode,
                 1,
                 settings=settings.get(name),
                 data_dir=str(world.data_dir),
                 extra=extra,
-                config=synthetic.CONFIGS["visual_bert"],
+                config=synthetic.CONFIGS[PAPER_MODEL],
             )
             echo(f"training: VisualBERT {mode}, {name} settings, {updates} updates")
             began = time.monotonic()
@@ -305,7 +305,7 @@ def training(device, workdir, updates, echo, skip=None, rows=None):
             rows.append(
                 {
                     "settings": name,
-                    "model": "visual_bert",
+                    "model": PAPER_MODEL,
                     "mode": mode,
                     "status": run.status,
                     "updates": parsed["last_update"],
@@ -392,7 +392,7 @@ def check(out, since=None, echo=print, minutes=DEFAULT_MINUTES):
     # What the check would replace, refused before anything runs: its world, its run folders.
     _check_world(out / "work" / "world")
     for run_name, mode in RUNS:
-        spec = RunSpec(out / "work" / "runs" / run_name, "hmd", "visual_bert", mode, 1)
+        spec = RunSpec(out / "work" / "runs" / run_name, HMD, PAPER_MODEL, mode, 1)
         record.check_folder(spec.dir, force=True)
     device, name = _device()
     on_gpu = device.type == "cuda"
@@ -437,7 +437,7 @@ def check(out, since=None, echo=print, minutes=DEFAULT_MINUTES):
     result["doctor"] = environment_findings()
 
     def run_table1():
-        table1(device, ["visual_bert", "vilbert"], out / "work", echo, rows=result["table1"])
+        table1(device, list(MODELS), out / "work", echo, rows=result["table1"])
 
     _part("table1", result, echo, run_table1)
 

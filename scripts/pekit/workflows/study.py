@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from ..core.errors import PekitError
 from ..facts import models
-from ..facts.vocabulary import MODES, label
+from ..facts.vocabulary import FULL, LORA, MODES, PAPER_MODEL, PAPER_MODES, PE, label
 
-STUDY_MODES = ("fc", "pe", "lora", "bitfit", "full")
-STUDY_SIZES = {"pe": "2,5,10,20,50", "lora": "2,4,8,16"}
+STUDY_MODES = tuple(MODES)  # every mode
+STUDY_SIZES = {PE: "2,5,10,20,50", LORA: "2,4,8,16"}
 # The paper timed VisualBERT's FC, PE and Full-FT on a V100. LoRA and BitFit, like PE, freeze
 # the base but send gradients back through every layer: PE's time stands in for theirs.
-TIMED_AS = {"fc": "fc", "pe": "pe", "lora": "pe", "bitfit": "pe", "full": "full"}
+TIMED_AS = {m: m if m in PAPER_MODES else PE for m in MODES}
 PAPER_UPDATES = 22000
 
 
@@ -25,7 +25,7 @@ def model_time_factor(model):
     """ViLBERT's time per update against VisualBERT's, estimated as their parameter ratio (the
     paper timed VisualBERT only)."""
     totals = {(r["model"], r["mode"]): r["total"] for r in models.table1_rows()}
-    return totals[(model, "full")] / totals[("visual_bert", "full")]
+    return totals[(model, FULL)] / totals[(PAPER_MODEL, FULL)]
 
 
 def estimate_hours(spec):

@@ -23,7 +23,6 @@ from ..facts import models, vocabulary
 if TYPE_CHECKING:
     import numpy
 
-DATASET = "hateful_memes"
 # MMF skips a download when the folder's .built.json holds the zoo version. The zoo
 # (mmf/configs/zoo/datasets.yaml) spells it 1.0_2020_10_01, which MMF's YAML loader reads
 # as this float; MMF compares the two with ==.
@@ -43,7 +42,6 @@ SPLIT_FILES = {
     "test_seen": "test_seen.jsonl",
 }
 SPLIT_SIZES = {"train": 16, "dev": 8, "test": 8, "dev_seen": 8, "test_seen": 8}
-FEATURES = DATASET + "/defaults/features"  # relative to MMF's dataset_config data_dir
 SPLITS = ("train", "val", "test")  # MMF's names in dataset_config
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -82,11 +80,20 @@ WORDS = [
 
 OFFLINE_ENV = {"TRANSFORMERS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
-# MMF's hateful_memes project configs without the `from_*` checkpoint download.
-CONFIGS = {
-    "visual_bert": "projects/visual_bert/configs/hateful_memes/defaults.yaml",
-    "vilbert": "projects/vilbert/configs/hateful_memes/defaults.yaml",
-}
+
+def __getattr__(name):
+    """DATASET (MMF's name of HMD), FEATURES (its features folder, relative to MMF's
+    dataset_config data_dir) and CONFIGS (MMF's hateful_memes project configs without the
+    `from_*` checkpoint download), read from facts/datasets.json when first asked for: importing
+    the kit's commands reads no dataset facts."""
+    hmd = vocabulary.DATASETS[vocabulary.HMD]
+    if name == "DATASET":
+        return hmd.mmf_name
+    if name == "FEATURES":
+        return hmd.mmf_name + "/defaults/features"
+    if name == "CONFIGS":
+        return {m: hmd.mmf_defaults_config(m) for m in vocabulary.MODELS}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class World(NamedTuple):
@@ -103,7 +110,7 @@ class World(NamedTuple):
 
     @property
     def dataset_dir(self) -> Path:
-        return self.data_dir / "datasets" / DATASET / "defaults"
+        return self.data_dir / "datasets" / __getattr__("DATASET") / "defaults"
 
 
 def build_world(
@@ -214,17 +221,18 @@ def run_overrides(
     save_dir = world.save_dir / f"{model}-{mode}"
     # models.offline_overrides puts every run in one save dir; each run gets its own here.
     offline = [o for o in models.offline_overrides(model, world.root) if "save_dir=" not in o]
-    text = f"dataset_config.{DATASET}.processors.text_processor.params."
+    dataset, features = __getattr__("DATASET"), __getattr__("FEATURES")
+    text = f"dataset_config.{dataset}.processors.text_processor.params."
     return [
-        f"config={CONFIGS[model]}",
+        f"config={__getattr__('CONFIGS')[model]}",
         f"model={model}",
-        f"dataset={DATASET}",
+        f"dataset={dataset}",
         f"run_type={run_type}",
         *offline,
         f"env.save_dir={save_dir}",
         *vocabulary.mode_overrides(model, mode),
         # The hateful_memes config reads an LMDB; the world holds per-image .npy files.
-        *(f"dataset_config.{DATASET}.features.{split}={FEATURES}" for split in SPLITS),
+        *(f"dataset_config.{dataset}.features.{split}={features}" for split in SPLITS),
         f"{text}tokenizer_config.type={world.vocab_dir}",
         f"{text}max_seq_length=32",
         f"training.max_updates={max_updates}",
@@ -243,20 +251,24 @@ def run_overrides(
     ]
 
 
-def runner_overrides(world: World, model: str, dataset: str = DATASET) -> List[str]:
+def runner_overrides(world: World, model: str, dataset: Optional[str] = None) -> List[str]:
     """The ``--override`` values that keep a ``pekit run`` of ``model`` on ``dataset`` offline.
 
     The runner sets the rest (config, mode, training settings, data and save dirs); these give the
-    random-init model, the world's cache and vocabulary, and, for hateful_memes, its features.
+    random-init model, the world's cache and vocabulary, and, for hateful_memes (the default
+    ``dataset``), its features.
     """
+    hmd = __getattr__("DATASET")
+    dataset = hmd if dataset is None else dataset
     runner_sets = ("env.data_dir=", "env.save_dir=")
     offline = [
         o for o in models.offline_overrides(model, world.root) if not o.startswith(runner_sets)
     ]
     text = f"dataset_config.{dataset}.processors.text_processor.params."
     out = offline + [f"{text}tokenizer_config.type={world.vocab_dir}", f"{text}max_seq_length=32"]
-    if dataset == DATASET:
-        out += [f"dataset_config.{DATASET}.features.{split}={FEATURES}" for split in SPLITS]
+    if dataset == hmd:
+        features = __getattr__("FEATURES")
+        out += [f"dataset_config.{hmd}.features.{split}={features}" for split in SPLITS]
     return out + ["training.tensorboard=False"]
 
 

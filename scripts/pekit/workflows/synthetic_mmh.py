@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..facts.vocabulary import DATASETS, MMH
+
 # (tweet id, annotator codes, tweet text, OCR text or None)
 TWEETS = [
     ("1114679353714016256", [0, 0, 0], "just a normal day https://t.co/AbC123", None),
@@ -72,7 +74,7 @@ def build_data(root, seed=0):
     src = make_tree(root / "MMHS150K")
     data_dir = root / "mmf_data"
     convert_mmh(src, data_dir, show_progress=False)
-    features = data_dir / "datasets" / "mmh" / "defaults" / "features"
+    features = data_dir / "datasets" / DATASETS[MMH].mmf_name / "defaults" / "features"
     rng = np.random.default_rng(seed)
     for image in sorted((src / "img_resized").iterdir()):
         write_features(features, image.stem, *synthetic_features(rng))
