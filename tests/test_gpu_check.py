@@ -1,5 +1,5 @@
 """`pekit gpu-check`'s budget, device facts, report and error handling, without MMF: the parts
-(Table I, training, bench) are fakes here; test_node_install.py runs the real ones."""
+(Table I, training, bench) are fakes here; `make twin-check` runs the real ones on a node twin."""
 
 from __future__ import annotations
 
