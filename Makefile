@@ -45,7 +45,7 @@ lint: venv ## ruff (lint and format check) over the kit, its tests and docker he
 	$(VENV)/bin/ruff format --check scripts tests docker
 
 test: prepare lint ## the test suite (MMF tests run when MMF is found)
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest --durations=15 $(PYTEST_ARGS)
 
 include docker/docker.mk
 

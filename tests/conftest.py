@@ -243,3 +243,19 @@ def fake_mmf(tmp_path, monkeypatch):
         return [json.loads(x) for x in calls.read_text().splitlines()]
 
     return read_calls
+
+
+@pytest.fixture(scope="session")
+def finished_runs(mmf_installed, tmp_path_factory):
+    """`pekit demo`'s folder with every run finished, built once per session (tests/helpers/
+    finished_runs.py says what it holds); its checkpoints are deleted at the session's end."""
+    from helpers.finished_runs import FinishedRuns
+
+    runs = FinishedRuns(tmp_path_factory.mktemp("finished_runs"), pekit_env)
+    try:
+        runs.build()
+        yield runs
+    finally:
+        timings = ", ".join(f"{k} {v:.0f}" for k, v in runs.timings.items())
+        print(f"\nfinished runs' timings (s): {timings}")
+        runs.delete_checkpoints()

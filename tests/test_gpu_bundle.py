@@ -99,3 +99,39 @@ def test_a_users_folder_or_a_wheelhouse_for_another_python_is_refused(tmp_path, 
     assert not (tmp_path / "b").exists()
     assert (mine / "notes.txt").read_text() == "keep me"
     assert sha_tree(mine) == {k[5:]: v for k, v in before.items() if k.startswith("mine/")}
+
+
+# A stand-in for the node's Python and the venv's: each call is logged; `node.py venv` makes
+# the venv's python, a copy of this script.
+RECORDING_PYTHON = r"""#!/usr/bin/env bash
+echo "$0 $*" >> "$CALLS"
+if [ "${2:-}" = venv ]; then
+    mkdir -p "$4/bin" && cp "$0" "$4/bin/python" && chmod +x "$4/bin/python"
+fi
+"""
+
+
+@pytest.mark.parametrize("install_only", ["1", None])
+def test_run_sh_installs_then_checks_unless_told_to_stop_after_the_install(tmp_path, install_only):
+    bundle = tmp_path / "bundle"
+    (bundle / "mmf").mkdir(parents=True)
+    (bundle / "mmf" / "mmf-1.0-py3-none-any.whl").write_bytes(b"")
+    (bundle / "run.sh").write_text(gpu_bundle.RUN_SH)
+    node_python = tmp_path / "python3"
+    node_python.write_text(RECORDING_PYTHON)
+    node_python.chmod(0o755)
+    calls, venv = tmp_path / "calls", tmp_path / "venv"
+    env = dict(os.environ, NODE_PYTHON=str(node_python), VENV=str(venv), CALLS=str(calls))
+    env.pop("PEKIT_INSTALL_ONLY", None)
+    if install_only:
+        env["PEKIT_INSTALL_ONLY"] = install_only
+    proc = subprocess.run(["bash", str(bundle / "run.sh")], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    steps = [line.split()[1:4] for line in calls.read_text().splitlines()]
+    installed = [[str(bundle / "kit/scripts/pekit/setup/node.py"), "venv", "--venv"]]
+    installed += [["-m", "pekit", "prepare"]]
+    if install_only:
+        assert steps == installed
+        assert "gpu-check not run" in proc.stderr
+    else:
+        assert steps == installed + [["-m", "pekit", "gpu-check"]]

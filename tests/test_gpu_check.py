@@ -1,10 +1,11 @@
 """`pekit gpu-check`'s budget, device facts, report and error handling, without MMF: the parts
-(Table I, training, bench) are fakes here; test_node_install.py runs the real ones."""
+(Table I, training, bench) are fakes here; `make twin-check` runs the real ones on a node twin."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import time
 import types
@@ -498,3 +499,26 @@ def test_the_environment_findings_are_the_doctors_without_data_and_assets():
     assert {"Python", "torch", "packages", "imports"} <= whats
     assert not any(w.startswith(("data ", "asset ")) for w in whats)
     assert all(set(f) == {"status", "what", "detail"} for f in found)
+
+
+def test_the_training_part_runs_fc_and_pe_in_both_settings_and_keeps_only_logs(
+    fake_mmf, tmp_path, monkeypatch
+):
+    # The real part, through the runner, with tests/mmf_log_writer.py as its mmf_run.
+    monkeypatch.setattr(gpu_check.settings, "mmf_has_fast_keys", lambda: True)
+    before = dict(os.environ)
+    work = tmp_path / "work"
+    rows = gpu_check.training(torch.device("cpu"), work, updates=4, echo=lambda _: None)
+    assert [(r["settings"], r["mode"]) for r in rows] == gpu_check.RUNS
+    for row in rows:
+        assert row["status"] == "finished" and row["losses_finite"] and row["updates"] == 4, row
+    calls = fake_mmf()
+    assert len(calls) == len(gpu_check.RUNS)
+    fast = [dict(a.split("=", 1) for a in c if "=" in a) for c in calls[2:]]
+    assert all(o["training.bf16"] == "True" for o in fast)  # fast's mixed precision, on the CPU
+    # No checkpoints kept, no synthetic data left behind, the environment as it was: logs only.
+    assert not list(work.rglob("*.ckpt")) and not list(work.rglob("*.pth"))
+    assert sorted(str(p) for p in work.rglob("train.log")) == sorted(r["log"] for r in rows)
+    assert len({r["log"] for r in rows}) == len(rows)
+    assert not (work / "world").exists()
+    assert dict(os.environ) == before

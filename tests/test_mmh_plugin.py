@@ -129,51 +129,24 @@ def test_plugin_dir_is_a_package():
     assert Path(PLUGIN, "__init__.py").is_file()
 
 
-def mmh_run_command(root, data_dir, vocab_dir, model="visual_bert", mode="pe", updates=2):
-    """`mmf_run` of `model` in `mode` on converted MMH: offline, random init, a few updates."""
-    from pekit.facts import models, vocabulary
-
-    offline = [
-        o for o in models.offline_overrides(model, root) if not o.startswith("env.data_dir=")
-    ]
-    text = "dataset_config.mmh.processors.text_processor.params."
-    opts = [
-        f"config={PLUGIN}/configs/projects/mmh/{model}/defaults.yaml",
-        f"model={model}",
-        "dataset=mmh",
-        "run_type=train_val",
-        f"env.user_dir={PLUGIN}",
-        *offline,
-        f"env.data_dir={data_dir}",
-        *vocabulary.mode_overrides(model, mode),
-        f"{text}tokenizer_config.type={vocab_dir}",
-        f"{text}max_seq_length=32",
-        f"training.max_updates={updates}",
-        "training.batch_size=2",
-        "training.num_workers=0",
-        "training.log_interval=1",
-        f"training.evaluation_interval={updates}",
-        f"training.checkpoint_interval={updates + 1}",
-        "training.tensorboard=False",
-        "training.seed=1",
-        "scheduler.params.num_warmup_steps=1",
-        "checkpoint.save_git_details=False",
-    ]
-    return [sys.executable, "-m", "mmf_cli.run", *opts]
-
-
 @pytest.mark.mmf
 @pytest.mark.slow
-def test_mmf_run_visual_bert_pe_on_mmh(mmf_installed, tmp_path):
-    from pekit.workflows import synthetic as mmf_world
+def test_mmf_run_visual_bert_pe_on_mmh(finished_runs):
+    """MMF trains VisualBERT with adapters on converted synthetic MMH from the plugin's config:
+    the demo's MMH PE run (the session's `finished_runs`), a runner-driven mmf_run of
+    projects/mmh/visual_bert/defaults.yaml with the plugin as MMF's user dir."""
+    from pekit.run import record
+    from pekit.run.spec import LOG
 
-    data_dir = mmh_world(tmp_path)
-    world = mmf_world.World(root=tmp_path / "run", vocab_dir=tmp_path / "vocab")
-    mmf_world.write_vocab(world.vocab_dir)
-    for folder in (world.root / "cache", world.save_dir):
-        folder.mkdir(parents=True, exist_ok=True)
-    log = _run_ok(
-        mmh_run_command(world.root, data_dir, world.vocab_dir), mmf_world.run_env(world), tmp_path
+    folder = finished_runs.run_dir("mmh", "pe")
+    run = json.loads((folder / record.RECORD).read_text())
+    log = (folder / LOG).read_text("utf-8", "replace")
+    assert run["status"] == "finished" and run["exit_status"] == 0, log[-3000:]
+    assert (run["run"]["model"], run["run"]["mode"]) == ("visual_bert", "pe")
+    opts = dict(a.split("=", 1) for a in run["command"] if "=" in a)
+    assert opts["config"] == str(
+        PLUGIN / "configs" / "projects" / "mmh" / "visual_bert" / "defaults.yaml"
     )
+    assert opts["env.user_dir"] == str(PLUGIN) and opts["datasets"] == "mmh"
     assert "val/mmh/roc_auc" in log, log[-3000:]
     assert "val/mmh/accuracy" in log and "val/mmh/binary_f1" in log

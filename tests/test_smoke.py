@@ -1,8 +1,9 @@
 """`make smoke`: the whole pipeline on CPU, end to end, with the real MMF and full-size models.
 
-One module-scoped pipeline drives the `pekit` command line as a user would, offline, on the
-demo's synthetic worlds (`pekit demo`: Hateful Memes and MMHS150K), with the `smoke` training
-settings (4 updates, validation and checkpoint every 2):
+The pipeline (tests/helpers/finished_runs.py, the session's `finished_runs`) drives the `pekit`
+command line as a user would, offline, on the demo's synthetic worlds (`pekit demo`: Hateful
+Memes and MMHS150K), with the `smoke` training settings (4 updates, validation and checkpoint
+every 2):
 
 - HMD PE is started with the demo's own `pekit run` arguments and stopped after its first
   validation and checkpoint (SIGTERM to its process group);
@@ -13,151 +14,42 @@ settings (4 updates, validation and checkpoint every 2):
   provides) after it has logged parameters and losses;
 - the later steps the docs give run on the demo's folder: `pekit report`, `pekit status`,
   `pekit logs`, `pekit adapters export` and `load`.
-The tests then check what each stage wrote. The test's checkpoints (~0.45-1.3 GB each) are
-deleted at the end; `make demo` keeps them.
+The tests then check what each stage wrote. The checkpoints (~0.45-1.3 GB each) are deleted at
+the session's end; `make demo` keeps them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from helpers import finished_runs as finished
 
-from conftest import pekit_env
 from pekit import adapters, report
 from pekit.adapters import tensorfile
 from pekit.core import location
 from pekit.facts import models, pins, vocabulary
 from pekit.run import mmf_log as logs
-from pekit.run import record
 from pekit.run.spec import LOG
 from pekit.workflows import demo
 
 pytestmark = [pytest.mark.mmf, pytest.mark.slow, pytest.mark.smoke]
 
-MODEL = demo.MODEL
+MODEL = finished.MODEL
 MODES = ("fc", "pe", "full")
 # The modes run per dataset: the demo's.
-RUN_MODES = demo.RUNS
-MAX_UPDATES = 4  # the smoke settings
-# Hang guards only.
-HANG_TIMEOUT_S = 1800
-INTERRUPT_WAIT_S = 600
-# MMF's summary of the first validation; the checkpoints of update 2 are on disk by then.
-FIRST_VALIDATION = re.compile(f"progress: 2/{MAX_UPDATES}, val/")
-FAILING = "training.early_stop.criteria=hateful_memes/no_such_metric"
-
-
-class Smoke:
-    """The worlds, the results folder and what each stage of the pipeline returned."""
-
-    def __init__(self, root):
-        self.root = root
-        self.demo = demo.Demo(root / "results")
-        world, _ = self.demo.worlds()
-        self.results = self.demo.results
-        self.env = pekit_env(world)
-        self.outputs = {}
-        self.timings = {}
-
-    def run_args(self, dataset, modes, *extra, seeds="1"):
-        argv = ["run", *self.demo.run_argv(dataset, modes, seeds)]
-        for item in extra:
-            argv += ["--override", item]
-        return argv
-
-    def command(self, argv):
-        return [sys.executable, "-m", "pekit", *argv]
-
-    def pekit(self, name, argv):
-        """Run `pekit ARGV`; returns (exit status, output) and records both under `name`."""
-        start = time.monotonic()
-        proc = subprocess.run(
-            self.command(argv),
-            env=self.env,
-            cwd=str(self.root),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            timeout=HANG_TIMEOUT_S,
-        )
-        self.timings[name] = time.monotonic() - start
-        out = proc.stdout.decode("utf-8", "replace")
-        self.outputs[name] = (proc.returncode, out)
-        return proc.returncode, out
-
-    def run_dir(self, dataset, mode, seed=1):
-        return self.results / "runs" / dataset / MODEL / mode / f"seed{seed}"
-
-    def run_record(self, dataset, mode, seed=1):
-        return json.loads((self.run_dir(dataset, mode, seed) / record.RECORD).read_text())
-
-    def interrupt_after_first_validation(self, argv):
-        """Start `pekit ARGV`, stop its process group once update 2 is validated and saved."""
-        log = self.run_dir("hmd", "pe") / LOG
-        start = time.monotonic()
-        with open(self.root / "interrupted.out", "wb") as out:
-            proc = subprocess.Popen(
-                self.command(argv),
-                env=self.env,
-                cwd=str(self.root),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            try:
-                while not (
-                    log.is_file() and FIRST_VALIDATION.search(log.read_text("utf-8", "replace"))
-                ):
-                    if proc.poll() is not None:
-                        pytest.fail(
-                            f"pekit run ended ({proc.returncode}) before update 2 was validated"
-                        )
-                    if time.monotonic() - start > INTERRUPT_WAIT_S:
-                        pytest.fail(
-                            f"no validation at update 2 in {log} after {INTERRUPT_WAIT_S} s"
-                        )
-                    time.sleep(0.2)
-                # What a scheduler's preemption does: SIGTERM to the runner and MMF alike.
-                os.killpg(proc.pid, signal.SIGTERM)
-                code = proc.wait(timeout=120)
-            finally:
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-        self.timings["hmd pe interrupted"] = time.monotonic() - start
-        return code
-
-
-def _pipeline(smoke):
-    hmd_pe = smoke.run_args("hmd", "pe")
-    smoke.interrupted_exit = smoke.interrupt_after_first_validation(hmd_pe)
-    smoke.interrupted_record = smoke.run_record("hmd", "pe")
-    smoke.interrupted_log = (smoke.run_dir("hmd", "pe") / LOG).read_text("utf-8", "replace")
-    smoke.pekit("demo", ["demo", "--results", str(smoke.results)])
-    smoke.pekit("hmd fc failing", smoke.run_args("hmd", "fc", FAILING, seeds="2"))
-    smoke.pekit("report", ["report", "--results", str(smoke.results)])
+RUN_MODES = finished.RUN_MODES
+MAX_UPDATES = finished.MAX_UPDATES
 
 
 @pytest.fixture(scope="module")
-def smoke(mmf_installed, tmp_path_factory):
-    root = tmp_path_factory.mktemp("smoke")
-    smoke = Smoke(root)
-    try:
-        _pipeline(smoke)
-        yield smoke
-    finally:
-        print("\nsmoke timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in smoke.timings.items()))
-        # Each run leaves 1-3 GB of checkpoints; `make demo` keeps them, the test does not.
-        for path in list(root.rglob("*.ckpt")) + list(root.rglob("*.pth")):
-            path.unlink()
+def smoke(finished_runs):
+    """The session's demo folder and what each stage of its pipeline returned."""
+    return finished_runs
 
 
 def expect_ok(smoke, name):

@@ -2,6 +2,12 @@
 real `mmf_run` of full-size VisualBERT for a few updates (the `smoke` settings) on the synthetic
 Hateful Memes world, then the report's study table and its Pareto plot, and adapter-only export
 of the LoRA and BitFit runs. Checkpoints are deleted at the end.
+
+FC, PE and Full-FT at their default sizes are the runs `pekit demo` trains (the session's
+`finished_runs`): the study runs on the demo's world with the demo's arguments, in a results
+folder of its own that starts with copies of those three finished runs, so the runner's reuse
+rule (same identity, finished: not rerun) leaves only the other variants to train. A folder of
+its own keeps the study's runs and report out of the demo's, which test_smoke.py checks.
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ import time
 
 import pytest
 
-from conftest import pekit_env
 from pekit import adapters
 from pekit.facts import models
 from pekit.report.study_section import pareto
@@ -45,12 +50,16 @@ def expected_trained():
     }
 
 
+# The variants `pekit demo` trains with the same identity: reused, not trained again.
+REUSED = ("fc", "pe", "full")
+
+
 class Study:
-    def __init__(self, root):
+    def __init__(self, root, runs):
         self.root = root
-        self.world = mmf_world.build_world(root / "world")
+        self.world = runs.world
         self.results = root / "results"
-        self.env = pekit_env(self.world)
+        self.env = runs.env
 
     def argv(self, *extra):
         argv = [
@@ -93,8 +102,10 @@ class Study:
 
 
 @pytest.fixture(scope="module")
-def study(mmf_installed, tmp_path_factory):
-    s = Study(tmp_path_factory.mktemp("study"))
+def study(finished_runs, tmp_path_factory):
+    s = Study(tmp_path_factory.mktemp("study"), finished_runs)
+    s.reused = {v: finished_runs.copy_run("hmd", v, s.results) for v in REUSED}
+    s.reused_records = {v: (d / record.RECORD).read_bytes() for v, d in s.reused.items()}
     start = time.monotonic()
     s.code, s.out = s.pekit(s.argv("--no-test"))
     print(f"\nstudy of {len(VARIANTS)} runs: {time.monotonic() - start:.0f} s")
@@ -107,6 +118,14 @@ def study(mmf_installed, tmp_path_factory):
 
 def test_every_variant_is_its_own_finished_run(study):
     assert study.code == 0, study.out[-6000:]
+    # The demo's runs are reused as they are; every other variant is trained here.
+    for variant in VARIANTS:
+        key = f"hmd/{MODEL}/{variant}/seed1"
+        reused = variant in REUSED
+        assert (f"{key}: finished already, not rerun" in study.out) is reused, variant
+        assert (f"{key}: training" in study.out) is not reused, variant
+    for variant, folder in study.reused.items():
+        assert (folder / record.RECORD).read_bytes() == study.reused_records[variant], variant
     runs = sorted(p.name for p in (study.results / "runs" / "hmd" / MODEL).iterdir())
     assert runs == sorted(VARIANTS)
     for variant in VARIANTS:

@@ -15,7 +15,7 @@ run there). DIR holds:
     bundle.json what is in it and its size
 
 On the node: `bash DIR/run.sh` (NODE_PYTHON, VENV, OUT and MINUTES may be set; extra arguments
-go to `pekit gpu-check`).
+go to `pekit gpu-check`; PEKIT_INSTALL_ONLY=1 stops after the install).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ RUN_SH = r"""#!/usr/bin/env bash
 #   VENV         the kit's venv (default: venv/ here; a kit venv there is replaced)
 #   OUT          the results (default: results/ here)
 #   MINUTES      the time the whole check may take, installation included (default: 8)
+#   PEKIT_INSTALL_ONLY  when 1: stop after the venv and the patches, before the check
 # Arguments go to `pekit gpu-check`.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -60,6 +61,10 @@ export PIP_NO_INDEX=1 PIP_FIND_LINKS="$here/wheels" PIP_DISABLE_PIP_VERSION_CHEC
 "$NODE_PYTHON" "$here/kit/scripts/pekit/setup/node.py" venv --venv "$VENV" \
     --wheelhouse "$here/wheels" --wheel "$(ls "$here"/mmf/*.whl)" --kit "$here/kit"
 "$VENV/bin/python" -m pekit prepare
+if [ "${PEKIT_INSTALL_ONLY:-}" = 1 ]; then
+    echo "run.sh: installed in $VENV; PEKIT_INSTALL_ONLY=1, gpu-check not run" >&2
+    exit 0
+fi
 "$VENV/bin/python" -m pekit gpu-check --out "$OUT" --since "$start" --minutes "$MINUTES" "$@"
 """
 

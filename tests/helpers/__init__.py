@@ -1,0 +1,1 @@
+"""Machinery behind the tests' shared fixtures (conftest.py holds the fixtures themselves)."""
