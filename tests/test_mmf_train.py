@@ -5,11 +5,14 @@ on the dev split and checkpoints; MMF's own log line gives the parameter counts,
 the paper's (Table I). VisualBERT's three modes are checked on the runs `pekit demo` trained
 through the runner (the session's `finished_runs`: the same mmf_run, not trained again here);
 ViLBERT's adapters and LoRA, which nothing else trains, are run here with mmf_run directly.
+On the paper profile's stack (`make paper-check`, PEKIT_DIRECT_RUNS=1) VisualBERT's modes are run
+here directly too: that check trains no demo.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -25,6 +28,9 @@ pytestmark = [pytest.mark.mmf, pytest.mark.slow]
 
 PARAMS_LINE = re.compile(r"Total Parameters: (\d+)\. Trained Parameters: (\d+)")
 RUNS = [("vilbert", "pe")]
+DIRECT = os.environ.get("PEKIT_DIRECT_RUNS") == "1"
+if DIRECT:
+    RUNS = [("visual_bert", mode) for mode in ("fc", "pe", "full")] + RUNS
 # What the demo trains on Hateful Memes, each once per session.
 DEMO_MODES = ("fc", "full", "pe")
 # A hang guard only: a run takes well under a minute on two cores.
@@ -56,6 +62,7 @@ def mmf_run(world, model, mode, cwd):
     return proc.returncode, proc.stdout.decode("utf-8", "replace")
 
 
+@pytest.mark.skipif(DIRECT, reason="PEKIT_DIRECT_RUNS: VisualBERT is run with mmf_run directly")
 @pytest.mark.parametrize("mode", DEMO_MODES)
 def test_visual_bert_trains_evaluates_and_checkpoints(finished_runs, mode):
     folder = finished_runs.run_dir("hmd", mode)
