@@ -1,199 +1,36 @@
 """`pekit assets`: fetch, verify, unpack, mark; resume; checksum mismatch; idempotence; the
 transport (proxies, CA bundles, retries, interruptions).
 
-Against a small HTTP server on 127.0.0.1 (started here, honours Range, also a proxy) serving
-synthetic files.
+Against a small HTTP server on 127.0.0.1 (tests/helpers/asset_server.py: honours Range, also a
+proxy) serving synthetic files.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.server
-import io
 import json
 import os
 import shutil
 import ssl
 import subprocess
 import sys
-import tarfile
-import threading
 from pathlib import Path
 
 import pytest
 
+from helpers.asset_server import (
+    ARCHIVE,
+    VOCAB,
+    WEIGHTS,
+    Server,
+    fetch_assets,
+    sha,
+    tar_gz,
+    toy_facts,
+)
 from pekit import assets, cli
 from pekit.assets import AssetFacts, download
 from pekit.core.errors import PekitError
-
-# --------------------------------------------------------------------------------------------
-# A local server with Range support
-
-
-class _Server:
-    """Serves `files` by name; also a proxy (a request for an absolute URL is served by the
-    URL's last part, and recorded in `proxied`; a CONNECT is recorded and refused)."""
-
-    def __init__(self, files, tls=None):
-        self.files = files  # name -> bytes
-        self.requests = []  # (path, Range header or None)
-        self.proxied = []  # absolute URLs, and CONNECT host:port
-        self.fail = {}  # name -> how many 503 answers (or 429: fail_status) come first; -1: all
-        self.fail_status = 503
-        self.cut = {}  # name -> how many answers stop halfway through the body
-        self.gzip = set()  # names served with Content-Encoding: gzip (as some servers do .gz)
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_CONNECT(self):  # noqa: N802 (http.server's name)
-                owner.proxied.append(f"CONNECT {self.path}")
-                self.send_error(403)
-
-            def do_GET(self):  # noqa: N802 (http.server's name)
-                name = self.path
-                if name.startswith("http://"):
-                    owner.proxied.append(name)
-                    name = name.rsplit("/", 1)[-1]
-                name = name.lstrip("/")
-                rng = self.headers.get("Range")
-                owner.requests.append((name, rng))
-                body = owner.files.get(name)
-                if body is None:
-                    self.send_error(404)
-                    return
-                if owner.fail.get(name):
-                    owner.fail[name] -= 1
-                    self.send_error(owner.fail_status)
-                    return
-                start = 0
-                if rng and rng.startswith("bytes="):
-                    start = int(rng[len("bytes=") :].split("-")[0])
-                    if start >= len(body):
-                        self.send_response(416)
-                        self.send_header("Content-Range", f"bytes */{len(body)}")
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Length", str(len(body) - start))
-                if name in owner.gzip:
-                    self.send_header("Content-Encoding", "gzip")
-                self.end_headers()
-                if owner.cut.get(name):
-                    owner.cut[name] -= 1
-                    # Half the body, then the connection closes (HTTP/1.0: after this answer).
-                    self.wfile.write(body[start : start + (len(body) - start) // 2])
-                    return
-                self.wfile.write(body[start:])
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        scheme = "http"
-        if tls:
-            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
-            scheme = "https"
-        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def _tar_gz(members):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def _sha(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-ARCHIVE = _tar_gz(
-    {
-        "model/config.yaml": b"model_config: {}\n",
-        "model/model.pth": os.urandom(300_000),
-    }
-)
-WEIGHTS = os.urandom(200_000)
-VOCAB = b"[PAD]\n[UNK]\nhello\n"
-
-
-def _facts(base, archive_sha=None):
-    return {
-        "schema": 1,
-        "url_prefixes": {"test://": base + "/"},
-        "transformers_cache": {
-            "url_template": "https://huggingface.co/{model}/resolve/main/{file_name}",
-            "mmf_cache_subdir": "distributed_-1",
-        },
-        "assets": [
-            {
-                "name": "toy.pretrained",
-                "used_by": ["hmd"],
-                "dest": "models/toy.pretrained.defaults",
-                "marker_version": "1.0_2020_05_19",
-                "files": [
-                    {
-                        "url": "test://toy.tar.gz",
-                        "file_name": "toy.tar.gz",
-                        "sha256": archive_sha or _sha(ARCHIVE),
-                        "extract": True,
-                    }
-                ],
-            },
-            {
-                "name": "toy-bert",
-                "used_by": ["hmd", "mmh"],
-                "dest": "hf/toy-bert",
-                "marker_version": None,
-                "transformers_model": "toy-bert",
-                "files": [
-                    {
-                        "url": base + "/weights.bin",
-                        "file_name": "pytorch_model.bin",
-                        "sha256": _sha(WEIGHTS),
-                        "size": len(WEIGHTS),
-                        "extract": False,
-                    },
-                    {
-                        "url": base + "/vocab.txt",
-                        "file_name": "vocab.txt",
-                        "sha256": _sha(VOCAB),
-                        "extract": False,
-                    },
-                ],
-            },
-            {
-                "name": "toy-unverified",
-                "used_by": ["mmh"],
-                "dest": "models/toy-unverified",
-                "marker_version": None,
-                "files": [
-                    {
-                        "url": base + "/vocab.txt",
-                        "file_name": "vocab.txt",
-                        "sha256": None,
-                        "extract": False,
-                    }
-                ],
-            },
-        ],
-    }
-
 
 _NETWORK_ENV = (
     "HTTP_PROXY",
@@ -217,23 +54,12 @@ def _network_settings(monkeypatch):
 @pytest.fixture
 def server():
     files = {"toy.tar.gz": ARCHIVE, "weights.bin": WEIGHTS, "vocab.txt": VOCAB}
-    with _Server(files) as s:
+    with Server(files) as s:
         yield s
 
 
-def _fetch(server, tmp_path, names=None, facts=None, **kw):
-    return assets.fetch(
-        names,
-        data_dir=tmp_path / "data",
-        cache_dir=tmp_path / "cache",
-        transformers_cache=tmp_path / "cache" / "transformers",
-        facts=AssetFacts.from_dict(facts or _facts(server.url)),
-        **kw,
-    )
-
-
 def test_fetch_verifies_extracts_and_writes_mmf_marker(server, tmp_path):
-    results = {r["name"]: r for r in _fetch(server, tmp_path)}
+    results = {r["name"]: r for r in fetch_assets(server, tmp_path)}
     assert results["toy.pretrained"]["status"] == "fetched"
     dest = tmp_path / "data" / "models" / "toy.pretrained.defaults"
     assert (dest / "model" / "config.yaml").read_bytes() == b"model_config: {}\n"
@@ -252,7 +78,7 @@ def test_fetch_verifies_extracts_and_writes_mmf_marker(server, tmp_path):
 
 
 def test_transformers_offline_cache_layout(server, tmp_path):
-    _fetch(server, tmp_path, ["toy-bert"])
+    fetch_assets(server, tmp_path, ["toy-bert"])
     for name, data in (("pytorch_model.bin", WEIGHTS), ("vocab.txt", VOCAB)):
         url = f"https://huggingface.co/toy-bert/resolve/main/{name}"
         cached = hashlib.sha256(url.encode()).hexdigest()
@@ -262,9 +88,9 @@ def test_transformers_offline_cache_layout(server, tmp_path):
 
 
 def test_second_run_downloads_nothing(server, tmp_path):
-    _fetch(server, tmp_path)
+    fetch_assets(server, tmp_path)
     before = len(server.requests)
-    again = {r["name"]: r["status"] for r in _fetch(server, tmp_path)}
+    again = {r["name"]: r["status"] for r in fetch_assets(server, tmp_path)}
     assert again["toy.pretrained"] == "present" and again["toy-bert"] == "present"
     assert len(server.requests) == before
 
@@ -273,7 +99,7 @@ def test_marker_written_by_mmf_counts_as_present(server, tmp_path):
     dest = tmp_path / "data" / "models" / "toy.pretrained.defaults"
     dest.mkdir(parents=True)
     (dest / ".built.json").write_text(json.dumps({"version": 1.020200519}))
-    (result,) = _fetch(server, tmp_path, ["toy.pretrained"])
+    (result,) = fetch_assets(server, tmp_path, ["toy.pretrained"])
     assert result["status"] == "built-by-mmf" and server.requests == []
 
 
@@ -289,7 +115,7 @@ def test_resumes_a_partial_download_with_range(server, tmp_path):
     dest.mkdir(parents=True)
     half = len(ARCHIVE) // 2
     kit_partial(dest, "toy.tar.gz", ARCHIVE[:half])
-    (result,) = _fetch(server, tmp_path, ["toy.pretrained"])
+    (result,) = fetch_assets(server, tmp_path, ["toy.pretrained"])
     assert result["status"] == "fetched"
     assert server.requests == [("toy.tar.gz", f"bytes={half}-")]
     assert (dest / "model" / "model.pth").is_file()
@@ -299,7 +125,7 @@ def test_complete_partial_file_is_not_downloaded_again(server, tmp_path):
     dest = tmp_path / "data" / "hf" / "toy-bert"
     dest.mkdir(parents=True)
     kit_partial(dest, "vocab.txt", VOCAB)
-    _fetch(server, tmp_path, ["toy-bert"])
+    fetch_assets(server, tmp_path, ["toy-bert"])
     assert ("vocab.txt", f"bytes={len(VOCAB)}-") in server.requests  # answered 416: complete
     assert (dest / "vocab.txt").read_bytes() == VOCAB
 
@@ -307,9 +133,11 @@ def test_complete_partial_file_is_not_downloaded_again(server, tmp_path):
 def test_checksum_mismatch_deletes_partial_and_names_both_hashes(server, tmp_path):
     wrong = "0" * 64
     with pytest.raises(PekitError) as err:
-        _fetch(server, tmp_path, ["toy.pretrained"], facts=_facts(server.url, archive_sha=wrong))
+        fetch_assets(
+            server, tmp_path, ["toy.pretrained"], facts=toy_facts(server.url, archive_sha=wrong)
+        )
     msg = str(err.value)
-    assert "toy.pretrained" in msg and wrong in msg and _sha(ARCHIVE) in msg
+    assert "toy.pretrained" in msg and wrong in msg and sha(ARCHIVE) in msg
     dest = tmp_path / "data" / "models" / "toy.pretrained.defaults"
     assert not (dest / "toy.tar.gz.part").exists() and not (dest / "toy.tar.gz").exists()
     assert not (dest / ".built.json").exists()
@@ -317,32 +145,33 @@ def test_checksum_mismatch_deletes_partial_and_names_both_hashes(server, tmp_pat
 
 def test_unverified_asset_is_refused_when_named_and_fetched_when_allowed(server, tmp_path):
     with pytest.raises(PekitError, match="--allow-unverified"):
-        _fetch(server, tmp_path, ["toy-unverified"])
-    (result,) = _fetch(server, tmp_path, ["toy-unverified"], allow_unverified=True)
+        fetch_assets(server, tmp_path, ["toy-unverified"])
+    (result,) = fetch_assets(server, tmp_path, ["toy-unverified"], allow_unverified=True)
     assert result["status"] == "fetched"
-    assert result["files"]["vocab.txt"] == {"sha256": _sha(VOCAB), "verified": False}
+    assert result["files"]["vocab.txt"] == {"sha256": sha(VOCAB), "verified": False}
 
 
 def test_group_with_an_unverified_asset_is_refused_before_any_download(server, tmp_path):
     with pytest.raises(PekitError) as err:
-        _fetch(server, tmp_path, ["mmh"])
+        fetch_assets(server, tmp_path, ["mmh"])
     assert "toy-unverified (vocab.txt)" in str(err.value)
     assert "--allow-unverified" in str(err.value)
     assert server.requests == [] and not (tmp_path / "data").exists()
     fetched = {
-        r["name"]: r["status"] for r in _fetch(server, tmp_path, ["mmh"], allow_unverified=True)
+        r["name"]: r["status"]
+        for r in fetch_assets(server, tmp_path, ["mmh"], allow_unverified=True)
     }
     assert fetched == {"toy-bert": "fetched", "toy-unverified": "fetched"}
 
 
 def test_unknown_asset_name_is_a_usage_error(server, tmp_path):
     with pytest.raises(PekitError, match="unknown asset 'nope'"):
-        _fetch(server, tmp_path, ["nope"])
+        fetch_assets(server, tmp_path, ["nope"])
 
 
 def test_archive_escaping_its_folder_is_refused(tmp_path):
     evil = tmp_path / "evil.tar.gz"
-    evil.write_bytes(_tar_gz({"../outside.txt": b"x"}))
+    evil.write_bytes(tar_gz({"../outside.txt": b"x"}))
     with pytest.raises(PekitError, match="outside"):
         assets.extract(evil, tmp_path / "dest")
     assert not (tmp_path / "outside.txt").exists()
@@ -350,7 +179,7 @@ def test_archive_escaping_its_folder_is_refused(tmp_path):
 
 def test_cli_fetch_from_a_mirror_exits_nonzero_on_mismatch(server, tmp_path, monkeypatch, capsys):
     facts_file = tmp_path / "assets.json"
-    facts = _facts("http://unreachable.invalid")
+    facts = toy_facts("http://unreachable.invalid")
     facts_file.write_text(json.dumps(facts))
     monkeypatch.setattr(assets.specs, "ASSETS_FILE", facts_file)
     server.files.update({"pytorch_model.bin": WEIGHTS, "vocab.txt": VOCAB})
@@ -373,7 +202,7 @@ def test_cli_fetch_from_a_mirror_exits_nonzero_on_mismatch(server, tmp_path, mon
     facts_file.write_text(json.dumps(facts))
     assert cli.main(args + ["toy-bert"]) == 1
     err = capsys.readouterr().err
-    assert "toy-bert" in err and "f" * 64 in err and _sha(VOCAB) in err
+    assert "toy-bert" in err and "f" * 64 in err and sha(VOCAB) in err
 
 
 def test_kit_facts_are_well_formed():
@@ -464,13 +293,13 @@ def test_transformers_loads_the_layout_offline(server, tmp_path):
         "tokenizer_config.json": b'{"do_lower_case": true}',
     }
     server.files.update(files)
-    facts = _facts(server.url)
+    facts = toy_facts(server.url)
     facts["assets"][1]["transformers_model"] = "bert-base-uncased"
     facts["assets"][1]["files"] = [
-        {"url": f"{server.url}/{n}", "file_name": n, "sha256": _sha(d), "extract": False}
+        {"url": f"{server.url}/{n}", "file_name": n, "sha256": sha(d), "extract": False}
         for n, d in files.items()
     ]
-    _fetch(server, tmp_path, ["toy-bert"], facts=facts)
+    fetch_assets(server, tmp_path, ["toy-bert"], facts=facts)
     cache = tmp_path / "cache"
     probe = (
         "import os, sys\n"
@@ -508,7 +337,7 @@ def test_transformers_loads_the_layout_offline(server, tmp_path):
     ],
 )
 def test_asset_facts_are_checked_when_read(change, says):
-    facts = _facts("http://localhost")
+    facts = toy_facts("http://localhost")
     change(facts)
     with pytest.raises(PekitError, match=says):
         AssetFacts.from_dict(facts)
@@ -541,9 +370,9 @@ def _at(facts, host):
 
 def test_a_proxy_from_the_environment_is_used(server, tmp_path, monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", server.url)
-    facts = _at(_facts(server.url), "http://assets.pekit.invalid")
+    facts = _at(toy_facts(server.url), "http://assets.pekit.invalid")
     server.files.update({"pytorch_model.bin": WEIGHTS})
-    results = {r["name"]: r["status"] for r in _fetch(server, tmp_path, ["hmd"], facts=facts)}
+    results = {r["name"]: r["status"] for r in fetch_assets(server, tmp_path, ["hmd"], facts=facts)}
     assert results == {"toy.pretrained": "fetched", "toy-bert": "fetched"}
     # A proxy is asked for the absolute URL; the name .invalid resolves nowhere else.
     assert "http://assets.pekit.invalid/toy.tar.gz" in server.proxied
@@ -555,9 +384,9 @@ def test_https_goes_through_the_https_proxy_and_a_refusal_is_one_line(
     server, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("HTTPS_PROXY", server.url)
-    facts = _at(_facts(server.url), "https://assets.pekit.invalid")
+    facts = _at(toy_facts(server.url), "https://assets.pekit.invalid")
     with pytest.raises(PekitError) as err:
-        _fetch(server, tmp_path, ["toy.pretrained"], facts=facts)
+        fetch_assets(server, tmp_path, ["toy.pretrained"], facts=facts)
     msg = str(err.value)
     assert "CONNECT assets.pekit.invalid:443" in server.proxied
     assert "https://assets.pekit.invalid/toy.tar.gz" in msg and "proxy" in msg and "403" in msg
@@ -566,10 +395,10 @@ def test_https_goes_through_the_https_proxy_and_a_refusal_is_one_line(
 
 
 def test_no_proxy_is_honoured(server, tmp_path, monkeypatch):
-    with _Server({}) as proxy:
+    with Server({}) as proxy:
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
         monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-        (result,) = _fetch(server, tmp_path, ["toy.pretrained"])
+        (result,) = fetch_assets(server, tmp_path, ["toy.pretrained"])
         assert result["status"] == "fetched"
         assert proxy.requests == [] and proxy.proxied == []
     assert server.requests == [("toy.tar.gz", None)]
@@ -579,7 +408,7 @@ def test_no_proxy_is_honoured(server, tmp_path, monkeypatch):
 def test_a_transient_error_answer_is_retried(server, tmp_path, status):
     server.fail_status = status
     server.fail["toy.tar.gz"] = 2
-    (result,) = _fetch(server, tmp_path, ["toy.pretrained"])
+    (result,) = fetch_assets(server, tmp_path, ["toy.pretrained"])
     assert result["status"] == "fetched"
     assert server.requests == [("toy.tar.gz", None)] * 3
     assert (tmp_path / "data" / TOY / "model" / "model.pth").is_file()
@@ -588,7 +417,7 @@ def test_a_transient_error_answer_is_retried(server, tmp_path, status):
 def test_a_lasting_error_answer_ends_in_one_line(server, tmp_path):
     server.fail["toy.tar.gz"] = -1
     with pytest.raises(PekitError) as err:
-        _fetch(server, tmp_path, ["toy.pretrained"])
+        fetch_assets(server, tmp_path, ["toy.pretrained"])
     msg = str(err.value)
     assert msg == (
         f"asset toy.pretrained: {server.url}/toy.tar.gz: HTTP 503 Service Unavailable"
@@ -598,9 +427,9 @@ def test_a_lasting_error_answer_ends_in_one_line(server, tmp_path):
 
 
 def test_an_unreachable_server_ends_in_one_line(server, tmp_path):
-    facts = _facts("http://127.0.0.1:1")  # nothing listens on port 1
+    facts = toy_facts("http://127.0.0.1:1")  # nothing listens on port 1
     with pytest.raises(PekitError) as err:
-        _fetch(server, tmp_path, ["toy.pretrained"], facts=facts)
+        fetch_assets(server, tmp_path, ["toy.pretrained"], facts=facts)
     msg = str(err.value)
     assert msg.startswith("asset toy.pretrained: http://127.0.0.1:1/toy.tar.gz: cannot download (")
     assert "\n" not in msg
@@ -610,7 +439,7 @@ def test_an_unreachable_server_ends_in_one_line(server, tmp_path):
 def test_an_interrupted_download_resumes(server, tmp_path):
     server.cut["toy.tar.gz"] = 1
     with pytest.raises(PekitError) as err:
-        _fetch(server, tmp_path, ["toy.pretrained"])
+        fetch_assets(server, tmp_path, ["toy.pretrained"])
     msg = str(err.value)
     assert f"{server.url}/toy.tar.gz" in msg and "run the command again to resume" in msg
     assert "\n" not in msg
@@ -618,7 +447,7 @@ def test_an_interrupted_download_resumes(server, tmp_path):
     half = len(ARCHIVE) // 2
     assert part.read_bytes() == ARCHIVE[:half]
     assert _published(tmp_path) == []
-    (result,) = _fetch(server, tmp_path, ["toy.pretrained"])
+    (result,) = fetch_assets(server, tmp_path, ["toy.pretrained"])
     assert result["status"] == "fetched"
     assert server.requests == [("toy.tar.gz", None), ("toy.tar.gz", f"bytes={half}-")]
     assert (tmp_path / "data" / TOY / "model" / "model.pth").is_file() and not part.exists()
@@ -629,9 +458,9 @@ def test_a_wrong_file_is_refused_with_nothing_published(server, tmp_path):
     not in the asset's record."""
     server.files["vocab.txt"] = b"[PAD]\n[UNK]\nsomething else\n"
     with pytest.raises(PekitError) as err:
-        _fetch(server, tmp_path, ["toy-bert"])
+        fetch_assets(server, tmp_path, ["toy-bert"])
     msg = str(err.value)
-    assert "toy-bert" in msg and _sha(VOCAB) in msg and _sha(server.files["vocab.txt"]) in msg
+    assert "toy-bert" in msg and sha(VOCAB) in msg and sha(server.files["vocab.txt"]) in msg
     assert "\n" not in msg
     dest = tmp_path / "data" / "hf" / "toy-bert"
     assert not (dest / "vocab.txt").exists() and not (dest / "vocab.txt.part").exists()
@@ -641,14 +470,14 @@ def test_a_wrong_file_is_refused_with_nothing_published(server, tmp_path):
 def test_a_gzip_encoded_archive_is_kept_as_sent(server, tmp_path):
     """Some servers send a .tar.gz as Content-Encoding gzip: its sha256 is of the bytes sent."""
     server.gzip.add("toy.tar.gz")
-    (result,) = _fetch(server, tmp_path, ["toy.pretrained"])
-    assert result["files"]["toy.tar.gz"]["sha256"] == _sha(ARCHIVE)
+    (result,) = fetch_assets(server, tmp_path, ["toy.pretrained"])
+    assert result["files"]["toy.tar.gz"]["sha256"] == sha(ARCHIVE)
 
 
 def test_without_requests_the_refusal_names_the_package(server, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "requests", None)
     with pytest.raises(PekitError) as err:
-        _fetch(server, tmp_path, ["toy.pretrained"])
+        fetch_assets(server, tmp_path, ["toy.pretrained"])
     assert "'requests'" in str(err.value) and "pip install requests" in str(err.value)
     assert server.requests == [] and not (tmp_path / "data").exists()
 
@@ -673,12 +502,12 @@ def test_a_ca_bundle_from_the_environment_is_trusted(tmp_path, monkeypatch):
     cert, key = _self_signed(tmp_path)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(str(cert), str(key))
-    with _Server({"toy.tar.gz": ARCHIVE}, tls=tls) as https:
+    with Server({"toy.tar.gz": ARCHIVE}, tls=tls) as https:
         with pytest.raises(PekitError) as err:
-            _fetch(https, tmp_path, ["toy.pretrained"])
+            fetch_assets(https, tmp_path, ["toy.pretrained"])
         msg = str(err.value)
         assert f"{https.url}/toy.tar.gz: cannot download (" in msg and "\n" not in msg
         assert "REQUESTS_CA_BUNDLE" in msg
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
-        (result,) = _fetch(https, tmp_path, ["toy.pretrained"])
+        (result,) = fetch_assets(https, tmp_path, ["toy.pretrained"])
         assert result["status"] == "fetched"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.frcnn import FRCNN_TEST_CONFIG
 from pekit import cli
 from pekit.bench import summary as report
 
@@ -255,8 +256,6 @@ def test_bench_runs_on_cpu(mmf_installed, tmp_path):
 @pytest.mark.mmf
 @pytest.mark.slow
 def test_bench_extraction(mmf_installed, mmf_checkout, tmp_path):
-    from test_features import FRCNN_TEST_CONFIG
-
     frcnn = tmp_path / "frcnn"
     frcnn.mkdir()
     (frcnn / "config.yaml").write_text(json.dumps(FRCNN_TEST_CONFIG))

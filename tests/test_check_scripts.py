@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_env
+from helpers.env import make_env
 from pekit.core import location
 from pekit.facts import pins
 

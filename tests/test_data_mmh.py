@@ -1,31 +1,18 @@
 """MMHS150K -> MMF `mmh` annotations, on synthetic MMHS150K trees built here."""
 
 import argparse
-import hashlib
 import json
 import os
 import signal
 
 import pytest
 
-from conftest import kit_scratch, pekit_killed_at
+from helpers.kills import kit_scratch, pekit_killed_at
+from helpers.trees import tree_hash
 from pekit.commands import data as data_cli
 from pekit.core.errors import PekitError
 from pekit.data.mmh import MMHInputError, clean_tweet_text, convert_mmh, join_text
 from pekit.workflows.synthetic_mmh import TWEETS, make_tree
-
-
-def tree_hash(root):
-    h = hashlib.sha256()
-    for dirpath, dirnames, filenames in sorted(os.walk(root, followlinks=True)):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = os.path.join(dirpath, name)
-            h.update(os.path.relpath(path, root).encode())
-            with open(path, "rb") as f:
-                h.update(f.read())
-            h.update(str(os.stat(path).st_mtime_ns).encode())
-    return h.hexdigest()
 
 
 def read_jsonl(path):

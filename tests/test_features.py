@@ -4,80 +4,12 @@ import json
 
 import pytest
 
+from helpers.frcnn import FRCNN_TEST_CONFIG
 from pekit.data.mmh import convert_mmh
 from pekit.features.files import is_done, synthetic_features, write_features
 from pekit.workflows.synthetic_mmh import make_tree
 
 np = pytest.importorskip("numpy")
-
-# The structure of MMF's Visual Genome ResNet-101 C4 FRCNN, small inputs; no weights are loaded.
-FRCNN_TEST_CONFIG = {
-    "model": {
-        "device": "cpu",
-        "pixel_mean": [102.9801, 115.9465, 122.7717],
-        "pixel_std": [1.0, 1.0, 1.0],
-        "max_pool": True,
-    },
-    "input": {"format": "BGR", "min_size_test": 96, "max_size_test": 160},
-    "size_divisibility": 0,
-    "pad_value": 0.0,
-    "backbone": {"freeze_at": 2},
-    "resnets": {
-        "depth": 101,
-        "norm": "BN",
-        "num_groups": 1,
-        "width_per_group": 64,
-        "stem_out_channels": 64,
-        "res2_out_channels": 256,
-        "stride_in_1x1": True,
-        "res5_dilation": 1,
-        "out_features": ["res4"],
-    },
-    "anchor_generator": {
-        "sizes": [[32, 64, 128, 256, 512]],
-        "aspect_ratios": [[0.5, 1.0, 2.0]],
-        "offset": 0.0,
-    },
-    "proposal_generator": {"hidden_channels": -1, "min_size": 0},
-    "rpn": {
-        "in_features": ["res4"],
-        "batch_size_per_image": 256,
-        "bbox_reg_weights": [1.0, 1.0, 1.0, 1.0],
-        "boundary_thresh": -1,
-        "iou_labels": [0, -1, 1],
-        "iou_thresholds": [0.3, 0.7],
-        "loss_weight": 1.0,
-        "nms_thresh": 0.7,
-        "positive_fraction": 0.5,
-        "post_nms_topk_test": 300,
-        "post_nms_topk_train": 2000,
-        "pre_nms_topk_test": 6000,
-        "pre_nms_topk_train": 12000,
-        "smooth_l1_beta": 0.0,
-    },
-    "roi_heads": {
-        "in_features": ["res4"],
-        "nms_thresh_test": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
-        "num_classes": 1600,
-        "positive_fraction": 0.25,
-        "proposal_append_gt": True,
-        "score_thresh_test": 0.2,
-        "iou_labels": [0, 1],
-        "iou_thresholds": [0.5],
-    },
-    "roi_box_head": {
-        "attr": True,
-        "num_attrs": 400,
-        "bbox_reg_weights": [10.0, 10.0, 5.0, 5.0],
-        "cls_agnostic_bbox_reg": False,
-        "pooler_resolution": 14,
-        "pooler_sampling_ratio": 0,
-        "res5halve": False,
-        "smooth_l1_beta": 0.0,
-    },
-    "max_detections": 100,
-    "min_detections": 10,
-}
 
 
 def read_like_mmf(features_dir, name, max_features=100):

@@ -13,7 +13,8 @@ import zipfile
 
 import pytest
 
-from conftest import WHEEL_CACHE, sha_tree
+from helpers.trees import sha_tree
+from helpers.wheels import WHEEL_CACHE
 from pekit.core.errors import PekitError
 from pekit.setup import gpu_bundle, node, wheelhouse
 

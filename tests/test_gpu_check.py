@@ -504,7 +504,7 @@ def test_the_environment_findings_are_the_doctors_without_data_and_assets():
 def test_the_training_part_runs_fc_and_pe_in_both_settings_and_keeps_only_logs(
     fake_mmf, tmp_path, monkeypatch
 ):
-    # The real part, through the runner, with tests/mmf_log_writer.py as its mmf_run.
+    # The real part, through the runner, with tests/helpers/mmf_log_writer.py as its mmf_run.
     monkeypatch.setattr(gpu_check.settings, "mmf_has_fast_keys", lambda: True)
     before = dict(os.environ)
     work = tmp_path / "work"

@@ -15,11 +15,11 @@ import subprocess
 import sys
 
 import pytest
-from mmf_log_writer import training_log
-from test_data_hmd import make_hmd
-from test_data_mmh import tree_hash
-from test_report import write_run
 
+from helpers.hmd import make_hmd, zip_folder
+from helpers.mmf_log_writer import training_log
+from helpers.paper_runs import write_run
+from helpers.trees import tree_hash
 from pekit.core import jsonfile
 from pekit.workflows.synthetic_mmh import TWEETS, make_tree
 
@@ -167,8 +167,6 @@ def test_hmd_split_file_that_is_not_utf8(tmp_path):
 
 
 def test_hmd_zip_with_a_harmless_extra_member_is_accepted(tmp_path):
-    from test_data_hmd import zip_folder
-
     folder = make_hmd(tmp_path / "copy")
     (folder / "LICENSE.txt").write_text("license")
     src = zip_folder(folder, tmp_path / "hm.zip")

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from conftest import make_env
+from helpers.env import make_env
 from pekit.core import location
 from pekit.facts import pins
 

@@ -4,8 +4,8 @@ import json
 import re
 
 import pytest
-from mmf_log_writer import mmf_test_log, timer, training_log
 
+from helpers.mmf_log_writer import mmf_test_log, timer, training_log
 from pekit import cli
 from pekit.run import mmf_log as logs
 

@@ -1,20 +1,21 @@
 """The `pe` patch's LoRA in transformers' BERT: the low-rank update of every self-attention query
 and value projection, switchable by config, and nothing at all when off.
 
-Runs without MMF, on bert-base shapes with random weights (test_pe_bert.py has the fixtures'
-twins for the adapters; upstream's module comes from the pristine wheel).
+Runs without MMF, on bert-base shapes with random weights (conftest.py's fixtures, shared
+with test_pe_bert.py's tests of the adapters; upstream's module comes from the pristine wheel).
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
-from test_pe_bert import LAYERS, bert_config, inputs, n_params, patched, pristine  # noqa: F401
+
+from helpers.bert import LAYERS, bert_config, n_params
 
 H = 768
 
 
-def test_lora_off_is_upstream_bit_for_bit(patched, pristine, inputs):  # noqa: F811
+def test_lora_off_is_upstream_bit_for_bit(patched, pristine, inputs):
     """lora false (and the keys absent) builds upstream's modules: same names, same outputs."""
     for keys in ({}, {"lora": False, "lora_r": 4, "bitfit": True}):
         torch.manual_seed(0)
@@ -32,7 +33,7 @@ def test_lora_off_is_upstream_bit_for_bit(patched, pristine, inputs):  # noqa: F
 
 
 @pytest.mark.parametrize("r", [2, 8, 16])
-def test_lora_adds_two_rank_r_matrices_per_query_and_value(patched, r):  # noqa: F811
+def test_lora_adds_two_rank_r_matrices_per_query_and_value(patched, r):
     plain = n_params(patched.BertModel(bert_config(patched)))
     model = patched.BertModel(bert_config(patched, lora=True, lora_r=r))
     # Per layer: query and value each get A (r x H) and B (H x r); nothing else changes.
@@ -48,7 +49,7 @@ def test_lora_adds_two_rank_r_matrices_per_query_and_value(patched, r):  # noqa:
         assert type(model.encoder.layer[i].attention.self.key) is torch.nn.Linear
 
 
-def test_lora_starts_as_the_projection_it_wraps(patched, inputs):  # noqa: F811
+def test_lora_starts_as_the_projection_it_wraps(patched, inputs):
     """B is zero at the start: a LoRA model computes what its base computes, exactly."""
     torch.manual_seed(0)
     base = patched.BertModel(bert_config(patched)).eval()
@@ -59,7 +60,7 @@ def test_lora_starts_as_the_projection_it_wraps(patched, inputs):  # noqa: F811
         assert torch.equal(lora(**inputs).last_hidden_state, base(**inputs).last_hidden_state)
 
 
-def test_the_update_is_alpha_over_r_times_b_a(patched):  # noqa: F811
+def test_the_update_is_alpha_over_r_times_b_a(patched):
     config = bert_config(patched, lora=True, lora_r=4, lora_alpha=12, lora_dropout=0.0)
     proj = patched.attention_projection(config, H, H).eval()
     torch.nn.init.normal_(proj.lora.B)
@@ -69,7 +70,7 @@ def test_the_update_is_alpha_over_r_times_b_a(patched):  # noqa: F811
         assert torch.allclose(proj(x), expected, atol=1e-5)
 
 
-def test_frozen_base_trains_only_the_updates(patched, inputs):  # noqa: F811
+def test_frozen_base_trains_only_the_updates(patched, inputs):
     model = patched.BertModel(bert_config(patched, lora=True))
     # The patched MMF models' rule: freeze the base, unfreeze names with a ".lora." part.
     for name, p in model.named_parameters():
@@ -84,7 +85,7 @@ def test_frozen_base_trains_only_the_updates(patched, inputs):  # noqa: F811
     assert all(p.grad.abs().sum() > 0 for n, p in model.named_parameters() if n in with_grad)
 
 
-def test_from_pretrained_keeps_the_pretrained_projections(patched, tmp_path):  # noqa: F811
+def test_from_pretrained_keeps_the_pretrained_projections(patched, tmp_path):
     """from_pretrained re-initialises the modules that own missing keys; the update is its own
     module, so the pre-trained query and value weights survive."""
     torch.manual_seed(0)
@@ -99,6 +100,6 @@ def test_from_pretrained_keeps_the_pretrained_projections(patched, tmp_path):  #
 
 
 @pytest.mark.parametrize("r", [0, -1, 2.5, True])
-def test_a_bad_rank_is_refused(patched, r):  # noqa: F811
+def test_a_bad_rank_is_refused(patched, r):
     with pytest.raises(ValueError, match="lora_r"):
         patched.BertModel(bert_config(patched, lora=True, lora_r=r))

@@ -6,9 +6,8 @@ import json
 import shlex
 import subprocess
 
-import ready_data
-
-from conftest import make_env
+from helpers import ready_data
+from helpers.env import make_env
 from pekit.core import location
 from pekit.facts import pins
 

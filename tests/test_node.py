@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from node_shapes import (
+
+from helpers.node_shapes import (
     PY,
     conda_python,
     fake_wheel,
@@ -21,8 +22,7 @@ from node_shapes import (
     system_python,
     venv_python,
 )
-
-from conftest import sha_tree
+from helpers.trees import sha_tree
 from pekit.core import location
 from pekit.setup import node
 

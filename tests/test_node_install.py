@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from node_shapes import PY, site_packages, system_python
 
-from conftest import make_env
+from helpers.env import make_env
+from helpers.node_shapes import PY, site_packages, system_python
 from pekit.core import location
 from pekit.setup import wheelhouse
 

@@ -14,9 +14,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from test_data_hmd import make_hmd
-from test_data_hmd import out_dir as hmd_out
 
+from helpers.asset_server import ARCHIVE, VOCAB, WEIGHTS, Server, fetch_assets
+from helpers.hmd import make_hmd
+from helpers.hmd import out_dir as hmd_out
+from helpers.paper_runs import write_run
 from pekit import cli
 from pekit.core import atomic, ownership
 from pekit.core.errors import OwnershipError
@@ -496,16 +498,8 @@ def _tar_gz(files):
 
 @pytest.fixture
 def asset_server():
-    from test_assets import ARCHIVE, VOCAB, WEIGHTS, _Server
-
-    with _Server({"toy.tar.gz": ARCHIVE, "weights.bin": WEIGHTS, "vocab.txt": VOCAB}) as s:
+    with Server({"toy.tar.gz": ARCHIVE, "weights.bin": WEIGHTS, "vocab.txt": VOCAB}) as s:
         yield s
-
-
-def fetch(server, tmp_path, names):
-    from test_assets import _fetch
-
-    return _fetch(server, tmp_path, names)
 
 
 @pytest.mark.parametrize(
@@ -530,18 +524,16 @@ def test_assets_refuse_what_the_user_put_where_they_write(asset_server, tmp_path
         path = user_folder(dest / ".toy.tar.gz.unpacking")
     before = snapshot(tmp_path)
     with pytest.raises(OwnershipError) as err:
-        fetch(asset_server, tmp_path, names)
+        fetch_assets(asset_server, tmp_path, names)
     assert "\n" not in str(err.value) and str(path) in str(err.value)
     assert snapshot(tmp_path) == before
 
 
 def test_assets_keep_an_archive_the_user_put_there_and_replace_their_own(asset_server, tmp_path):
-    from test_assets import ARCHIVE
-
     dest = tmp_path / "data" / "models" / "toy.pretrained.defaults"
     dest.mkdir(parents=True)
     (dest / "toy.tar.gz").write_bytes(ARCHIVE)  # the right bytes, fetched by the user
-    (result,) = fetch(asset_server, tmp_path, ["toy.pretrained"])
+    (result,) = fetch_assets(asset_server, tmp_path, ["toy.pretrained"])
     assert result["status"] == "fetched" and asset_server.requests == []
     assert (dest / "toy.tar.gz").read_bytes() == ARCHIVE and (dest / "model").is_dir()
     # What the kit unpacked, it replaces: a second unpacking (the record made stale).
@@ -552,7 +544,7 @@ def test_assets_keep_an_archive_the_user_put_there_and_replace_their_own(asset_s
     records[0].write_text(json.dumps(doc))
     (dest / "toy.tar.gz").unlink()
     (dest / ".built.json").unlink()
-    (result,) = fetch(asset_server, tmp_path, ["toy.pretrained"])
+    (result,) = fetch_assets(asset_server, tmp_path, ["toy.pretrained"])
     assert result["status"] == "fetched" and (dest / "model").is_dir()
     assert not (dest / "toy.tar.gz").exists()
 
@@ -563,9 +555,9 @@ def test_assets_keep_an_archive_the_user_put_there_and_replace_their_own(asset_s
 @pytest.mark.parametrize("name", ["adapters.safetensors", "adapters.json"])
 def test_adapters_export_refuses_files_it_did_not_export(tmp_path, capsys, name):
     pytest.importorskip("torch")
-    import test_adapters
+    from helpers import tiny_model
 
-    run = _pe_run(tmp_path, test_adapters)
+    run = _pe_run(tmp_path, tiny_model)
     out = tmp_path / "mine"
     user_folder(out, {name: b"my own file", "notes.txt": b"keep"})
     before = snapshot(tmp_path)
@@ -579,17 +571,17 @@ def test_adapters_export_refuses_files_it_did_not_export(tmp_path, capsys, name)
     assert cli.main(["adapters", "export", str(run), "--out", str(out)]) == 0
 
 
-def _pe_run(tmp_path, test_adapters):
+def _pe_run(tmp_path, tiny_model):
     import torch
 
     from pekit.run.record import RunRecord
 
     torch.manual_seed(0)
-    pe = test_adapters.TinyModel(adapter=True)
+    pe = tiny_model.TinyModel(adapter=True)
     run = tmp_path / "results" / "runs" / "hmd" / "visual_bert" / "pe" / "seed1"
     (run / "mmf").mkdir(parents=True)
-    RunRecord(run=dict(test_adapters.RUN), status="finished").save(run)
-    test_adapters.mmf_checkpoint(pe, run / "mmf" / "best.ckpt")
+    RunRecord(run=dict(tiny_model.RUN), status="finished").save(run)
+    tiny_model.mmf_checkpoint(pe, run / "mmf" / "best.ckpt")
     return run
 
 
@@ -616,8 +608,6 @@ def test_report_draws_only_over_its_own_plots(tmp_path):
 
 
 def test_report_command_refuses_a_plot_it_did_not_draw(tmp_path, capsys):
-    from test_report import write_run
-
     results = tmp_path / "results"
     write_run(results, "hmd", "fc")
     assert cli.main(["report", "--results", str(results)]) == 0

@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from conftest import kit_scratch, pekit_killed_at, sha_tree
+from helpers.kills import kit_scratch, pekit_killed_at
+from helpers.trees import sha_tree
 from pekit.core import atomic
 from pekit.core.digests import sha256_bytes
 from pekit.core.errors import PekitError

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import sha_tree
+from helpers.trees import sha_tree
 from pekit.core.errors import PekitError
 from pekit.facts import pins
 from pekit.setup.patching import engine, manifest, targets

@@ -6,8 +6,8 @@ import json
 import math
 
 import pytest
-from mmf_log_writer import training_log
 
+from helpers.mmf_log_writer import training_log
 from pekit import report
 from pekit.core import durations
 from pekit.report import plots, tables

@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 
 import pytest
-from mmf_log_writer import line, summary, training_log
 
+from helpers.mmf_log_writer import line, summary, training_log
 from pekit.run import execute, progress
 
-WRITER = Path(__file__).resolve().parent / "mmf_log_writer.py"
+WRITER = Path(__file__).resolve().parent / "helpers" / "mmf_log_writer.py"
 KEY = "hmd/visual_bert/pe/seed1"
 AUROC = {500: 0.6250, 1000: 0.6123, 1500: 0.6300, 2000: 0.6200}
 

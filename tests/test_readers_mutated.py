@@ -1,5 +1,5 @@
-"""Every reader of a file, fed every mutation of a valid file the kit wrote (tests/mutations.py),
-through the `pekit` command that reads it.
+"""Every reader of a file, fed every mutation of a valid file the kit wrote
+(tests/helpers/mutations.py), through the `pekit` command that reads it.
 
 For each mutation the command must end with exit code 0, 1 or 2, never 3 ("a bug of the kit"),
 with no traceback; a refusal is one line naming the file. Each outcome is counted per reader:
@@ -32,14 +32,14 @@ import traceback
 from collections import Counter
 from pathlib import Path
 
-import mutations
 import pytest
 
+from helpers import mutations
 from pekit import cli
 from pekit.core import location
 from pekit.run import command, record
 
-WRITER = Path(__file__).resolve().parent / "mmf_log_writer.py"
+WRITER = Path(__file__).resolve().parent / "helpers" / "mmf_log_writer.py"
 SEED = 19
 COUNTS = {}
 SPENT = Counter()
@@ -152,9 +152,9 @@ def _fake_mmf_env(mp, root):
 
 @pytest.fixture(scope="module")
 def kit_run(tmp_path_factory):
-    """A run the kit trained and tested (with tests/mmf_log_writer.py as MMF): its results
+    """A run the kit trained and tested (with tests/helpers/mmf_log_writer.py as MMF): its results
     folder, data folder, run folder and the valid run.json and train.log it wrote."""
-    import ready_data
+    from helpers import ready_data
 
     root = tmp_path_factory.mktemp("kit-run")
     with pytest.MonkeyPatch.context() as mp:

@@ -1,4 +1,5 @@
-"""The experiment runner, driving a stand-in mmf_run (tests/mmf_log_writer.py) as a real process."""
+"""The experiment runner, driving a stand-in mmf_run (tests/helpers/mmf_log_writer.py) as a real
+process."""
 
 import hashlib
 import json
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.runner import args, run_dir, run_record
 from pekit import cli
 from pekit.core import location
 from pekit.core.errors import UsageError
@@ -15,30 +17,8 @@ from pekit.facts import pins
 from pekit.run import command, execute, record
 from pekit.run import options as run_cli
 
-WRITER = Path(__file__).resolve().parent / "mmf_log_writer.py"
+WRITER = Path(__file__).resolve().parent / "helpers" / "mmf_log_writer.py"
 SMALL = ["--override", "training.max_updates=3000"]
-
-
-def args(tmp_path, *extra, dataset="hmd", modes="fc"):
-    return [
-        "--dataset",
-        dataset,
-        "--modes",
-        modes,
-        "--results",
-        str(tmp_path / "results"),
-        "--data-dir",
-        str(tmp_path / "data"),
-        *extra,
-    ]
-
-
-def run_dir(tmp_path, mode="fc", dataset="hmd", seed=1):
-    return tmp_path / "results" / "runs" / dataset / "visual_bert" / mode / f"seed{seed}"
-
-
-def run_record(tmp_path, **kw):
-    return json.loads((run_dir(tmp_path, **kw) / record.RECORD).read_text())
 
 
 def dry_run(tmp_path, capsys, *extra, **kw):

@@ -6,10 +6,10 @@ written, when something is missing."""
 import json
 
 import pytest
-import ready_data
-from test_report import write_run
-from test_run import args, run_dir, run_record
 
+from helpers import ready_data
+from helpers.paper_runs import write_run
+from helpers.runner import args, run_dir, run_record
 from pekit import cli, report
 from pekit.run import identity, record
 

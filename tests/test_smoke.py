@@ -27,8 +27,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import finished_runs as finished
 
+from helpers import finished_runs as finished
 from pekit import adapters, report
 from pekit.adapters import tensorfile
 from pekit.core import location

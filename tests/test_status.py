@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from mmf_log_writer import training_log
 
+from helpers.mmf_log_writer import training_log
 from pekit import cli
 from pekit.run import record, status
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import sha_tree
+from helpers.trees import sha_tree
 from pekit.core import location
 from pekit.core.errors import PekitError
 from pekit.setup import compat, node, wheelhouse
