@@ -1,5 +1,6 @@
-"""A tiny model shaped like MMF's VisualBERT (a `model.bert` base with the paper's adapter blocks,
-a `model.classifier` head), its run's identity, and its MMF checkpoint."""
+"""A tiny model shaped like MMF's VisualBERT (a `model.bert` base whose layers may carry an
+`AdaptBertOutput` adapter, a `model.classifier` head), a PE run's identity, and MMF's checkpoint
+of a model."""
 
 import pytest
 
