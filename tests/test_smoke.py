@@ -5,13 +5,7 @@ command line as a user would, offline, on the demo's synthetic worlds (`pekit de
 Memes and MMHS150K), with the `smoke` training settings (4 updates, validation and checkpoint
 every 2):
 
-- HMD PE is started with the demo's own `pekit run` arguments and stopped after its first
-  validation and checkpoint (SIGTERM to its process group);
-- `pekit demo` then resumes it from current.ckpt and finishes it, trains HMD FC and Full-FT and
-  MMH FC and PE, scores each on its test splits (the world's test_unseen has no labels, so the
-  runner skips it), writes the report and exports PE's adapters, all kept in its folder;
-- an HMD FC run with a second seed fails inside MMF (an early-stopping criterion no metric
-  provides) after it has logged parameters and losses;
+- the runs it trains, interrupts, resumes and fails are listed in finished_runs.py;
 - the later steps the docs give run on the demo's folder: `pekit report`, `pekit status`,
   `pekit logs`, `pekit adapters export` and `load`.
 The tests then check what each stage wrote. The checkpoints (~0.45-1.3 GB each) are deleted at
