@@ -44,8 +44,11 @@ lint: venv ## ruff (lint and format check) over the kit, its tests and docker he
 	$(VENV)/bin/ruff check scripts tests docker
 	$(VENV)/bin/ruff format --check scripts tests docker
 
+# TEST_WORKERS: pytest-xdist workers; the suite's MMF runs use about one core each
+# (tests/conftest.py says how the tests are shared among them).
+TEST_WORKERS ?= 2
 test: prepare lint ## the test suite (MMF tests run when MMF is found)
-	$(VENV)/bin/pytest --durations=15 $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15 $(PYTEST_ARGS)
 
 include docker/docker.mk
 

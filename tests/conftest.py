@@ -1,48 +1,56 @@
 """Shared fixtures: the pristine transformers wheel, where MMF is (or why the MMF tests skip), a
-stand-in MMF, the finished demo runs, and transformers' BERT for the `pe` patch's tests."""
+stand-in MMF, the finished demo runs, and transformers' BERT for the `pe` patch's tests; and how
+the tests are shared among `make test`'s workers (pytest-xdist, `--dist loadgroup`)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import shlex
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from helpers import workers
 from helpers.env import pekit_env
 from helpers.skips import no_mmf
-from helpers.wheels import WHEEL_CACHE
+from helpers.wheels import cached_wheel
 from pekit.facts import pins
 from pekit.setup import mmf_source
 from pekit.setup.patching import engine, manifest, targets
+
+# ---- test workers (tests/helpers/workers.py) ---------------------------------------------------
+
+
+def pytest_collection_modifyitems(config, items):
+    workers.order(items)
+    workers.publish_groups(config, items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    workers.tell_worker(node)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    return workers.scheduler(config, log)
+
+
+def pytest_unconfigure(config):
+    workers.forget_groups(config)
 
 
 @pytest.fixture(scope="session")
 def transformers_wheel():
     """The real transformers wheel at the pinned version, from PyPI, cached and sha256-checked."""
     pin = pins.get("transformers")
-    wheel = WHEEL_CACHE / pin["wheel"]
-    if not wheel.exists():
-        WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            "--only-binary=:all:",
-            f"transformers=={pin['version']}",
-            "-d",
-            str(WHEEL_CACHE),
-        ]
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if proc.returncode != 0 or not wheel.exists():
-            pytest.fail(f"could not download {pin['wheel']} from PyPI:\n{proc.stdout.decode()}")
+    try:
+        wheel = cached_wheel(f"transformers=={pin['version']}", pin["wheel"])
+    except RuntimeError as e:
+        pytest.fail(str(e))
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     assert digest == pin["wheel_sha256"], f"{wheel}: sha256 {digest}, pinned {pin['wheel_sha256']}"
     return wheel

@@ -14,7 +14,7 @@ import zipfile
 import pytest
 
 from helpers.trees import sha_tree
-from helpers.wheels import WHEEL_CACHE
+from helpers.wheels import cached_wheel
 from pekit.core.errors import PekitError
 from pekit.setup import gpu_bundle, node, wheelhouse
 
@@ -26,16 +26,10 @@ def setuptools_wheel():
     """The lock's setuptools wheel, from PyPI, cached with the tests' other wheels."""
     line = wheelhouse.locked("setuptools")
     version = line.split("==", 1)[1]
-    found = sorted(WHEEL_CACHE.glob(f"setuptools-{version}-*.whl"))
-    if not found:
-        WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-        cmd += ["--only-binary=:all:", line, "-d", str(WHEEL_CACHE)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        found = sorted(WHEEL_CACHE.glob(f"setuptools-{version}-*.whl"))
-        if proc.returncode != 0 or not found:
-            pytest.fail(f"could not download {line} from PyPI: {proc.stdout}{proc.stderr}")
-    return found[-1]
+    try:
+        return cached_wheel(line, f"setuptools-{version}-*.whl")
+    except RuntimeError as e:
+        pytest.fail(str(e))
 
 
 @pytest.fixture

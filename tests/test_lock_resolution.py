@@ -13,7 +13,9 @@ when PyPI cannot be reached.
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -78,9 +80,11 @@ def project_files(name):
     with urllib.request.urlopen(request, timeout=30) as response:
         data = json.loads(response.read().decode("utf-8"))
     CACHE.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"files": data["files"]}))
-    tmp.replace(cached)
+    # A private temporary name: test workers side by side may fetch the same project.
+    fd, tmp = tempfile.mkstemp(dir=str(CACHE), prefix=f".{key}-")
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps({"files": data["files"]}))
+    os.replace(tmp, str(cached))
     return data["files"]
 
 

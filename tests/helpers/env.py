@@ -12,6 +12,7 @@ KIT_MAKE_VARIABLES = (
     "PYTHON",
     "VENV",
     "PYTEST_ARGS",
+    "TEST_WORKERS",
     "OWN_PYTHON",
     "NODE_PYTHON",
     "WHEELHOUSE",
