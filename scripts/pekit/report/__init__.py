@@ -6,6 +6,7 @@
     build.py      the report as data (report.json), and writing it with the plots
     study_section.py  the study's variants against their trained parameters, the Pareto front
     options.py    the report's options (`pekit report`, `reproduce`, `study`)
+    stats.py      AUROC, bootstrap intervals, DeLong's test and the sentence that states a comparison
 
 Reads every run folder under <results>/runs (pekit.run; MMF's logs through pekit.run.mmf_log), keeps the finished ones, and writes
 <results>/report.md, <results>/report.json and PNG plots under <results>/plots/.
