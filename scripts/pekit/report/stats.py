@@ -54,7 +54,7 @@ def _numbers(values, name, length):
     import numpy as np
 
     try:
-        array = np.asarray(values, dtype=float)
+        array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
         raise UsageError(f"{name} must be numbers") from None
     if array.ndim != 1:
