@@ -333,8 +333,14 @@ def predict(
     found = given_features(memes, features) if features else None
     if found is None:
         check_images(memes)
-    with tempfile.TemporaryDirectory(prefix="pekit-predict-") as tmp:
+    # The scratch folder is beside the output (a base + adapters checkpoint can be 450 MB), and
+    # removed with everything in it, whatever happens.
+    with tempfile.TemporaryDirectory(dir=str(out.parent), prefix=".pekit-predict-") as tmp:
         work = Path(tmp)
+        if "," in str(work):
+            raise UsageError(
+                f"--out {out}: MMF splits its data paths at commas; choose a folder without one"
+            )
         model = checkpoint_of(run_dir, checkpoint, adapters, base, work)
         feature_dir = work / "features"
         feature_dir.mkdir()
