@@ -7,6 +7,8 @@
     study_section.py  the study's variants against their trained parameters, the Pareto front
     options.py    the report's options (`pekit report`, `reproduce`, `study`)
     stats.py      AUROC, bootstrap intervals, DeLong's test and the sentence that states a comparison
+    predictions.py  reading the runs' per-example predictions and the memes' texts
+    evidence.py   intervals, paired comparisons and disagreements from those predictions
 
 Reads every run folder under <results>/runs (pekit.run; MMF's logs through pekit.run.mmf_log), keeps the finished ones, and writes
 <results>/report.md, <results>/report.json and PNG plots under <results>/plots/.

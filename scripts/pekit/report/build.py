@@ -11,6 +11,7 @@ from ..core import ownership
 from ..core.atomic import output_file, write_json, write_text
 from ..core.errors import PekitError
 from ..run import mmf_log as logs
+from .evidence import evidence
 from .markdown import render_markdown
 from .plots import plot_files, plot_specs, render_plots
 from .study_section import render_study_plots, study_files, study_rows
@@ -23,6 +24,8 @@ def build_report(
     """Everything the report shows, as data (plots are drawn when `plots`; first
     `before_drawing(names)` is given the names of the PNGs about to be drawn)."""
     runs, excluded = collect_runs(results)
+    # Before anything is drawn: a malformed predictions file refuses the report.
+    found = evidence(runs)
     reference = paper_reference()
     parsed_paper = {key: logs.parse_file(path) for key, path in (paper_logs or {}).items()}
     report = {
@@ -53,6 +56,7 @@ def build_report(
         "paper_logs": {f"{d}:{m}": str(p) for (d, m), p in (paper_logs or {}).items()},
         "plots": [],
         "study_plots": [],
+        "evidence": found,
     }
     study = study_rows(runs)
     report["study"] = [

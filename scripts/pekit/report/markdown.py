@@ -1,4 +1,5 @@
-"""report.md: the report's data as Markdown tables."""
+"""report.md: the report's data as Markdown tables; the evidence's intervals as
+`0.712 [0.668, 0.751]`, its comparisons as one sentence each."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from ..core.durations import readable
 from ..facts.vocabulary import PE, label, sized_label
+from .stats import MINUS, signed
 
 
 def _fmt(value, digits=4):
@@ -81,6 +83,164 @@ def _study_section(report):
 _NONE = {"mean": None, "std": None, "n": 0}
 
 
+# --- the evidence -------------------------------------------------------------------------
+
+TEXT_WIDTH = 80  # characters of a meme's text in a table; report.json has it whole
+
+
+def _ci(interval):
+    """ "0.712 [0.668, 0.751]"; "n/a" where the metric is undefined (report.json says why)."""
+    if not interval:
+        return "–"
+    if interval.get("value") is None:
+        return UNDEFINED
+    return f"{signed(interval['value'])} [{signed(interval['low'])}, {signed(interval['high'])}]"
+
+
+def _mean_std(stat):
+    if stat["mean"] is None:
+        return UNDEFINED
+    if stat["std"] is None:
+        return signed(stat["mean"])
+    return f"{signed(stat['mean'])} ± {stat['std']:.3f}"
+
+
+def _cell(text, width=TEXT_WIDTH):
+    """`text` on one line of a table cell: no pipe or line break, at most `width` characters."""
+    flat = " ".join(str(text).split()).replace("|", "\\|")
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _where(e):
+    return f"{label(e['dataset'])} {e['split']} ({label(e['model'])}, seed {e['seed']})"
+
+
+def _evidence_runs(ev):
+    out = [
+        "",
+        "### Each run",
+        "",
+        "| dataset | model | mode | seed | split | n | AUROC [95% CI] | accuracy [95% CI] "
+        "| TP | FP | FN | TN |",
+        "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in ev["runs"]:
+        for s in r["splits"]:
+            c = s.get("confusion") or {}
+            scored = (
+                f"{_ci(s['auroc'])} | {_ci(s['accuracy'])}" if s["labelled"] else "no labels | –"
+            )
+            out.append(
+                f"| {label(r['dataset'])} | {label(r['model'])} | {label(r['mode'])} "
+                f"| {r['seed']} | {_cell(s['split'])} | {s['examples']} | {scored} | "
+                + " | ".join(_fmt_int(c.get(k)) for k in ("tp", "fp", "fn", "tn"))
+                + " |"
+            )
+    missing = [r for r in ev["runs"] if not r["predictions"]]
+    if missing:
+        out += ["", "Runs without predictions:", ""]
+        out += [
+            f"- {label(r['dataset'])}/{label(r['model'])}/{label(r['mode'])}/seed {r['seed']}: "
+            f"{_cell(r['reason'], 300)} ({r['dir']})"
+            for r in missing
+        ]
+    return out
+
+
+def _evidence_seeds(ev):
+    if not ev["seeds"]:
+        return []
+    out = [
+        "",
+        "### Over seeds",
+        "",
+        "Mean ± std over seeds (training's noise) beside the pooled interval of the mean (the "
+        "examples' sampling error: every seed scored on the same resamples).",
+        "",
+        "| dataset | model | mode | settings | split | seeds | AUROC mean ± std | AUROC pooled "
+        "| accuracy mean ± std | accuracy pooled |",
+        "|---|---|---|---|---|---|---:|---:|---:|---:|",
+    ]
+    for g in ev["seeds"]:
+        out.append(
+            f"| {label(g['dataset'])} | {label(g['model'])} | {label(g['mode'])} "
+            f"| {g['settings'] or '–'} | {_cell(g['split'])} | {', '.join(map(str, g['seeds']))} "
+            f"| {_mean_std(g['auroc'])} | {_ci(g['auroc']['pooled'])} "
+            f"| {_mean_std(g['accuracy'])} | {_ci(g['accuracy']['pooled'])} |"
+        )
+    return out
+
+
+def _evidence_pairs(ev):
+    if not ev["pairs"]:
+        return []
+    out = ["", "### Paired comparisons (AUROC)", ""]
+    for p in ev["pairs"]:
+        if p["sentence"]:
+            out.append(f"- {p['sentence']}")
+        else:
+            out.append(
+                f"- {label(p['a'])} {MINUS} {label(p['b'])} on {_where(p)}: not compared, "
+                f"{_cell(p['reason'], 300)}"
+            )
+    return out
+
+
+def _disagreement(d):
+    modes = [label(m) for m in d["modes"]]
+    head = f"**{_where(d)}**, {', '.join(modes)}: "
+    if d["differ"] is None:
+        return ["", head + f"not compared, {_cell(d['reason'], 300)}"]
+    if not d["differ"]:
+        return ["", head + f"the same label on all {d['examples']} examples"]
+    out = [
+        "",
+        head + f"{d['differ']} of {d['examples']} examples labelled differently; "
+        f"the {len(d['rows'])} with the widest spread of probabilities:",
+    ]
+    if not d["rows"]:
+        return out
+    out += [
+        "",
+        "| id | " + " | ".join(modes) + " | spread | gold | text |",
+        "|---|" + "---:|" * len(modes) + "---:|---:|---|",
+    ]
+    for row in d["rows"]:
+        cells = [f"{row['proba'][m]:.3f} ({row['label'][m]})" for m in d["modes"]]
+        gold = "–" if row["gold"] is None else row["gold"]
+        out.append(
+            f"| {_cell(row['id'])} | "
+            + " | ".join(cells)
+            + f" | {row['spread']:.3f} | {gold} | {_cell(row['text'])} |"
+        )
+    return out
+
+
+def _evidence_section(report):
+    """Intervals per run and over seeds, the paired comparisons, the disagreements."""
+    ev = report.get("evidence")
+    if not ev or not ev["runs"]:
+        return []
+    out = [
+        "",
+        "## Evidence",
+        "",
+        f"From each run's per-example predictions (predictions/<split>.csv). Intervals: "
+        f"{ev['level']:.0%}, stratified bootstrap, {ev['resamples']} resamples, seed "
+        f"{ev['seed']}. A difference is AUROC(A) {MINUS} AUROC(B) on the same examples: paired "
+        "bootstrap interval, DeLong's p; an interval holding 0 means these examples cannot tell "
+        "the two apart. Confusion counts at each run's predicted labels, hateful positive.",
+    ]
+    out += _evidence_runs(ev) + _evidence_seeds(ev) + _evidence_pairs(ev)
+    if ev["disagreements"]:
+        out += ["", "### Where the modes disagree"]
+        for d in ev["disagreements"]:
+            out += _disagreement(d)
+    if ev["notes"]:
+        out += ["", "Notes:", ""] + [f"- {_cell(n, 300)}" for n in ev["notes"]]
+    return out
+
+
 def render_markdown(report):
     tol = report["tolerance"]
     out = ["# Results against the paper", ""]
@@ -146,6 +306,7 @@ def render_markdown(report):
                 f"| {_fmt_stat(r['binary_f1'])} |"
             )
     out += _study_section(report)
+    out += _evidence_section(report)
     out += [
         "",
         "## Runs",

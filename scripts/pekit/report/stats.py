@@ -4,6 +4,9 @@ predictions: gold labels (0 or 1) and the probability of class 1, in the same or
     auroc, accuracy     one model's AUROC (ties count 1/2) and accuracy
     auroc_se            DeLong's standard error of one AUROC
     bootstrap_ci        a stratified percentile bootstrap interval for any metric
+    pooled_bootstrap    the same for a metric's mean over seeds scored on the same examples
+    resampled, percentile_interval
+                        the replicates behind all three, for many intervals on the same examples
     paired_bootstrap    the same for the difference of two models' AUROCs on the same examples
     delong              DeLong's test of that difference (Sun & Xu's fast algorithm)
     mean_std            the mean and sample spread of a metric over seeds
@@ -213,6 +216,44 @@ def _resampled_aurocs(y, models, resamples, seed):
     return out
 
 
+def _resampled_accuracies(y, models, resamples, seed):
+    """Each model's accuracy (its predicted classes against `y`) on the same stratified
+    resamples: an array (models, resamples). A resample's correct answers are counted over its
+    positives and negatives apart: integer counts, so the same numbers as `accuracy` on the
+    drawn examples, without a call per resample."""
+    import numpy as np
+
+    correct = [np.asarray(p == y, dtype=np.int64) for p in models]
+    chunk = max(1, _CELLS // len(y))
+    out = np.empty((len(models), resamples))
+    draws = _draws(y, resamples, seed)
+    for start in range(0, resamples, chunk):
+        block = list(itertools.islice(draws, chunk))
+        pos_rows = np.stack([p for p, _ in block])
+        neg_rows = np.stack([q for _, q in block])
+        for k, right in enumerate(correct):
+            hits = right[pos_rows].sum(axis=1) + right[neg_rows].sum(axis=1)
+            out[k, start : start + len(block)] = hits / len(y)
+    return out
+
+
+def _replicates(y, models, metric, resamples, seed):
+    """`metric` of each model on the same stratified resamples: an array (models, resamples).
+    AUROC and accuracy take vectorised paths; any other metric is called per resample."""
+    import numpy as np
+
+    if metric is auroc:
+        return _resampled_aurocs(y, models, resamples, seed)
+    if metric is accuracy:
+        return _resampled_accuracies(y, models, resamples, seed)
+    out = np.empty((len(models), resamples))
+    for r, draw in enumerate(_draws(y, resamples, seed)):
+        picks = np.concatenate(draw)
+        for k, s in enumerate(models):
+            out[k, r] = float(metric(y[picks], s[picks]))
+    return out
+
+
 def _interval(replicates, level):
     import numpy as np
 
@@ -220,25 +261,29 @@ def _interval(replicates, level):
     return float(low), float(high)
 
 
+def _value(y, s, metric):
+    """`metric` on all the examples (AUROC's classes checked first, for its one-line refusal)."""
+    if metric is auroc:
+        return _auroc(y, s, *_classes(y, "AUROC"))
+    return float(metric(y, s))
+
+
+def _metric(metric):
+    if not callable(metric):
+        raise UsageError(f"metric must be a function (labels, scores) -> float, got {metric!r}")
+
+
 def bootstrap_ci(labels, scores, metric, resamples=1000, seed=0, level=0.95):
     """`metric(labels, scores) -> float` on the data, and its stratified percentile bootstrap
     interval: positives and negatives resampled apart, each with replacement, keeping their
-    counts. `metric` is given numpy arrays (labels as 0/1 ints, positives first); `auroc`
-    itself takes a vectorised path with the same resamples. The same seed, the same interval."""
+    counts. `metric` is given numpy arrays (labels as 0/1 ints, positives first); `auroc` and
+    `accuracy` (scores: predicted classes) themselves take vectorised paths with the same
+    resamples. The same seed, the same interval."""
     y, (s,) = _checked(labels, scores=scores)
     _resampling(resamples, level)
-    if not callable(metric):
-        raise UsageError(f"metric must be a function (labels, scores) -> float, got {metric!r}")
-    if metric is auroc:
-        value = _auroc(y, s, *_classes(y, "AUROC"))
-        replicates = _resampled_aurocs(y, [s], resamples, seed)[0]
-    else:
-        import numpy as np
-
-        value = float(metric(y, s))
-        picks = (np.concatenate(draw) for draw in _draws(y, resamples, seed))
-        replicates = np.array([float(metric(y[i], s[i])) for i in picks])
-    low, high = _interval(replicates, level)
+    _metric(metric)
+    value = _value(y, s, metric)
+    low, high = _interval(_replicates(y, [s], metric, resamples, seed)[0], level)
     return {
         "value": value,
         "low": low,
@@ -246,6 +291,56 @@ def bootstrap_ci(labels, scores, metric, resamples=1000, seed=0, level=0.95):
         "resamples": resamples,
         "level": level,
         "seed": seed,
+    }
+
+
+def _models(labels, scores, what):
+    """(labels as 0/1 ints, [each of `scores` as floats]): several models on the same examples."""
+    y = _binary(labels, "labels")
+    if isinstance(scores, (str, bytes)) or not len(scores):
+        raise UsageError(f"{what}: no scores")
+    return y, [_numbers(s, f"scores[{k}]", len(y)) for k, s in enumerate(scores)]
+
+
+def resampled(labels, scores, metric, resamples=1000, seed=0):
+    """`metric` of each of `scores` (models on the same examples) on the same stratified
+    resamples: an array (models, resamples), the replicates whose percentiles bootstrap_ci (a
+    row), paired_bootstrap (a difference of rows) and pooled_bootstrap (the mean of rows) give,
+    drawn once for any number of models: many intervals on the same examples at the cost of
+    one. percentile_interval turns replicates into an interval."""
+    y, models = _models(labels, scores, "resampled")
+    _resampling(resamples, 0.5)
+    _metric(metric)
+    for s in models:
+        _value(y, s, metric)  # the one-line refusal of a metric undefined on these labels
+    return _replicates(y, models, metric, resamples, seed)
+
+
+def percentile_interval(replicates, level=0.95):
+    """(low, high): the percentile interval at `level` of bootstrap replicates."""
+    _resampling(1, level)
+    return _interval(replicates, level)
+
+
+def pooled_bootstrap(labels, scores, metric, resamples=1000, seed=0, level=0.95):
+    """The mean over seeds of `metric` (each of `scores` one seed's, on the same examples in the
+    same order) and its stratified percentile bootstrap interval: each resample draws examples
+    once and scores every seed on them, so the interval is the examples' sampling error of the
+    mean, the seeds' spread aside (mean_std gives that). `value` equals mean_std's mean."""
+    y, models = _models(labels, scores, "pooled_bootstrap")
+    _resampling(resamples, level)
+    _metric(metric)
+    values = [_value(y, s, metric) for s in models]
+    replicates = _replicates(y, models, metric, resamples, seed).mean(axis=0)
+    low, high = _interval(replicates, level)
+    return {
+        "value": statistics.mean(values),
+        "low": low,
+        "high": high,
+        "resamples": resamples,
+        "level": level,
+        "seed": seed,
+        "seeds": len(models),
     }
 
 
