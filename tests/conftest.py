@@ -113,7 +113,13 @@ def fake_mmf(tmp_path, monkeypatch):
     )
     monkeypatch.setenv("FAKE_MMF_CALLS", str(calls))
     monkeypatch.setenv(record.ENV_PROFILE, "modern")
-    for var in ("FAKE_MMF_EXIT", "FAKE_MMF_STOP_AT", "FAKE_MMF_KILL"):
+    for var in (
+        "FAKE_MMF_EXIT",
+        "FAKE_MMF_STOP_AT",
+        "FAKE_MMF_KILL",
+        "FAKE_MMF_PREDICT_EXIT",
+        "FAKE_MMF_PREDICT_FAULT",
+    ):
         monkeypatch.delenv(var, raising=False)
     ready_data.lay_out(tmp_path / "data")
 

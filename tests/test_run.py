@@ -161,7 +161,7 @@ def test_run_writes_its_record_and_tests(tmp_path, capsys, fake_mmf):
 def test_finished_run_is_not_rerun(tmp_path, capsys, fake_mmf):
     assert cli.main(["run", *args(tmp_path, *SMALL)]) == 0
     n = len(fake_mmf())
-    assert n == 3  # train + two test splits
+    assert n == 5  # train, two test splits, two predicting processes
     assert cli.main(["run", *args(tmp_path, *SMALL)]) == 0
     assert len(fake_mmf()) == n
     assert "not rerun" in capsys.readouterr().err
@@ -187,7 +187,8 @@ def test_mmf_sees_only_the_runs_gpus(tmp_path, fake_mmf, monkeypatch):
     monkeypatch.setenv("FAKE_MMF_DEVICES", str(seen))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     assert cli.main(["run", *args(tmp_path, *SMALL)]) == 0
-    assert seen.read_text().splitlines() == ["2", "2", "2"]  # train, test_seen, test_unseen
+    # train, test_seen, test_unseen, then the predictions (one GPU: see command.predict)
+    assert seen.read_text().splitlines() == ["2"] * 5
     m = run_record(tmp_path)
     assert m["attempts"][0]["cuda_visible_devices"] == "2"
     # the versions and GPU recorded are those of what the run could see

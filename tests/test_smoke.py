@@ -14,6 +14,7 @@ the session's end; `make demo` keeps them.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import subprocess
@@ -26,7 +27,9 @@ from helpers import finished_runs as finished
 from pekit import adapters, report
 from pekit.adapters import tensorfile
 from pekit.core import location
+from pekit.data.paths import dataset_dir
 from pekit.facts import models, pins, vocabulary
+from pekit.report.stats import auroc
 from pekit.run import mmf_log as logs
 from pekit.run.spec import LOG
 from pekit.workflows import demo
@@ -151,6 +154,78 @@ def test_test_split_scored_on_best_checkpoint(smoke):
     # HMD's test_unseen has no labels in this world: skipped, not failed.
     for mode in MODES:
         assert smoke.run_record("hmd", mode)["test"]["test_unseen"]["status"] == "skipped"
+
+
+# --- per-example predictions ------------------------------------------------------------------
+
+
+def _annotated(smoke, dataset, split):
+    """{id as MMF writes it (int): label or None} of the split's annotations in the demo's data."""
+    data_dir = smoke.world.data_dir if dataset == "hmd" else smoke.mmh_data
+    folder = dataset_dir(vocabulary.DATASETS[dataset].mmf_name, data_dir) / "annotations"
+    rows = [json.loads(x) for x in (folder / f"{split}.jsonl").read_text().splitlines() if x]
+    return {int(r["id"]): r.get("label") for r in rows}
+
+
+def _predicted(smoke, dataset, mode, split):
+    """The run's record of the split's predictions and the rows of its file."""
+    p = smoke.run_record(dataset, mode)["predictions"][split]
+    with open(smoke.run_dir(dataset, mode) / p["file"], newline="") as f:
+        return p, list(csv.DictReader(f))
+
+
+def _splits(dataset):
+    facts = vocabulary.DATASETS[dataset]
+    return [facts.val_split, *facts.test_splits]
+
+
+def test_every_run_has_mmfs_predictions_for_its_validation_and_test_splits(smoke):
+    for dataset, mode in FINISHED_RUNS:
+        m = smoke.run_record(dataset, mode)
+        best = logs.parse_file(smoke.run_dir(dataset, mode) / LOG)["best"]["update"]
+        assert set(m["predictions"]) == set(_splits(dataset)), (dataset, mode)
+        for split in _splits(dataset):
+            where = f"{dataset}/{mode}/{split}"
+            p, rows = _predicted(smoke, dataset, mode, split)
+            assert p["status"] == "finished" and p["exit_status"] == 0, (where, p)
+            assert p["checkpoint"] == "mmf/best.ckpt" and p["checkpoint_update"] == best, where
+            gold = _annotated(smoke, dataset, split)
+            ids = [int(r["id"]) for r in rows]
+            assert sorted(ids) == sorted(gold) and len(set(ids)) == len(ids), where
+            assert p["examples"] == len(gold)
+            assert p["labelled"] is all(g is not None for g in gold.values()), where
+            for r in rows:
+                assert r["gold"] == ("" if gold[int(r["id"])] is None else str(gold[int(r["id"])]))
+                # MMF's label is the argmax of the two classes' probabilities.
+                assert r["label"] == str(int(float(r["proba"]) > 0.5)), (where, r)
+            facts = vocabulary.DATASETS[dataset]
+            layout = facts.submission_layout and split in facts.test_splits
+            assert (p["submission"] is not None) is layout, where
+            if layout:
+                sub = (smoke.run_dir(dataset, mode) / p["submission"]).read_text().splitlines()
+                assert sub[0] == "id,proba,label" and len(sub) == len(rows) + 1
+    # The world's HMD test_unseen has no labels: predicted all the same, its gold empty.
+    for mode in MODES:
+        p, rows = _predicted(smoke, "hmd", mode, "test_unseen")
+        assert p["labelled"] is False and rows and all(r["gold"] == "" for r in rows)
+
+
+def _auroc(rows):
+    return round(auroc([int(r["gold"]) for r in rows], [float(r["proba"]) for r in rows]), 4)
+
+
+def test_predictions_reproduce_the_auroc_mmf_logged(smoke):
+    for dataset, mode in FINISHED_RUNS:
+        where = f"{dataset}/{mode}"
+        # After training MMF restores the best checkpoint and validates it again (4 decimals).
+        logged = logs.parse_file(smoke.run_dir(dataset, mode) / LOG)["final_val"]
+        _, rows = _predicted(smoke, dataset, mode, _splits(dataset)[0])
+        assert _auroc(rows) == logged["roc_auc"], where
+        m = smoke.run_record(dataset, mode)
+        for split, t in m["test"].items():
+            if t["status"] == "finished":
+                _, rows = _predicted(smoke, dataset, mode, split)
+                assert _auroc(rows) == t["metrics"]["roc_auc"], f"{where}/{split}"
 
 
 # --- resume -----------------------------------------------------------------------------------

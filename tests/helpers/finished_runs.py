@@ -8,7 +8,8 @@ and checkpoint every 2):
   validation and checkpoint (SIGTERM to its process group);
 - `pekit demo` then resumes it from current.ckpt and finishes it, trains HMD FC and Full-FT and
   MMH FC and PE, scores each on its test splits (the world's test_unseen has no labels, so the
-  runner skips it), writes the report and exports PE's adapters, all kept in its folder;
+  runner skips it), has MMF write each run's per-example predictions on its validation and test
+  splits (test_unseen's too), writes the report and exports PE's adapters, all kept in its folder;
 - an HMD FC run with a second seed fails inside MMF (an early-stopping criterion no metric
   provides) after it has logged parameters and losses;
 - `pekit report` runs on the demo's folder.

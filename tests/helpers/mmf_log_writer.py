@@ -12,11 +12,20 @@ $FAKE_MMF_EXIT (default 0) after $FAKE_MMF_STOP_AT updates if set ($FAKE_MMF_KIL
 SIGKILL instead). Each call's arguments are
 appended to $FAKE_MMF_CALLS (JSON lines), and the CUDA_VISIBLE_DEVICES it was given to
 $FAKE_MMF_DEVICES.
+
+With `evaluation.predict=true` it writes, as MMF's TestReporter does, one CSV `id,proba,label`
+into env.report_dir per dataset type in run_type, for the ids of that type's annotations (read
+under env.data_dir, where the `ready_data` helper lays them out), then exits with
+$FAKE_MMF_PREDICT_EXIT (default 0). $FAKE_MMF_PREDICT_FAULT spoils the files: missing (an id
+left out), extra (an id not annotated), duplicate (an id twice), proba (one not a number) or
+none (no file); `test:missing` spoils only the test set's.
 """
 
+import csv
 import json
 import math
 import os
+import random
 import signal
 import sys
 
@@ -182,6 +191,60 @@ def mmf_test_log(dataset="hateful_memes", metrics=None, colour=True):
     )
 
 
+def fake_proba(item_id):
+    """A probability of class 1 for an example, at full float precision as MMF writes it."""
+    return random.Random(int(item_id)).random()
+
+
+def _annotation_ids(opts, dataset, dataset_type):
+    """MMF's ids of the examples of `dataset_type`: int(id) of each line of its annotations."""
+    default = f"{dataset}/defaults/annotations/{dataset_type}.jsonl"
+    name = opts.get(f"dataset_config.{dataset}.annotations.{dataset_type}[0]", default)
+    path = os.path.join(opts["env.data_dir"], "datasets", name)
+    with open(path) as f:
+        return [int(json.loads(row)["id"]) for row in f if row.strip()]
+
+
+def _spoiled(rows, fault):
+    if fault == "missing":
+        return rows[:-1]
+    if fault == "extra":
+        return rows + [[max(r[0] for r in rows) + 1, 0.5, 0]]
+    if fault == "duplicate":
+        return rows + rows[:1]
+    if fault == "proba":
+        return [[rows[0][0], "0.5x", 0]] + rows[1:]
+    return rows
+
+
+def _fake_predict(opts):
+    """MMF's prediction_loop with its TestReporter writing CSV files."""
+    dataset = opts.get("datasets", "hateful_memes")
+    report_dir = opts["env.report_dir"]
+    os.makedirs(report_dir, exist_ok=True)
+    fault = os.environ.get("FAKE_MMF_PREDICT_FAULT", "")
+    log = line("mmf.utils.checkpoint", "Checkpoint loaded.")
+    log += line("mmf.utils.checkpoint", f"Current num updates: {opts.get('training.max_updates')}")
+    for dataset_type in [t for t in ("val", "test") if t in opts["run_type"]]:
+        only, _, what = fault.rpartition(":")
+        what = what if only in ("", dataset_type) else ""
+        log += line("mmf.trainers.core.evaluation_loop", f"Starting {dataset_type} inference")
+        rows = []
+        for item_id in _annotation_ids(opts, dataset, dataset_type):
+            proba = fake_proba(item_id)
+            rows.append([item_id, proba, int(proba > 0.5)])
+        if what == "none":
+            continue
+        path = os.path.join(report_dir, f"{dataset}_run_{dataset_type}_{CLOCK}.csv")
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["id", "proba", "label"])
+            writer.writerows(_spoiled(rows, what))
+        log += line("mmf.common.test_reporter", f"Wrote predictions for {dataset} to {path}")
+    sys.stdout.write(log)
+    return int(os.environ.get("FAKE_MMF_PREDICT_EXIT", "0"))
+
+
 def _fake_mmf_run(argv):
     opts = dict(a.split("=", 1) for a in argv if "=" in a)
     calls = os.environ.get("FAKE_MMF_CALLS")
@@ -197,6 +260,8 @@ def _fake_mmf_run(argv):
     with open(os.path.join(save_dir, "config.yaml"), "w") as f:
         f.write("".join(f"{k}: {v}\n" for k, v in sorted(opts.items())))
     dataset = opts.get("datasets", "hateful_memes")
+    if opts.get("evaluation.predict") == "true":
+        return _fake_predict(opts)
     if opts.get("run_type") == "test":
         sys.stdout.write(mmf_test_log(dataset))
         return 0

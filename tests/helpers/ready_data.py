@@ -1,6 +1,7 @@
 """A data folder holding what the runner's preflight looks for (run/preflight.py), with no real
-content: annotation files, MMH's feature folder and a record per asset training reads, so that
-tests driving a stand-in mmf_run get past the checks a real run must pass."""
+content: annotation files (a few labelled rows each, whose ids the stand-in mmf_run predicts),
+MMH's feature folder and a record per asset training reads, so that tests driving a stand-in
+mmf_run get past the checks a real run must pass."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pekit.data.paths import dataset_dir
 from pekit.facts.datasets import dataset_facts
 from pekit.facts.vocabulary import DATASETS, MODELS
 
+ROWS = 4  # per split: both labels, ids unique over the splits (as MMF's datasets need)
+
 
 def lay_out(data_dir, datasets=tuple(DATASETS), models=tuple(MODELS)):
     """Make `data_dir` pass the preflight for `datasets` x `models`; returns it."""
@@ -21,8 +24,9 @@ def lay_out(data_dir, datasets=tuple(DATASETS), models=tuple(MODELS)):
         facts = dataset_facts(dataset)
         folder = dataset_dir(facts["mmf_dataset"], data_dir)
         (folder / "annotations").mkdir(parents=True, exist_ok=True)
-        for split in facts["splits"]:
-            (folder / "annotations" / f"{split}.jsonl").touch()
+        for number, split in enumerate(facts["splits"]):
+            rows = [annotation(1000 + 10 * number + i) for i in range(ROWS)]
+            (folder / "annotations" / f"{split}.jsonl").write_text("".join(rows))
         if dataset == "mmh":
             (folder / "features").mkdir(exist_ok=True)
             (folder / "features" / "1.npy").touch()
@@ -39,3 +43,11 @@ def lay_out(data_dir, datasets=tuple(DATASETS), models=tuple(MODELS)):
         files = {f.file_name: {"sha256": f.sha256, "verified": True} for f in asset.files}
         record_path(asset, data_dir).write_text(json.dumps({"name": asset.name, "files": files}))
     return data_dir
+
+
+def annotation(item_id, labelled=True):
+    """One line of a split's annotations, as `pekit data` writes them."""
+    row = {"id": item_id, "img": f"img/{item_id}.png", "text": f"meme {item_id}"}
+    if labelled:
+        row["label"] = item_id % 2
+    return json.dumps(row) + "\n"

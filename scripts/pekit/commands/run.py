@@ -12,8 +12,9 @@ def register(subparsers):
         "run",
         help="train (and test) experiment runs with MMF",
         description="Train each (model, mode, seed) on a dataset with mmf_run, then score the best "
-        "checkpoint on the test splits. Finished runs are skipped; interrupted or failed ones "
-        "resume from their last checkpoint.",
+        "checkpoint on the test splits and have MMF write its per-example predictions on the "
+        "validation and test splits (RUN/predictions/). Finished runs are skipped; interrupted "
+        "or failed ones resume from their last checkpoint.",
     )
     add_matrix_arguments(p)
     p.add_argument(

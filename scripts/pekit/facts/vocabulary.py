@@ -132,6 +132,18 @@ class Dataset:
         return bool(self.facts.get("test_annotations_per_split"))
 
     @property
+    def val_split(self):
+        """The split a run validates on: the paper's where it differs from MMF's default (HMD's
+        dev_seen), else MMF's default (run/command.py's dataset_overrides picks the same)."""
+        return self.facts.get("paper_val_split") or self.facts["mmf_default_val_split"]
+
+    @property
+    def submission_layout(self):
+        """Its test predictions are also written in its challenge's submission layout
+        (id,proba,label: the Hateful Memes challenge's)."""
+        return bool(self.facts.get("submission_layout"))
+
+    @property
     def features_from_kit(self):
         """Its region features are extracted by `pekit features` (not downloaded assets)."""
         return bool(self.facts.get("features_from_kit"))

@@ -1,4 +1,5 @@
-"""The exact mmf_run command lines of a run: training, and testing its best checkpoint."""
+"""The exact mmf_run command lines of a run: training, testing its best checkpoint, and MMF's
+per-example predictions of that checkpoint."""
 
 from __future__ import annotations
 
@@ -86,19 +87,52 @@ def train(spec, resume=False):
     return cmd + list(spec.extra)
 
 
-def test(spec, split):
-    """The mmf_run command line scoring the best checkpoint of `spec` on test split `split`."""
+def _test_annotations(spec, split):
+    """The override naming test split `split`'s annotations, where MMF's config names one test
+    split for the dataset (HMD's test_seen and test_unseen); none otherwise."""
     dataset = DATASETS[spec.dataset]
+    if not dataset.test_annotations_per_split:
+        return []
     name = dataset.mmf_name
-    cmd = _base(spec, "test", spec.dir / "test" / split)
-    if dataset.test_annotations_per_split:
-        annotations = f"{name}/defaults/annotations/{split}.jsonl"
-        cmd.append(f"dataset_config.{name}.annotations.test[0]={annotations}")
+    return [f"dataset_config.{name}.annotations.test[0]={name}/defaults/annotations/{split}.jsonl"]
+
+
+def _best_checkpoint(spec):
     # resume_pretrained would load only the pre-trained BERT part of the checkpoint.
-    cmd += [
+    return [
         f"checkpoint.resume_file={spec.save_dir / 'best.ckpt'}",
         "checkpoint.resume_pretrained=False",
-        f"distributed.world_size={spec.gpus}",
+    ]
+
+
+def test(spec, split):
+    """The mmf_run command line scoring the best checkpoint of `spec` on test split `split`."""
+    cmd = _base(spec, "test", spec.dir / "test" / split)
+    cmd += _test_annotations(spec, split)
+    cmd += _best_checkpoint(spec)
+    cmd += [f"distributed.world_size={spec.gpus}", NO_GIT_DETAILS]
+    return cmd + list(spec.extra)
+
+
+def predict(spec, save_dir, report_dir, val=True, test_split=None):
+    """The mmf_run command line in which MMF's own evaluation writes the per-example predictions
+    of the best checkpoint of `spec`: on its validation split (`val`) and on test split
+    `test_split` (either may be left out; run_type val_test does both in one process), one CSV
+    `id,proba,label` per split into `report_dir`."""
+    run_type = "_".join(t for t, on in (("val", val), ("test", test_split)) if on)
+    if not run_type:
+        raise ValueError("predict: neither the validation split nor a test split")
+    cmd = _base(spec, run_type, save_dir)
+    if test_split:
+        cmd += _test_annotations(spec, test_split)
+    cmd += _best_checkpoint(spec)
+    cmd += [
+        "evaluation.predict=true",
+        "evaluation.predict_file_format=csv",
+        f"env.report_dir={report_dir}",
+        # One process: with N, MMF's DistributedSampler repeats examples so that every process
+        # gets as many, and the file would hold those ids twice.
+        "distributed.world_size=1",
         NO_GIT_DETAILS,
     ]
     return cmd + list(spec.extra)

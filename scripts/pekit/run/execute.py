@@ -1,7 +1,9 @@
-"""Running MMF: the GPUs a run sees, the subprocess and its signals, resuming, test splits."""
+"""Running MMF: the GPUs a run sees, the subprocess and its signals, resuming, test splits, and
+MMF's per-example predictions of the best checkpoint (run/predictions.py)."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import signal
@@ -13,6 +15,7 @@ from ..core.errors import PekitError, UsageError
 from ..data.paths import data_dir_line, dataset_dir
 from ..facts.vocabulary import DATASETS
 from . import command, identity, preflight
+from . import predictions as preds
 from .record import (
     FAILED,
     FINISHED,
@@ -174,6 +177,7 @@ def run(spec, force=False, test=True, probe=True, echo=None):
             return record
     if test:
         run_tests(spec, record, echo=echo)
+        run_predictions(spec, record, echo=echo)
     return record
 
 
@@ -224,6 +228,98 @@ def run_tests(spec, record, echo=None):
         record.test[split] = result
         record.save(spec.dir)
     return record.test
+
+
+def run_predictions(spec, record, echo=None):
+    """MMF's per-example predictions of the best checkpoint on the validation split and each
+    test split, once per split (a finished split whose file is there is not redone). A failed
+    process fails its splits' predictions only, never the finished training."""
+    dataset = DATASETS[spec.dataset]
+    done = [s for s, p in record.predictions.items() if preds.finished(spec.dir, p)]
+    for process in preds.plan(dataset.val_split, dataset.test_splits, done):
+        if echo:
+            echo(f"{spec.key}: predictions on {', '.join(s for s, _ in process.splits)}")
+        record.predictions.update(_predict(spec, process))
+        record.save(spec.dir)
+        failed = [s for s, _ in process.splits if record.predictions[s]["status"] != FINISHED]
+        if echo and failed:
+            reason = record.predictions[failed[0]].get("reason")
+            echo(
+                f"{spec.key}: predictions failed on {', '.join(failed)}: {reason}; "
+                f"see {spec.dir / process.log}"
+            )
+    return record.predictions
+
+
+def _predict(spec, process):
+    """Run one predicting mmf_run and publish each of its splits; returns {split: result}."""
+    save_dir = spec.dir / process.save_dir
+    report = save_dir / preds.REPORT
+    # A killed earlier attempt's files would be taken for this one's.
+    shutil.rmtree(str(report), ignore_errors=True)
+    for split, _ in process.splits:
+        preds.unpublish(spec.dir, split)
+    cmd = command.predict(spec, save_dir, report, bool(process.val), process.test)
+    log = spec.dir / process.log
+    offset = log.stat().st_size if log.is_file() else 0
+    start = now()
+    # One GPU (see command.predict): the first of the run's.
+    devices = visible_devices(spec.gpus).split(",")[0]
+    code = _execute(cmd, log, f"predict {process.name}", devices)
+    common = {
+        "start": start,
+        "end": now(),
+        "command": cmd,
+        "exit_status": code,
+        "log": process.log,
+        "checkpoint": f"{SAVE_DIR}/best.ckpt",
+        "checkpoint_update": _loaded_update(log, offset) if code == 0 else None,
+    }
+    results = {}
+    for split, dataset_type in process.splits:
+        published = _publish(spec, split, dataset_type, report, code)
+        results[split] = dict(published, dataset_type=dataset_type, **common)
+    shutil.rmtree(str(report), ignore_errors=True)
+    return results
+
+
+def _publish(spec, split, dataset_type, report, code):
+    """The split's status and files: MMF's file for it checked, joined and published."""
+    dataset = DATASETS[spec.dataset]
+    failed = {"status": FAILED, **dict.fromkeys(("file", "submission", "examples", "labelled"))}
+    if code != 0:
+        return dict(failed, reason=f"mmf_run exited with status {code}")
+    annotations = dataset_dir(dataset.mmf_name, spec.data_dir) / "annotations" / f"{split}.jsonl"
+    try:
+        found = preds.mmf_file(report, dataset.mmf_name, dataset_type)
+        rows, labelled = preds.convert(found, annotations)
+        submission = dataset.submission_layout and dataset_type == preds.TEST
+        table, layout = preds.publish(spec.dir, split, rows, submission)
+    except (PekitError, OSError) as e:  # a PredictionError, or no room left to publish
+        return dict(failed, reason=" ".join(str(e).split()))
+    return {
+        "status": FINISHED,
+        "file": table,
+        "submission": layout,
+        "examples": len(rows),
+        "labelled": labelled,
+        "reason": None,
+    }
+
+
+def _loaded_update(log, offset):
+    """The update of the checkpoint MMF loaded, as this attempt's part of `log` (from byte
+    `offset`) says; None when it says none."""
+    from .mmf_log import parse_lines, read_lines
+
+    try:
+        with open(log, "rb") as raw:
+            raw.seek(offset)
+            text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
+            loaded = parse_lines(read_lines(text))["loaded_updates"]
+    except OSError:
+        return None
+    return loaded[-1] if loaded else None
 
 
 def run_matrix(specs, force=False, test=True, echo=None):

@@ -112,7 +112,11 @@ def add_matrix_arguments(p, default_modes=PAPER_MODES, default_sizes=None):
         action="store_true",
         help="delete and train again runs already there (finished, or trained otherwise)",
     )
-    p.add_argument("--no-test", action="store_true", help="skip the test-split evaluation")
+    p.add_argument(
+        "--no-test",
+        action="store_true",
+        help="skip the test-split evaluation and the per-example predictions",
+    )
 
 
 # What --override may not set: keys the runner sets from its own options (a run folder named

@@ -49,6 +49,9 @@ class RunRecord:
     identity: Optional[Dict[str, Any]] = None  # what it trains with (run/identity.py)
     attempts: List[Dict[str, Any]] = field(default_factory=list)
     test: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    # Per split (validation and test): MMF's per-example predictions of the best checkpoint
+    # (execute.run_predictions).
+    predictions: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     command: Optional[List[str]] = None
     start: Optional[str] = None
     end: Optional[str] = None
@@ -89,6 +92,11 @@ class RunRecord:
             at = f"test.{schema.key(split)}"
             check.name(split, at, what="a split name")
             _check_test(check, result, at)
+        predictions = check.obj(data.get("predictions", {}), "predictions")
+        for split, result in predictions.items():
+            at = f"predictions.{schema.key(split)}"
+            check.name(split, at, what="a split name")
+            _check_prediction(check, result, at)
         check.strings(data.get("command"), "command", optional=True, limit=10_000)
         for key in ("start", "end"):
             check.time(data.get(key), key, optional=True)
@@ -127,6 +135,10 @@ _FIELDS = {f.name for f in dataclasses.fields(RunRecord)}
 # A name of a file in the run's folder: no folder, nothing above it.
 _FILE_NAME = re.compile(r"^(?!\.\.?$)[^/\x00]{1,255}$")
 TEST_STATUSES = (FINISHED, FAILED, "skipped")
+PREDICTION_STATUSES = (FINISHED, FAILED)
+DATASET_TYPES = ("val", "test")  # MMF's, as a split's predictions were made on it
+# A file in the run's folder or below, relative to it: nothing above it, no absolute path.
+_RUN_PATH = re.compile(r"^(?!/)(?!(?:[^/]*/)*\.\.?(?:/|$))[^\x00\n]{1,4096}$")
 # Metrics the report and study average: scores from 0 to 1 (null where undefined).
 SCORES = ("roc_auc", "accuracy", "binary_f1")
 # The exit status each state allows (None: not recorded, or no exit: a kill or a live run).
@@ -234,6 +246,43 @@ def _check_test(check, result, at):
     for key in ("start", "end"):
         check.time(result.get(key), f"{at}.{key}", optional=True)
     check.integer(result.get("checkpoint_update"), f"{at}.checkpoint_update", optional=True, low=0)
+
+
+def _check_prediction(check, result, at):
+    """One split's predictions (execute.run_predictions), as a resumed run and status read them."""
+    check.obj(result, at)
+    status = check.string(result.get("status"), f"{at}.status", choices=PREDICTION_STATUSES)
+    code = check.integer(
+        result.get("exit_status"), f"{at}.exit_status", optional=True, low=-128, high=255
+    )
+    if status == FINISHED and code not in (0, None):
+        check.refuse(f"{at}.exit_status", code, "0 or null for finished predictions")
+    check.string(
+        result.get("dataset_type"), f"{at}.dataset_type", optional=True, choices=DATASET_TYPES
+    )
+    for key in ("file", "submission", "log", "checkpoint"):
+        path = result.get(key)
+        check.string(
+            path, f"{at}.{key}", optional=True, pattern=_RUN_PATH, what="a path in the run"
+        )
+    if status == FINISHED and result.get("file") is None:
+        check.refuse(f"{at}.file", None, "the file of finished predictions")
+    check.integer(result.get("examples"), f"{at}.examples", optional=True, low=0)
+    check.boolean(result.get("labelled"), f"{at}.labelled", optional=True)
+    check.integer(result.get("checkpoint_update"), f"{at}.checkpoint_update", optional=True, low=0)
+    check.string(result.get("reason"), f"{at}.reason", optional=True, limit=4096)
+    check.strings(result.get("command"), f"{at}.command", optional=True, limit=10_000)
+    for key in ("start", "end"):
+        check.time(result.get(key), f"{at}.{key}", optional=True)
+
+
+def prediction_failures(rec):
+    """{split: reason} of the splits whose predictions failed."""
+    return {
+        split: p.get("reason") or "failed"
+        for split, p in rec.predictions.items()
+        if p.get("status") == FAILED
+    }
 
 
 def record_path(folder):

@@ -1,5 +1,6 @@
 """`pekit status`: every run folder under RESULTS/runs, its state and how far training got, read
-from its run.json and train.log (run/mmf_log.py's parsing, through run/progress.py)."""
+from its run.json and train.log (run/mmf_log.py's parsing, through run/progress.py), and the
+splits whose predictions failed."""
 
 from __future__ import annotations
 
@@ -79,6 +80,8 @@ def describe(folder, runs, now=None):
     if wall is None:
         wall = found.parsed["wall_time_s"]
     row["wall_time_s"] = None if wall is None else round(wall)
+    # Failed predictions leave the training finished; they are shown beside it, not hidden.
+    row["predictions_failed"] = record.prediction_failures(rec) if rec else {}
     return row
 
 
@@ -88,7 +91,8 @@ def status(results, now=None):
 
 
 def line(row, width=0):
-    """'KEY  STATE  update N/M  best val AUROC X @U  left T  wall T' for one row."""
+    """'KEY  STATE  update N/M  best val AUROC X @U  left T  wall T' for one row, and the splits
+    whose predictions failed, with the first one's reason."""
     head = f"{row['key']:<{width}}  {row['state']:<11}"
     if row["state"] == ERROR:
         return f"{head}  {row['error']}"
@@ -102,4 +106,8 @@ def line(row, width=0):
     if row["state"] == record.RUNNING:
         parts.append(f"left {readable(row['eta_s'])}")
     parts.append(f"wall {readable(row['wall_time_s'])}")
+    failed = row.get("predictions_failed")
+    if failed:
+        first = " ".join(str(next(iter(failed.values()))).split())  # one line, whatever it held
+        parts.append(f"predictions failed on {', '.join(failed)}: {first}")
     return f"{head}  {'  '.join(parts)}"
