@@ -126,6 +126,7 @@ def test_run_writes_its_record_and_tests(tmp_path, capsys, fake_mmf):
         "settings": "paper",
         "batch_size": 16,
         "gpus": 1,
+        "data_dir": str(tmp_path / "data"),
     }
     assert m["command"] == expected
     assert m["kit"]["version"] and "git_revision" in m["kit"]

@@ -373,6 +373,60 @@ def test_test_split_metrics_in_the_report(smoke, written):
     assert "## Test splits (best checkpoint)" in md
 
 
+def _predictions(smoke, mode, split):
+    import csv
+
+    path = smoke.run_dir("hmd", mode) / "predictions" / f"{split}.csv"
+    with open(path, newline="") as f:
+        return {r["id"]: r for r in csv.DictReader(f)}
+
+
+def test_the_report_carries_the_evidence(smoke, written):
+    """Intervals, the paired tests and the disagreements, from the runs' prediction files."""
+    rep, md = written
+    evidence = rep["evidence"]
+    assert evidence["resamples"] >= 1000 and "## Evidence" in md
+    val = vocabulary.DATASETS["hmd"].val_split
+    files = {mode: _predictions(smoke, mode, val) for mode in MODES}
+    for mode in MODES:
+        (run,) = [
+            r for r in evidence["runs"] if (r["dataset"], r["mode"], r["seed"]) == ("hmd", mode, 1)
+        ]
+        (split,) = [s for s in run["splits"] if s["split"] == val]
+        rows = files[mode].values()
+        gold = [int(r["gold"]) for r in rows]
+        value = split["auroc"]
+        assert value["value"] == pytest.approx(auroc(gold, [float(r["proba"]) for r in rows]))
+        assert value["low"] <= value["value"] <= value["high"]
+        assert sum(split["confusion"].values()) == split["examples"] == len(gold)
+    sentences = {
+        (p["a"], p["b"]): p["sentence"]
+        for p in evidence["pairs"]
+        if (p["dataset"], p["seed"], p["split"]) == ("hmd", 1, val)
+    }
+    for pair in (("pe", "full"), ("pe", "fc")):
+        assert sentences[pair] and "p " in sentences[pair] and sentences[pair] in md, sentences
+    (table,) = [
+        d
+        for d in evidence["disagreements"]
+        if (d["dataset"], d["seed"], d["split"]) == ("hmd", 1, val)
+    ]
+    assert sorted(table["modes"]) == sorted(MODES)
+    differ = [i for i in files["fc"] if len({files[m][i]["label"] for m in MODES}) > 1]
+    assert table["differ"] == len(differ)
+    assert sorted(r["id"] for r in table["rows"]) == sorted(differ)[: len(table["rows"])] or (
+        {r["id"] for r in table["rows"]} <= set(differ)
+    )
+    annotations = (
+        dataset_dir("hateful_memes", smoke.world.data_dir) / "annotations" / f"{val}.jsonl"
+    )
+    texts = {
+        str(int(r["id"])): r["text"] for r in map(json.loads, annotations.read_text().splitlines())
+    }
+    for row in table["rows"]:
+        assert row["text"] == texts[str(int(row["id"]))]
+
+
 def test_plots_have_one_line_per_mode(smoke, written):
     rep, md = written
     import matplotlib.image

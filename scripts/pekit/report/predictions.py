@@ -31,9 +31,9 @@ from ..core.errors import PekitError
 from ..core.regular import read_regular
 from ..data.paths import dataset_dir
 from ..facts.vocabulary import DATASETS
+from ..run.predictions import COLUMNS, FOLDER, paths
 
-FOLDER = "predictions"
-HEADER = ("id", "proba", "label", "gold")
+HEADER = COLUMNS  # what the runner publishes (run/predictions.py)
 # Far above any split's file (MMH's test: 10,000 rows of some 30 bytes).
 MAX_BYTES = 256 * 1024 * 1024
 MAX_ANNOTATION_BYTES = 1024 * 1024 * 1024
@@ -156,21 +156,23 @@ def read_predictions(path, split, folder=None):
     return Predictions(split, path, columns[0], columns[1], columns[2], gold)
 
 
-def run_predictions(folder):
-    """({split: Predictions}, None) of a run folder's predictions, or ({}, why there are none)."""
+def run_predictions(folder, dataset):
+    """({split: Predictions}, None) of a run folder's predictions on its dataset's validation
+    and test splits, or ({}, why there are none). Other files there (the challenge's submission
+    layout, MMF's own) are not the evidence's."""
     where = Path(folder) / FOLDER
     if not where.exists():
         return {}, "no predictions (a run by a kit that did not write them)"
     if not where.is_dir():
         return {}, f"{where} is not a folder"
+    facts = DATASETS[dataset]
     out = {}
-    for path in sorted(where.glob("*.csv")):
-        split = path.name[: -len(".csv")]
-        if not schema.NAME.match(split):
-            raise PekitError(f"{path}: {schema.shown(split)} is not a split's name{FIX}")
-        out[split] = read_predictions(path, split, folder=folder)
+    for split in (facts.val_split, *facts.test_splits):
+        path = Path(folder) / paths(split)[0]
+        if path.exists() or path.is_symlink():
+            out[split] = read_predictions(path, split, folder=folder)
     if not out:
-        return {}, f"no predictions: {where} holds no <split>.csv"
+        return {}, f"no predictions: {where} holds no <split>.csv of {dataset}'s splits"
     return out, None
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from ..core.errors import UsageError
+from ..data.paths import mmf_data_dir
 from ..facts import settings as settings_mod
 from ..facts import vocabulary
 
@@ -102,6 +103,8 @@ class RunSpec:
             "settings": self.settings.name,
             "batch_size": self.batch,
             "gpus": self.gpus,
+            # Where it read its data: the report joins the memes' texts from the annotations.
+            "data_dir": str(mmf_data_dir(self.data_dir)),
         }
         size = vocabulary.mode_size(self.mode, self.size)
         if size is not None:
