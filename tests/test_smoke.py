@@ -414,12 +414,11 @@ def test_the_report_carries_the_evidence(smoke, written):
     assert sorted(table["modes"]) == sorted(MODES)
     differ = [i for i in files["fc"] if len({files[m][i]["label"] for m in MODES}) > 1]
     assert table["differ"] == len(differ)
-    assert sorted(r["id"] for r in table["rows"]) == sorted(differ)[: len(table["rows"])] or (
-        {r["id"] for r in table["rows"]} <= set(differ)
-    )
-    annotations = (
-        dataset_dir("hateful_memes", smoke.world.data_dir) / "annotations" / f"{val}.jsonl"
-    )
+    rows = table["rows"]
+    assert {r["id"] for r in rows} <= set(differ) and len(rows) == min(evidence["top"], len(differ))
+    assert [r["spread"] for r in rows] == sorted((r["spread"] for r in rows), reverse=True)
+    hmd = vocabulary.DATASETS["hmd"].mmf_name
+    annotations = dataset_dir(hmd, smoke.world.data_dir) / "annotations" / f"{val}.jsonl"
     texts = {
         str(int(r["id"])): r["text"] for r in map(json.loads, annotations.read_text().splitlines())
     }
