@@ -325,7 +325,7 @@ def test_mmf_rows_keep_mmfs_text(tmp_path):
         ('{"img": "a.png"}\n', "expected an object with a whole-number id"),
         ('{"id": 1}\n{"id": "01"}\n', "id 1 a second time"),
         ("[1]\n", "expected an object"),
-        ("{not json\n", "not JSON"),
+        ("{not json\n", "not valid JSON"),
     ],
 )
 def test_annotations_that_are_refused(tmp_path, text, says):

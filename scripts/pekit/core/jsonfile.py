@@ -144,3 +144,17 @@ def load(path, what="JSON file", kind=dict, limit=MAX_BYTES):
             f"{path}: {what} is {_JSON_TYPE[type(doc)]}; expected {_KINDS.get(kind, kind.__name__)}"
         )
     return doc
+
+
+def lines(text, path, error=None):
+    """(where, value) of each non-blank line of a JSON Lines `text` read from `path`, `where`
+    being "path:line"; a line that is not JSON raises `error` (PekitError) naming it."""
+    error = error or PekitError
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            yield where, loads(line)
+        except ValueError as e:
+            raise error(f"{where}: not valid JSON ({' '.join(str(e).split())[:120]})") from None

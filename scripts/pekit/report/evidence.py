@@ -378,7 +378,9 @@ def evidence(runs, resamples=DEFAULT_RESAMPLES, seed=DEFAULT_SEED, top=DEFAULT_T
     """The evidence of the collected `runs` (tables.collect_runs) as data: each bootstrap with
     `resamples` resamples from `seed` (the same seed, the same report), `top` disagreements
     shown per comparison. A malformed predictions file refuses it (PekitError, one line)."""
-    loaded = [(run, *run_predictions(run["dir"], run["dataset"])) for run in sorted(runs, key=_run_order)]
+    loaded = [
+        (run, *run_predictions(run["dir"], run["dataset"])) for run in sorted(runs, key=_run_order)
+    ]
     sets = example_sets(loaded, resamples, seed)
     sides = by_seed(loaded)
     texts = Texts()

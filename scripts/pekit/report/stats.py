@@ -181,6 +181,19 @@ def _draws(y, resamples, seed):
         yield tuple(c[rng.integers(0, len(c), len(c))] if len(c) else c for c in classes)
 
 
+def _blocks(y, resamples, seed, chunk):
+    """_draws in blocks of at most `chunk` resamples: (start, stop, positive index rows,
+    negative index rows), so the vectorised metrics hold a bounded table at once."""
+    import numpy as np
+
+    draws = _draws(y, resamples, seed)
+    for start in range(0, resamples, chunk):
+        block = list(itertools.islice(draws, chunk))
+        pos_rows = np.stack([p for p, _ in block])
+        neg_rows = np.stack([q for _, q in block])
+        yield start, start + len(block), pos_rows, neg_rows
+
+
 def _auroc_batch(dense, levels, pos_rows, neg_rows):
     """The AUROC of each resample (rows of positive and negative indices) from the scores'
     dense ranks 0..levels-1: per resample, a histogram of its negatives' ranks; a positive
@@ -204,14 +217,9 @@ def _resampled_aurocs(y, models, resamples, seed):
     widest = max([len(y)] + [len(distinct) for distinct, _ in ranked])
     chunk = max(1, _CELLS // widest)
     out = np.empty((len(models), resamples))
-    draws = _draws(y, resamples, seed)
-    for start in range(0, resamples, chunk):
-        block = list(itertools.islice(draws, chunk))
-        pos_rows = np.stack([p for p, _ in block])
-        neg_rows = np.stack([q for _, q in block])
+    for start, stop, pos_rows, neg_rows in _blocks(y, resamples, seed, chunk):
         for k, (distinct, dense) in enumerate(ranked):
             dense = dense.reshape(-1)  # numpy 2.0.x shaped the inverse like its input
-            stop = start + len(block)
             out[k, start:stop] = _auroc_batch(dense, len(distinct), pos_rows, neg_rows)
     return out
 
@@ -226,14 +234,10 @@ def _resampled_accuracies(y, models, resamples, seed):
     correct = [np.asarray(p == y, dtype=np.int64) for p in models]
     chunk = max(1, _CELLS // len(y))
     out = np.empty((len(models), resamples))
-    draws = _draws(y, resamples, seed)
-    for start in range(0, resamples, chunk):
-        block = list(itertools.islice(draws, chunk))
-        pos_rows = np.stack([p for p, _ in block])
-        neg_rows = np.stack([q for _, q in block])
+    for start, stop, pos_rows, neg_rows in _blocks(y, resamples, seed, chunk):
         for k, right in enumerate(correct):
             hits = right[pos_rows].sum(axis=1) + right[neg_rows].sum(axis=1)
-            out[k, start : start + len(block)] = hits / len(y)
+            out[k, start:stop] = hits / len(y)
     return out
 
 

@@ -123,14 +123,7 @@ def gold_labels(path):
     """{id: gold} of a split's annotations (JSON lines with "id" and maybe "label"), in the
     file's order; gold is the label 0 or 1, or None where the line carries no label."""
     gold = {}
-    for number, line in enumerate(_text(path, "annotations").splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}: line {number}"
-        try:
-            row = jsonfile.loads(line)
-        except ValueError as e:
-            raise PredictionError(f"{where}: not JSON ({e})") from None
+    for where, row in jsonfile.lines(_text(path, "annotations"), path, PredictionError):
         key = _id(row.get("id")) if isinstance(row, dict) else None
         if key is None:
             raise PredictionError(f"{where}: expected an object with a whole-number id")

@@ -222,15 +222,21 @@ def _check_attempt(check, attempt, at):
     )
 
 
-def _check_test(check, result, at):
-    """One test split's result (execute.run_tests), as the report and a resumed run read it."""
+def _check_outcome(check, result, at, statuses, what):
+    """A test's or predictions' status and exit status, which must agree; returns the status."""
     check.obj(result, at)
-    status = check.string(result.get("status"), f"{at}.status", choices=TEST_STATUSES)
+    status = check.string(result.get("status"), f"{at}.status", choices=statuses)
     code = check.integer(
         result.get("exit_status"), f"{at}.exit_status", optional=True, low=-128, high=255
     )
     if status == FINISHED and code not in (0, None):
-        check.refuse(f"{at}.exit_status", code, "0 or null for a finished test")
+        check.refuse(f"{at}.exit_status", code, f"0 or null for {what}")
+    return status
+
+
+def _check_test(check, result, at):
+    """One test split's result (execute.run_tests), as the report and a resumed run read it."""
+    _check_outcome(check, result, at, TEST_STATUSES, "a finished test")
     metrics = check.obj(result.get("metrics"), f"{at}.metrics", optional=True) or {}
     for key, value in metrics.items():
         field = f"{at}.metrics.{schema.key(key)}"
@@ -250,13 +256,7 @@ def _check_test(check, result, at):
 
 def _check_prediction(check, result, at):
     """One split's predictions (execute.run_predictions), as a resumed run and status read them."""
-    check.obj(result, at)
-    status = check.string(result.get("status"), f"{at}.status", choices=PREDICTION_STATUSES)
-    code = check.integer(
-        result.get("exit_status"), f"{at}.exit_status", optional=True, low=-128, high=255
-    )
-    if status == FINISHED and code not in (0, None):
-        check.refuse(f"{at}.exit_status", code, "0 or null for finished predictions")
+    status = _check_outcome(check, result, at, PREDICTION_STATUSES, "finished predictions")
     check.string(
         result.get("dataset_type"), f"{at}.dataset_type", optional=True, choices=DATASET_TYPES
     )

@@ -91,16 +91,7 @@ def read_table(path, images=None):
 
 
 def _jsonl_rows(path, text):
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            row = jsonfile.loads(line)
-        except ValueError as e:
-            raise PekitError(
-                f"{where}: not valid JSON ({' '.join(str(e).split())[:120]})"
-            ) from None
+    for where, row in jsonfile.lines(text, path):
         if not isinstance(row, dict):
             raise PekitError(f"{where}: expected a JSON object, got {schema.kind(row)}")
         yield where, row
