@@ -91,6 +91,7 @@ def test_runs_finish_with_complete_run_records(smoke):
             "settings": "smoke",
             "batch_size": 4,
             "gpus": 1,
+            "data_dir": str(smoke.world.data_dir if dataset == "hmd" else smoke.mmh_data),
         }
         sized = vocabulary.MODES[mode]
         if sized.size_key:  # a sized mode records the size it ran at, its default here
