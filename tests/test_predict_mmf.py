@@ -65,7 +65,8 @@ def test_new_memes_are_scored_from_their_images(finished_runs, mmf_checkout, tmp
     for (_, image, _), colour in zip(rows, ("red", "blue")):
         Image.new("RGB", (120, 90), colour).save(tmp_path / image)
     table.write_text("id,image,text\n" + "".join(",".join(r) + "\n" for r in rows))
-    # Nothing in the system's temporary folder: scratch lives beside the output.
+    # Nothing in the system's temporary folder: scratch lives beside the output (torch keeps
+    # its own compiler cache there, torchinductor_<user>, by design).
     scratch = tmp_path / "system-tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
@@ -81,6 +82,5 @@ def test_new_memes_are_scored_from_their_images(finished_runs, mmf_checkout, tmp
     assert [x["id"] for x in lines] == ["n1", "n2"] and len(scored) == 2
     for line in lines:
         assert 0.0 <= line["proba"] <= 1.0 and line["label"] == int(line["proba"] > 0.5)
-    assert (
-        list(scratch.iterdir()) == [] and [p.name for p in tmp_path.glob(".pekit-predict-*")] == []
-    )
+    assert not [p for p in scratch.iterdir() if not p.name.startswith("torchinductor_")]
+    assert not list(tmp_path.glob(".pekit-predict-*"))
