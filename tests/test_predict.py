@@ -119,7 +119,7 @@ def test_a_table_is_scored_in_its_order_by_the_runs_command(tmp_path, run, out_n
     (argv,) = scorer_calls(tmp_path)
     # Scoring, not training: the run's options, then the prediction's, which win (later).
     tail = argv[argv.index("run_type=test") :]
-    assert "evaluation.predict=True" in tail and len(tail) == 10
+    assert "evaluation.predict=true" in tail and len(tail) == 10
     assert [a for a in argv if a.startswith("run_type=")] == ["run_type=test"]
     assert f"checkpoint.resume_file={run / 'mmf' / 'best.ckpt'}" in argv
     assert not any(a.startswith(("checkpoint.resume=", "checkpoint.max_to_keep=")) for a in argv)

@@ -97,11 +97,26 @@ def _test_annotations(spec, split):
     return [f"dataset_config.{name}.annotations.test[0]={name}/defaults/annotations/{split}.jsonl"]
 
 
-def _best_checkpoint(spec):
+def checkpoint_options(path):
+    """MMF options that score with the whole checkpoint at `path`."""
     # resume_pretrained would load only the pre-trained BERT part of the checkpoint.
+    return [f"checkpoint.resume_file={path}", "checkpoint.resume_pretrained=False"]
+
+
+def _best_checkpoint(spec):
+    return checkpoint_options(spec.save_dir / "best.ckpt")
+
+
+def prediction_options(report_dir):
+    """MMF options under which its evaluation writes each example's prediction (one CSV
+    `id,proba,label` per split into `report_dir`) instead of scoring the split."""
     return [
-        f"checkpoint.resume_file={spec.save_dir / 'best.ckpt'}",
-        "checkpoint.resume_pretrained=False",
+        "evaluation.predict=true",
+        "evaluation.predict_file_format=csv",
+        f"env.report_dir={report_dir}",
+        # One process: with N, MMF's DistributedSampler repeats examples so that every process
+        # gets as many, and the file would hold those ids twice.
+        "distributed.world_size=1",
     ]
 
 
@@ -125,16 +140,7 @@ def predict(spec, save_dir, report_dir, val=True, test_split=None):
     cmd = _base(spec, run_type, save_dir)
     if test_split:
         cmd += _test_annotations(spec, test_split)
-    cmd += _best_checkpoint(spec)
-    cmd += [
-        "evaluation.predict=true",
-        "evaluation.predict_file_format=csv",
-        f"env.report_dir={report_dir}",
-        # One process: with N, MMF's DistributedSampler repeats examples so that every process
-        # gets as many, and the file would hold those ids twice.
-        "distributed.world_size=1",
-        NO_GIT_DETAILS,
-    ]
+    cmd += _best_checkpoint(spec) + prediction_options(report_dir) + [NO_GIT_DETAILS]
     return cmd + list(spec.extra)
 
 

@@ -31,6 +31,7 @@ from ..core import atomic, jsonfile, schema
 from ..core.bars import progress as progress_bar
 from ..core.errors import PekitError, UsageError
 from ..facts.vocabulary import DATASETS
+from ..run import command
 from ..run import record as record_mod
 from ..run.spec import SAVE_DIR
 
@@ -226,19 +227,17 @@ def mmf_command(rec, checkpoint, annotations, features, work):
     """The run's recorded command, turned from training into MMF's prediction of the memes."""
     dataset = DATASETS[rec.run["dataset"]].mmf_name
     keep = [c for c in rec.command if not str(c).startswith(TRAINING_ONLY)]
-    return keep + [
-        "run_type=test",
-        f"env.save_dir={work / 'save'}",
-        f"env.report_dir={work / 'report'}",
-        f"checkpoint.resume_file={checkpoint}",
-        "checkpoint.resume_pretrained=False",
-        "evaluation.predict=True",
-        "evaluation.predict_file_format=csv",
-        # Absolute paths: MMF joins them to its data folder, which leaves them as they are.
-        f"dataset_config.{dataset}.annotations.test=[{str(annotations)!r}]",
-        f"dataset_config.{dataset}.features.test=[{str(features)!r}]",
-        "distributed.world_size=1",
-    ]
+    return (
+        keep
+        + ["run_type=test", f"env.save_dir={work / 'save'}"]
+        + command.checkpoint_options(checkpoint)
+        + command.prediction_options(work / "report")
+        + [
+            # Absolute paths: MMF joins them to its data folder, which leaves them as they are.
+            f"dataset_config.{dataset}.annotations.test=[{str(annotations)!r}]",
+            f"dataset_config.{dataset}.features.test=[{str(features)!r}]",
+        ]
+    )
 
 
 # ---- scoring ---------------------------------------------------------------------------------
