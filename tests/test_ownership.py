@@ -7,10 +7,8 @@ byte for byte, and write nothing else. Beside each, the kit's own output is stil
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -484,16 +482,6 @@ def test_execute_refuses_an_unrecorded_folder_before_anything(tmp_path):
 
 
 # ---- assets: partial downloads, downloaded files, unpacked entries ------------------------
-
-
-def _tar_gz(files):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 @pytest.fixture
