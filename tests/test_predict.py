@@ -33,7 +33,7 @@ SCORER = textwrap.dedent(
     drop = int(os.environ.get("SCORER_DROP", "0"))
     report = opts["env.report_dir"]
     os.makedirs(report, exist_ok=True)
-    with open(os.path.join(report, name + "_run_test_2026.csv"), "w") as f:
+    with open(os.path.join(report, name + "_run_test_2026-12-04T10:00:00.csv"), "w") as f:
         f.write("id,proba,label\\n")
         for row in rows[drop:]:
             p = (len(row["text"]) % 10) / 10 + 0.05

@@ -3,9 +3,8 @@
 import sys
 
 from ..core import argtypes
-from ..core.errors import PekitError
 from ..facts.vocabulary import DATASETS, MMH
-from ..features.frcnn import Extractor, default_model_dir, extract_mmh, locate_mmf_src
+from ..features.frcnn import extract_mmh, from_model_dir
 
 
 def register(subparsers):
@@ -51,17 +50,8 @@ def register(subparsers):
 
 
 def run_mmh(args):
-    from pathlib import Path
-
-    model_dir = Path(args.model_dir) if args.model_dir else default_model_dir(args.data_dir)
-    config, weights = model_dir / "config.yaml", model_dir / "pytorch_model.bin"
-    for path in (config, weights):
-        if not path.is_file():
-            raise PekitError(
-                f"{path} not found (fetch it with `pekit assets fetch frcnn-vg-finetuned --allow-unverified`, or pass --model-dir)"
-            )
-    extractor = Extractor(
-        locate_mmf_src(args.mmf_src), config, weights, args.device, args.num_boxes
+    extractor = from_model_dir(
+        args.model_dir, args.mmf_src, args.device, args.num_boxes, args.data_dir
     )
     s = extract_mmh(extractor, args.data_dir, args.batch_size, args.limit)
     print(

@@ -221,3 +221,19 @@ def default_model_dir(data_dir=None):
         if asset.name == FRCNN_ASSET:
             return mmf_data_dir(data_dir) / asset.dest
     raise PekitError(f"the asset facts name no '{FRCNN_ASSET}'; pass --model-dir")
+
+
+def from_model_dir(
+    model_dir=None, mmf_src=None, device=None, num_boxes=100, data_dir=None, option="--model-dir"
+):
+    """The extractor with the weights in `model_dir` (config.yaml, pytorch_model.bin), by
+    default where `pekit assets fetch` puts them; a missing file says how to get it."""
+    folder = Path(model_dir) if model_dir else default_model_dir(data_dir)
+    config, weights = folder / "config.yaml", folder / "pytorch_model.bin"
+    for path in (config, weights):
+        if not path.is_file():
+            raise PekitError(
+                f"{path} not found (fetch it with `pekit assets fetch {FRCNN_ASSET} "
+                f"--allow-unverified`, or pass {option})"
+            )
+    return Extractor(locate_mmf_src(mmf_src), config, weights, device, num_boxes)

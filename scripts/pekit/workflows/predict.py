@@ -32,6 +32,7 @@ from ..core.bars import progress as progress_bar
 from ..core.errors import PekitError, UsageError
 from ..facts.vocabulary import DATASETS
 from ..run import command
+from ..run import predictions as preds
 from ..run import record as record_mod
 from ..run.spec import SAVE_DIR
 
@@ -261,22 +262,13 @@ def link_features(memes, found, out):
             os.symlink(os.path.abspath(source), out / f"{index}{suffix}")
 
 
-def read_mmf_predictions(report, memes):
-    """[(meme, proba text, label)] from MMF's CSV in `report`, each meme exactly once."""
-    files = sorted(Path(report).glob("*.csv"))
-    if len(files) != 1:
-        raise PekitError(f"MMF wrote {len(files)} prediction files in {report}; expected one")
-    scored = {}
-    with open(files[0], newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            try:
-                index, proba, label = int(row["id"]), row["proba"], int(row["label"])
-                float(proba)
-            except (KeyError, TypeError, ValueError):
-                raise PekitError(f"{files[0]}: unexpected row {row}") from None
-            scored[index] = (proba, label)
+def read_mmf_predictions(report, dataset, memes):
+    """[(meme, proba text, label)] from the file MMF wrote into `report` (checked as the
+    runner checks it, run/predictions.py), each meme exactly once."""
+    found = preds.mmf_file(report, DATASETS[dataset].mmf_name, preds.TEST)
+    scored = {int(ident): (proba, int(label)) for ident, proba, label in preds.mmf_rows(found)}
     if sorted(scored) != list(range(len(memes))):
-        raise PekitError(f"{files[0]}: MMF scored {len(scored)} of {len(memes)} memes")
+        raise PekitError(f"{found}: MMF scored {len(scored)} of {len(memes)} memes")
     return [(meme, *scored[i]) for i, meme in enumerate(memes)]
 
 
@@ -350,27 +342,19 @@ def predict(
             kept = out.with_name(out.name + ".mmf.log")
             shutil.copyfile(log, kept)
             raise PekitError(f"MMF's prediction exited {code}; its log: {kept}")
-        rows = read_mmf_predictions(work / "report", memes)
+        rows = read_mmf_predictions(work / "report", rec.run["dataset"], memes)
     atomic.write_text(out, render(rows, out))
     return rows
 
 
 def frcnn_extractor(model_dir=None, mmf_src=None, device=None, data_dir=None):
-    """A factory of MMF's FRCNN extractor with the fetched weights (or `model_dir`'s)."""
-    from ..features.frcnn import Extractor, default_model_dir, locate_mmf_src
+    """A factory of MMF's FRCNN extractor with the fetched weights (or `model_dir`'s): made
+    only once the memes are checked."""
+    from ..features.frcnn import from_model_dir
 
-    def make():
-        folder = Path(model_dir) if model_dir else default_model_dir(data_dir)
-        config, weights = folder / "config.yaml", folder / "pytorch_model.bin"
-        for path in (config, weights):
-            if not path.is_file():
-                raise PekitError(
-                    f"{path} not found (fetch it with `pekit assets fetch frcnn-vg-finetuned "
-                    "--allow-unverified`, or pass --frcnn-dir)"
-                )
-        return Extractor(locate_mmf_src(mmf_src), config, weights, device)
-
-    return make
+    return lambda: from_model_dir(
+        model_dir, mmf_src, device, data_dir=data_dir, option="--frcnn-dir"
+    )
 
 
 def memes_from(args) -> List[Meme]:
