@@ -153,12 +153,14 @@ def gpu_runtime(command, gpus, goals=()):
     if not gpus.strip():
         return
     without = f"or run without GPUs: GPUS= make {' '.join(goals)}"
-    if not (shutil.which("nvidia-smi") and _run(["nvidia-smi", "-L"])[0] == 0):
+    status, listed = _run(["nvidia-smi", "-L"]) if shutil.which("nvidia-smi") else (127, "")
+    if status != 0:
         raise EngineError(
             "no NVIDIA GPU or driver on this host (nvidia-smi -L failed). Install the"
             f" NVIDIA driver, {without}",
             code=1,
         )
+    _check_gpu_count(gpus, sum(1 for line in listed.splitlines() if line.startswith("GPU ")))
     if name(command) == "podman":
         if not _has_cdi_spec():
             raise EngineError(
@@ -174,6 +176,29 @@ def gpu_runtime(command, gpus, goals=()):
             " (https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html),"
             " run 'sudo nvidia-ctk runtime configure --runtime=docker' and restart Docker;"
             f" {without}",
+            code=1,
+        )
+
+
+def _check_gpu_count(gpus, have):
+    """GPUS asks for no more GPUs, and no higher index, than the `have` the host lists; a run
+    would otherwise stop inside MMF's spawned processes (or the engine), far from the cause."""
+    devices = gpu_devices(gpus)
+    if devices == ["all"]:
+        return
+    value = gpus.strip().strip("'\"").strip()
+    if re.fullmatch(r"[0-9]+", value):
+        if int(value) > have:
+            raise EngineError(
+                f"GPUS={value}, but nvidia-smi -L lists {have} GPUs on this host; "
+                f"ask for at most {have}",
+                code=1,
+            )
+        return
+    beyond = [d for d in devices if d.isdigit() and int(d) >= have]
+    if beyond:
+        raise EngineError(
+            f"GPUS={value}: no GPU {beyond[0]} on this host (nvidia-smi -L lists {have})",
             code=1,
         )
 

@@ -436,6 +436,21 @@ def test_gpu_runtime_wants_an_nvidia_driver(host, capsys):
     assert _engine("gpu-runtime", "docker", " ", "shell", capsys=capsys) == (0, "", "")
 
 
+def test_gpus_beyond_what_the_host_lists_are_refused_in_one_line(host, capsys):
+    host("docker", "echo 'Runtimes: io.containerd.runc.v2 nvidia runc'\n")
+    host("nvidia-smi", "echo 'GPU 0: NVIDIA H200 (UUID: GPU-a)'; echo 'GPU 1: NVIDIA H200'\n")
+    for gpus in ("all", "2", "device=1", "device=0,1", "device=GPU-a"):
+        assert _engine("gpu-runtime", "docker", gpus, capsys=capsys)[0] == 0, gpus
+    rc, _, err = _engine("gpu-runtime", "docker", "4", "reproduce-hmd", capsys=capsys)
+    assert rc == 1 and err == (
+        "make: GPUS=4, but nvidia-smi -L lists 2 GPUs on this host; ask for at most 2\n"
+    )
+    rc, _, err = _engine("gpu-runtime", "docker", "device=0,2", capsys=capsys)
+    assert (
+        rc == 1 and err == "make: GPUS=device=0,2: no GPU 2 on this host (nvidia-smi -L lists 2)\n"
+    )
+
+
 def test_gpu_runtime_wants_dockers_nvidia_runtime(host, capsys):
     host("nvidia-smi", "exit 0\n")
     host("docker", "echo 'Runtimes: io.containerd.runc.v2 runc'\n")
@@ -615,7 +630,7 @@ def test_engine_names_paths_and_refuses_others():
 def test_make_shell_with_podman_uses_cdi_and_the_callers_uid(make, tmp_path):
     log = tmp_path / "podman.log"
     _fake_tool(tmp_path, "podman", f'echo "$@" >> "{log}"\n')
-    _fake_tool(tmp_path, "nvidia-smi", "exit 0\n")
+    _fake_tool(tmp_path, "nvidia-smi", "echo 'GPU 0: NVIDIA H200 (UUID: GPU-0)'\n")
     _fake_tool(tmp_path, "nvidia-ctk", "echo nvidia.com/gpu=0; echo nvidia.com/gpu=all\n")
     rc, _, err = make(
         "shell",

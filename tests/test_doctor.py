@@ -221,3 +221,20 @@ def test_a_python_without_torch_is_told_so_without_a_traceback(tmp_path):
     assert "FAIL  torch" in proc.stdout and "install torch 2.4 or newer" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
     assert proc.stdout.rstrip().endswith("to fix")
+
+
+def test_the_gpus_and_world_size_of_a_run_are_reported(tmp_path, monkeypatch):
+    from pekit.run import devices
+
+    monkeypatch.setattr(devices, "machine_gpus", lambda: 0)
+    (refused,) = doctor.check_processes(2, environ={})
+    assert refused.status == doctor.FAIL and "--gpus 2, but this machine has 0" in refused.detail
+    (ok,) = doctor.check_processes(2, environ={"CUDA_VISIBLE_DEVICES": "3,4,5"})
+    assert ok.status == doctor.OK and ok.detail == "CUDA_VISIBLE_DEVICES=3,4; world size 2"
+    (cpu,) = doctor.check_processes(2, environ={devices.ENV_CPU: "1"})
+    assert cpu.status == doctor.OK and cpu.detail.endswith("2 processes on the CPU; world size 2")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no srun
+    found = doctor.check_processes(4, 2, environ={"CUDA_VISIBLE_DEVICES": "0,1,2,3"})
+    assert [f.status for f in found] == [doctor.OK, doctor.FAIL]
+    assert found[0].detail.endswith("on each node; world size 8")
+    assert "srun is not on PATH" in found[1].detail

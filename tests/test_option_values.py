@@ -26,7 +26,7 @@ from pekit import cli
 from pekit.core import argtypes
 from pekit.core.errors import UsageError
 from pekit.facts import vocabulary
-from pekit.run import execute, spec
+from pekit.run import devices, execute, spec
 
 # ---- the rules, written out independently of the kit's parser ------------------------------
 
@@ -347,7 +347,7 @@ def world(tmp_path, monkeypatch, fake_mmf):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.delenv("MMF_DATA_DIR", raising=False)
     monkeypatch.setenv("MMF_CACHE_DIR", str(tmp_path / "mmf-cache"))
-    monkeypatch.setattr(execute, "machine_gpus", lambda: 0)
+    monkeypatch.setattr(devices, "machine_gpus", lambda: 0)
     monkeypatch.setattr(execute, "run", _stop)  # run_matrix's run, after the preflight
     monkeypatch.setattr(doctor, "diagnose", _stop)
     monkeypatch.setattr(wheelhouse, "build", _stop)
@@ -494,7 +494,7 @@ def test_a_dry_run_refuses_what_the_run_refuses(
     command, extra, says, tmp_path, monkeypatch, capsys, fake_mmf
 ):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    monkeypatch.setattr(execute, "machine_gpus", lambda: 0)
+    monkeypatch.setattr(devices, "machine_gpus", lambda: 0)
     argv = [
         command,
         "--dataset",

@@ -240,3 +240,18 @@ def test_a_folder_that_is_no_finished_run_is_refused(tmp_path, run, capsys):
     assert predict(run, tmp_path / "o.csv", *given) == 1
     assert "the run is failed; predict needs a finished run" in capsys.readouterr().err
     assert scorer_calls(tmp_path) == []
+
+
+def test_a_run_trained_on_several_nodes_is_scored_by_one_local_process(tmp_path, run):
+    data = json.loads((run / record.RECORD).read_text())
+    srun = ["srun", "--nodes=2", "--ntasks-per-node=1", "--kill-on-bad-exit=1"]
+    data["command"] = [*srun, *data["command"], "distributed.port=29500"]
+    (run / record.RECORD).write_text(json.dumps(data))
+    table, features = memes(tmp_path, ROWS)
+    assert (
+        predict(run, tmp_path / "scores.csv", "--table", str(table), "--features", str(features))
+        == 0
+    )
+    (argv,) = scorer_calls(tmp_path)  # the scorer itself ran, here, without srun
+    assert not any(a.startswith(("distributed.port=", "--nodes")) for a in argv)
+    assert [a for a in argv if a.startswith("distributed.world_size=")][-1].endswith("=1")

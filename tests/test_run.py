@@ -3,6 +3,7 @@ process."""
 
 import hashlib
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -12,9 +13,9 @@ import pytest
 from helpers.runner import args, run_dir, run_record
 from pekit import cli
 from pekit.core import location
-from pekit.core.errors import UsageError
+from pekit.core.errors import PekitError, UsageError
 from pekit.facts import pins
-from pekit.run import command, execute, record
+from pekit.run import command, devices, record
 from pekit.run import options as run_cli
 
 WRITER = Path(__file__).resolve().parent / "helpers" / "mmf_log_writer.py"
@@ -169,17 +170,17 @@ def test_finished_run_is_not_rerun(tmp_path, capsys, fake_mmf):
 
 
 def test_visible_devices_are_the_first_n():
-    assert execute.visible_devices(1, {}) == "0"
-    assert execute.visible_devices(2, {}, available=4) == "0,1"
-    assert execute.visible_devices(1, {"CUDA_VISIBLE_DEVICES": "3, 5"}) == "3"
+    assert devices.visible_devices(1, {}) == "0"
+    assert devices.visible_devices(2, {}, available=4) == "0,1"
+    assert devices.visible_devices(1, {"CUDA_VISIBLE_DEVICES": "3, 5"}) == "3"
     assert (
-        execute.visible_devices(2, {"CUDA_VISIBLE_DEVICES": "GPU-a,GPU-b,GPU-c"}) == "GPU-a,GPU-b"
+        devices.visible_devices(2, {"CUDA_VISIBLE_DEVICES": "GPU-a,GPU-b,GPU-c"}) == "GPU-a,GPU-b"
     )
-    assert execute.visible_devices(1, {"CUDA_VISIBLE_DEVICES": ""}) == ""  # no GPU: a CPU run
+    assert devices.visible_devices(1, {"CUDA_VISIBLE_DEVICES": ""}) == ""  # no GPU: a CPU run
     with pytest.raises(UsageError, match="makes only 0 visible"):
-        execute.visible_devices(2, {"CUDA_VISIBLE_DEVICES": ""})
+        devices.visible_devices(2, {"CUDA_VISIBLE_DEVICES": ""})
     with pytest.raises(UsageError, match="GPUS=3, but CUDA_VISIBLE_DEVICES=3,5 makes only 2"):
-        execute.visible_devices(3, {"CUDA_VISIBLE_DEVICES": "3,5"})
+        devices.visible_devices(3, {"CUDA_VISIBLE_DEVICES": "3,5"})
 
 
 def test_mmf_sees_only_the_runs_gpus(tmp_path, fake_mmf, monkeypatch):
@@ -313,7 +314,7 @@ def test_a_dry_run_refuses_what_a_real_run_refuses(
     tmp_path, capsys, fake_mmf, monkeypatch, extra, says
 ):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    monkeypatch.setattr(execute, "machine_gpus", lambda: 0)
+    monkeypatch.setattr(devices, "machine_gpus", lambda: 0)
     for dry in (["--dry-run"], []):
         assert _exit_code(["run", *dry, *args(tmp_path, *extra)]) == 2
         assert says in capsys.readouterr().err
@@ -329,10 +330,10 @@ def _exit_code(argv):
 
 
 def test_gpus_are_counted_against_the_machine_when_none_are_named():
-    assert execute.visible_devices(2, {}, available=2) == "0,1"
-    assert execute.visible_devices(1, {}, available=0) == "0"  # one GPU, or MMF's CPU fallback
+    assert devices.visible_devices(2, {}, available=2) == "0,1"
+    assert devices.visible_devices(1, {}, available=0) == "0"  # one GPU, or MMF's CPU fallback
     with pytest.raises(UsageError, match="--gpus 3, but this machine has 2"):
-        execute.visible_devices(3, {}, available=2)
+        devices.visible_devices(3, {}, available=2)
 
 
 def test_a_malformed_run_record_is_refused_naming_the_field(tmp_path, capsys, fake_mmf):
@@ -402,3 +403,82 @@ def test_bad_sizes_are_usage_errors(tmp_path, capsys, fake_mmf, extra, message):
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "results").exists()
+
+
+# --- several processes: nodes, the CPU switch, scoring ------------------------------------------
+
+
+def test_nodes_start_mmf_through_srun_with_every_nodes_gpus(
+    tmp_path, capsys, fake_mmf, monkeypatch
+):
+    from helpers.slurm import FakeSlurm
+
+    monkeypatch.setenv("PATH", FakeSlurm(tmp_path / "slurm", nodes=2).env(os.environ)["PATH"])
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(devices, "machine_gpus", lambda: 4)
+    (cmd,) = dry_run(tmp_path, capsys, "--gpus", "4", "--nodes", "2", "--batch", "16")
+    assert cmd[:4] == ["srun", "--nodes=2", "--ntasks-per-node=1", "--kill-on-bad-exit=1"]
+    o = opts(cmd)
+    assert o["distributed.world_size"] == "8" and 0 < int(o["distributed.port"]) < 65536
+    # A port the user names is the one MMF listens on.
+    port = ["--override", "distributed.port=29500"]
+    (cmd,) = dry_run(tmp_path, capsys, "--gpus", "4", "--nodes", "2", "--batch", "16", *port)
+    assert [c for c in cmd if c.startswith("distributed.port=")] == ["distributed.port=29500"]
+    # The global batch is split over every node's GPUs; the seeds' range counts them all.
+    assert _exit_code(["run", "--dry-run", *args(tmp_path, "--gpus", "3", "--nodes", "2")]) == 2
+    assert "--batch 16 is not a positive multiple of 6 (--gpus 3 --nodes 2)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_nodes_without_srun_are_refused_before_anything_starts(
+    tmp_path, capsys, fake_mmf, monkeypatch
+):
+    monkeypatch.setenv("PATH", str(tmp_path / "no-slurm-here"))
+    assert _exit_code(["run", *args(tmp_path, "--nodes", "2")]) == 2
+    err = capsys.readouterr().err
+    assert "--nodes 2: SLURM's srun is not on PATH" in err and "sbatch or salloc" in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_the_cpu_switch_runs_the_processes_without_a_gpu(tmp_path, capsys, fake_mmf, monkeypatch):
+    monkeypatch.setattr(devices, "machine_gpus", lambda: 0)
+    monkeypatch.setenv(devices.ENV_CPU, "1")
+    (cmd,) = dry_run(tmp_path, capsys, "--gpus", "2")
+    assert opts(cmd)["distributed.world_size"] == "2"
+    assert devices.visible_devices(2, {devices.ENV_CPU: "1", "CUDA_VISIBLE_DEVICES": "0,1"}) == ""
+    # Without a GPU MMF starts one process per node: more per node would never rendezvous.
+    with pytest.raises(UsageError, match="use --gpus 1"):
+        devices.visible_devices(2, {devices.ENV_CPU: "1"}, nodes=2)
+    # Only "1" switches it on.
+    with pytest.raises(UsageError, match="this machine has 0 NVIDIA GPUs"):
+        devices.visible_devices(2, {devices.ENV_CPU: "yes"}, available=0)
+
+
+def test_the_best_checkpoint_is_scored_by_one_process(tmp_path):
+    from pekit.run.spec import RunSpec
+
+    spec = RunSpec(tmp_path, "hmd", "visual_bert", "fc", 1, gpus=2, batch=4)
+    assert opts(command.train(spec))["distributed.world_size"] == "2"
+    scoring = command.test(spec, "test_seen")
+    assert [c for c in scoring if c.startswith("distributed.world_size=")][-1].endswith("=1")
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("processes", 0), ("nodes", -1), ("device", "tpu"), ("processes", "2")],
+)
+def test_an_attempts_process_count_is_checked(field, value):
+    data = {
+        "run": {"dataset": "hmd", "model": "visual_bert", "mode": "fc", "seed": 1},
+        "status": "failed",
+        "attempts": [{"start": "2026-01-01T00:00:00+00:00", field: value}],
+    }
+    with pytest.raises(PekitError, match=f"attempts\\[0\\].{field}"):
+        record.RunRecord.from_dict(data, "run.json")
+
+
+def test_what_a_run_trains_on_is_what_mmf_falls_back_to():
+    assert devices.device_kind("0,1", available=2) == "cuda"
+    assert devices.device_kind("0", available=0) == "cpu"  # no driver: MMF takes the CPU
+    assert devices.device_kind("", available=4) == "cpu"  # none visible

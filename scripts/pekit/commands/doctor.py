@@ -31,13 +31,25 @@ def register(subparsers):
         default="",
         help=f"the models whose training to check (default: {','.join(DEFAULT_MODELS)})",
     )
+    p.add_argument(
+        "--gpus",
+        default=1,
+        type=argtypes.positive_int,
+        help="check the GPUs and world size of a run on this many GPUs per node (default: 1)",
+    )
+    p.add_argument(
+        "--nodes",
+        default=1,
+        type=argtypes.positive_int,
+        help="... on this many SLURM nodes (default: 1)",
+    )
     p.set_defaults(func=_main)
 
 
 def _main(args):
     datasets = argtypes.names(args.datasets, DATASETS, list(DATASETS), "--datasets")
     models = argtypes.names(args.models, MODELS, DEFAULT_MODELS, "--models")
-    findings = doctor.diagnose(args.data_dir, datasets, models)
+    findings = doctor.diagnose(args.data_dir, datasets, models, args.gpus, args.nodes)
     width = max(len(f.what) for f in findings)
     print(
         f"pekit doctor: kit {location.kit_root()}, MMF pin {pins.get('mmf.commit')[:7]}, "

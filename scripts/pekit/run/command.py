@@ -80,11 +80,51 @@ def train(spec, resume=False):
     cmd.append("checkpoint.max_to_keep=1")
     # MMF's default world size is every visible GPU; with N > 1 it spawns one process per GPU
     # itself (mmf_cli/run.py). batch_size stays the global batch.
-    cmd.append(f"distributed.world_size={spec.gpus}")
+    cmd.append(f"distributed.world_size={spec.world_size}")
     cmd.append(NO_GIT_DETAILS)
     if resume:
         cmd.append("checkpoint.resume=True")
-    return cmd + list(spec.extra)
+    cmd += list(spec.extra)
+    if spec.nodes > 1:
+        cmd = srun(spec.nodes, cmd)
+    return cmd
+
+
+# One task per node, and every node's task stopped when one fails (a rank that died leaves the
+# others waiting in a collective forever).
+SRUN = ("srun", "--ntasks-per-node=1", "--kill-on-bad-exit=1")
+
+
+def srun(nodes, cmd, port=None):
+    """`cmd` started by SLURM's srun on `nodes` nodes of the allocation it runs in. MMF a34bc2d
+    starts itself from SLURM's variables when distributed.port is set (infer_init_method in
+    mmf/utils/distributed.py): the first node of the step's node list (`scontrol show
+    hostnames`) is the rendezvous at that port, each node's rank is its SLURM_NODEID times its
+    GPUs, and each node spawns one process per visible GPU."""
+    if not any(item.startswith("distributed.port=") for item in cmd):  # the user's own wins
+        cmd = [*cmd, f"distributed.port={free_port() if port is None else port}"]
+    return [SRUN[0], f"--nodes={nodes}", *SRUN[1:], *cmd]
+
+
+def one_node(cmd):
+    """A recorded training command as one process on this node runs it: srun's part (its name
+    and options) and the rendezvous port left out."""
+    cmd = list(cmd)
+    if cmd and cmd[0] == SRUN[0]:
+        cmd = cmd[1:]
+        while cmd and str(cmd[0]).startswith("--"):
+            cmd = cmd[1:]
+    return [c for c in cmd if not str(c).startswith("distributed.port=")]
+
+
+def free_port():
+    """A TCP port free on this host now: the batch script of an allocation runs on its first
+    node, rank 0's node, which listens on it."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
 
 
 def _test_annotations(spec, split):
@@ -125,8 +165,11 @@ def test(spec, split):
     cmd = _base(spec, "test", spec.dir / "test" / split)
     cmd += _test_annotations(spec, split)
     cmd += _best_checkpoint(spec)
-    cmd += [f"distributed.world_size={spec.gpus}", NO_GIT_DETAILS]
-    return cmd + list(spec.extra)
+    cmd += [NO_GIT_DETAILS]
+    # One process, whatever the run trained on: with N, MMF scores each process's share of the
+    # split (its DistributedSampler repeats examples so that the shares are equal) and averages
+    # the N scores, which for roc_auc is not the split's score.
+    return cmd + list(spec.extra) + ["distributed.world_size=1"]
 
 
 def predict(spec, save_dir, report_dir, val=True, test_split=None):

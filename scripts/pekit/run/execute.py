@@ -1,5 +1,5 @@
-"""Running MMF: the GPUs a run sees, the subprocess and its signals, resuming, test splits, and
-MMF's per-example predictions of the best checkpoint (run/predictions.py)."""
+"""Running MMF: the subprocess and its signals, resuming, test splits, and MMF's per-example
+predictions of the best checkpoint (run/predictions.py); the devices it sees: run/devices.py."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ..data.paths import data_dir_line, dataset_dir
 from ..facts.vocabulary import DATASETS
 from . import command, identity, preflight
 from . import predictions as preds
+from .devices import device_kind, visible_devices
 from .record import (
     FAILED,
     FINISHED,
@@ -39,50 +40,6 @@ class _Terminated(Exception):
 
 def _on_sigterm(signum, frame):
     raise _Terminated()
-
-
-def machine_gpus():
-    """How many NVIDIA GPUs this machine shows, without importing torch: the driver's entries
-    in /proc (a container sees those of its GPUs), else `nvidia-smi -L`; 0 without a driver."""
-    try:
-        return len(os.listdir("/proc/driver/nvidia/gpus"))
-    except OSError:
-        pass
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return 0
-    if out.returncode != 0:
-        return 0
-    lines = out.stdout.decode(errors="replace").splitlines()
-    return sum(1 for line in lines if line.startswith("GPU "))
-
-
-def visible_devices(gpus, environ=None, available=None):
-    """CUDA_VISIBLE_DEVICES for a run on `gpus` GPUs: the first `gpus` of those visible.
-
-    With world_size 1 MMF wraps the model in DataParallel over every visible GPU (its
-    parallelize_model), which splits the batch and, in its replica threads, drops a bf16
-    autocast to fp16 without loss scaling. A run on N GPUs therefore sees exactly N. More than
-    one GPU where there are fewer is refused here, before MMF starts (`available`: the
-    machine's count, machine_gpus() by default).
-    """
-    environ = os.environ if environ is None else environ
-    current = environ.get("CUDA_VISIBLE_DEVICES")
-    if current is None:
-        if gpus > 1:
-            have = machine_gpus() if available is None else available
-            if have < gpus:
-                raise UsageError(f"--gpus {gpus}, but this machine has {have} NVIDIA GPUs")
-        return ",".join(str(i) for i in range(gpus))
-    devices = [d.strip() for d in current.split(",") if d.strip()]
-    # None visible with GPUS=1 is a CPU run (MMF falls back to the CPU); more GPUs than visible
-    # would fail inside MMF's spawned processes.
-    if len(devices) < gpus and (devices or gpus > 1):
-        raise UsageError(
-            f"GPUS={gpus}, but CUDA_VISIBLE_DEVICES={current} makes only {len(devices)} visible"
-        )
-    return ",".join(devices[:gpus])
 
 
 def _execute(cmd, log_path, header, devices, watch=None):
@@ -117,7 +74,7 @@ def _execute(cmd, log_path, header, devices, watch=None):
 
 def run(spec, force=False, test=True, probe=True, echo=None):
     """Train `spec` unless it finished, then score its test splits; returns its RunRecord."""
-    devices = visible_devices(spec.gpus)
+    devices = visible_devices(spec.gpus, nodes=spec.nodes)
     check_folder(spec.dir, force=force)  # a folder not the kit's is refused, left alone
     current = state(spec)
     if current == RUNNING:
@@ -150,6 +107,10 @@ def run(spec, force=False, test=True, probe=True, echo=None):
             "resume": resume,
             "command": cmd,
             "cuda_visible_devices": devices,
+            # MMF's processes over every node (its world size), and what they trained on.
+            "processes": spec.world_size,
+            "nodes": spec.nodes,
+            "device": device_kind(devices),
         }
         record.attempts.append(attempt)
         record.status, record.command = RUNNING, cmd
@@ -217,7 +178,7 @@ def run_tests(spec, record, echo=None):
             "log": f"test/{split}.log",
             "checkpoint": f"{SAVE_DIR}/best.ckpt",
         }
-        code = _execute(cmd, log, f"test {split}", visible_devices(spec.gpus))
+        code = _execute(cmd, log, f"test {split}", _first_device(spec))
         result.update(end=now(), exit_status=code, status=FINISHED if code == 0 else FAILED)
         if code == 0:
             parsed = parse_file(log)
@@ -263,9 +224,7 @@ def _predict(spec, process):
     log = spec.dir / process.log
     offset = log.stat().st_size if log.is_file() else 0
     start = now()
-    # One GPU (see command.predict): the first of the run's.
-    devices = visible_devices(spec.gpus).split(",")[0]
-    code = _execute(cmd, log, f"predict {process.name}", devices)
+    code = _execute(cmd, log, f"predict {process.name}", _first_device(spec))
     common = {
         "start": start,
         "end": now(),
@@ -281,6 +240,12 @@ def _predict(spec, process):
         results[split] = dict(published, dataset_type=dataset_type, **common)
     shutil.rmtree(str(report), ignore_errors=True)
     return results
+
+
+def _first_device(spec):
+    """The device of a one-process scoring or predicting run (command.test, command.predict):
+    the first of the run's GPUs, on this node."""
+    return visible_devices(spec.gpus, nodes=spec.nodes).split(",")[0]
 
 
 def _publish(spec, split, dataset_type, report, code):

@@ -15,6 +15,7 @@ import json
 from ..facts import pins
 from ..facts import settings as settings_mod
 from ..facts.vocabulary import DATASETS
+from . import devices
 
 # The patch sets that change what is trained: the paper's adapters and the `fast` switches.
 TRAINING_PATCH_SETS = ("pe", "fast")
@@ -78,6 +79,9 @@ def identity(spec):
         "settings_values": spec.settings.to_dict(),
         "batch_size": spec.batch,
         "gpus": spec.gpus,
+        # Only where they depart from one node's GPUs, so that older records still match.
+        **({"nodes": spec.nodes} if spec.nodes > 1 else {}),
+        **({"device": "cpu"} if devices.distributed_cpu() else {}),
         "precision": precision(spec.settings),
         "overrides": list(spec.extra),
         "config": str(spec.config)
@@ -140,8 +144,11 @@ def label(identity_):
     batch = identity_.get("batch_size")
     if batch is not None and declared is not None and batch != declared:
         parts.append(f"batch {batch}")
-    if (identity_.get("gpus") or 1) > 1:
-        parts.append(f"{identity_['gpus']} GPUs")
+    processes = (identity_.get("gpus") or 1) * (identity_.get("nodes") or 1)
+    if processes > 1:
+        unit = "CPU processes" if identity_.get("device") == "cpu" else "GPUs"
+        nodes = f" on {identity_['nodes']} nodes" if (identity_.get("nodes") or 1) > 1 else ""
+        parts.append(f"{processes} {unit}{nodes}")
     if identity_.get("precision") not in (None, "fp32"):
         parts.append(identity_["precision"])
     if identity_.get("overrides"):

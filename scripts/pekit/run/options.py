@@ -23,7 +23,8 @@ from ..facts.vocabulary import (
     size_limit,
 )
 from . import preflight
-from .execute import run_matrix, visible_devices
+from .devices import visible_devices
+from .execute import run_matrix
 from .record import FINISHED
 from .spec import SEED_MAX, SEED_WHY, matrix, seed_limit
 
@@ -68,7 +69,14 @@ def add_matrix_arguments(p, default_modes=PAPER_MODES, default_sizes=None):
         "--gpus",
         default="",
         type=argtypes.optional(argtypes.positive_int),
-        help="GPUs on this node, MMF's own distributed training (default: 1)",
+        help="GPUs on each node, MMF's own distributed training (default: 1)",
+    )
+    p.add_argument(
+        "--nodes",
+        default="",
+        type=argtypes.optional(argtypes.positive_int),
+        help="SLURM nodes, each with --gpus GPUs: MMF started by srun inside the allocation "
+        "pekit runs in (default: 1)",
     )
     p.add_argument(
         "--batch",
@@ -164,14 +172,14 @@ def specs_from_args(args):
     """The RunSpecs the arguments ask for, every check that can refuse done: the same for a
     dry run and a run (`reproduce` and `study` check the report's options first)."""
     check_overrides(args.override)
-    gpus = args.gpus or 1
+    gpus, nodes = args.gpus or 1, args.nodes or 1
     modes = argtypes.names(args.modes, MODES, args.default_modes, "--modes")
     models = argtypes.names(args.models, MODELS, DEFAULT_MODELS, "--models")
     settings = settings_mod.get(
         argtypes.name(args.settings, settings_mod.names(), settings_mod.DEFAULT, "--settings")
     )
     seeds = argtypes.whole_numbers(
-        args.seeds, "--seeds", 1, seed_limit(gpus), default="1", why=SEED_WHY
+        args.seeds, "--seeds", 1, seed_limit(gpus * nodes), default="1", why=SEED_WHY
     )
     sizes = {}
     for mode, option, value in (
@@ -194,11 +202,12 @@ def specs_from_args(args):
         settings=settings,
         batch=args.batch or None,
         gpus=gpus,
+        nodes=nodes,
         data_dir=args.data_dir,
         extra=args.override,
         config=args.config,
     )
-    visible_devices(gpus)  # the GPUs are there: checked before anything runs or prints
+    visible_devices(gpus, nodes=nodes)  # the GPUs are there: checked before anything runs or prints
     return specs
 
 

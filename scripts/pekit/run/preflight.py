@@ -7,12 +7,14 @@ missing file, and no folder is written first. `pekit doctor` asks the same quest
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from typing import List
 
 from ..core.errors import OwnershipError, UsageError
 from ..data.paths import dataset_dir, mmf_data_dir
 from ..facts.vocabulary import DATASETS
+from . import command
 from . import identity as identity_mod
 from .record import FINISHED, FOREIGN_FIX, RUNNING, check_folder, load, state
 
@@ -157,6 +159,12 @@ def check(specs, force=False, test=True) -> List[Problem]:
                 continue
         if current == FINISHED and not force and (not test or _tests_done(spec, record)):
             continue
+        if spec.nodes > 1 and current != FINISHED and shutil.which(command.SRUN[0]) is None:
+            add(
+                f"--nodes {spec.nodes}: SLURM's {command.SRUN[0]} is not on PATH",
+                "run pekit inside a SLURM allocation (sbatch or salloc; docs/reproduce.md)",
+                spec.key,
+            )
         for what, fix in needs(
             spec.dataset, spec.model, spec.settings, spec.data_dir, spec.config, spec.extra
         ):

@@ -174,6 +174,7 @@ def _check_run(check, run):
     check.name(run.get("settings"), "run.settings", optional=True)
     check.integer(run.get("batch_size"), "run.batch_size", optional=True, low=1, high=2**31 - 1)
     check.integer(run.get("gpus"), "run.gpus", optional=True, low=1, high=4096)
+    check.integer(run.get("nodes"), "run.nodes", optional=True, low=1, high=4096)
     size = check.obj(run.get("size"), "run.size", optional=True)
     if size is not None:
         check.name(size.get("key"), "run.size.key")
@@ -200,6 +201,8 @@ def _check_identity(check, identity):
         identity.get("batch_size"), "identity.batch_size", optional=True, low=1, high=2**31 - 1
     )
     check.integer(identity.get("gpus"), "identity.gpus", optional=True, low=1, high=4096)
+    check.integer(identity.get("nodes"), "identity.nodes", optional=True, low=1, high=4096)
+    check.string(identity.get("device"), "identity.device", optional=True, choices=("cpu",))
     check.string(identity.get("precision"), "identity.precision", optional=True, choices=PRECISIONS)
     check.strings(identity.get("overrides"), "identity.overrides", optional=True, limit=10_000)
     check.string(identity.get("config"), "identity.config", optional=True, limit=4096)
@@ -220,6 +223,9 @@ def _check_attempt(check, attempt, at):
     check.integer(
         attempt.get("exit_status"), f"{at}.exit_status", optional=True, low=-128, high=255
     )
+    check.integer(attempt.get("processes"), f"{at}.processes", optional=True, low=1, high=2**20)
+    check.integer(attempt.get("nodes"), f"{at}.nodes", optional=True, low=1, high=4096)
+    check.string(attempt.get("device"), f"{at}.device", optional=True, choices=("cuda", "cpu"))
 
 
 def _check_outcome(check, result, at, statuses, what):

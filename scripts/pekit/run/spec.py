@@ -25,9 +25,10 @@ SAVE_DIR = "mmf"
 SEED_MAX = 2**32 - 1
 
 
-def seed_limit(gpus=1):
-    """The largest seed a run on `gpus` GPUs is seeded reproducibly with (see SEED_MAX)."""
-    return SEED_MAX - (max(int(gpus), 1) - 1)
+def seed_limit(processes=1):
+    """The largest seed a run of `processes` processes (GPUs over every node) is seeded
+    reproducibly with (see SEED_MAX)."""
+    return SEED_MAX - (max(int(processes), 1) - 1)
 
 
 SEED_WHY = (
@@ -45,7 +46,8 @@ class RunSpec:
     seed: int
     settings: settings_mod.TrainingSettings = settings_mod.PAPER
     batch: Optional[int] = None  # global batch; None: the settings'
-    gpus: int = 1
+    gpus: int = 1  # GPUs (MMF processes) on each node
+    nodes: int = 1  # SLURM nodes, started by srun (run/command.py)
     data_dir: Optional[str] = None
     extra: Sequence[str] = field(default_factory=tuple)  # MMF overrides appended last
     config: Optional[str] = None  # an MMF config instead of the paper's project config
@@ -63,17 +65,30 @@ class RunSpec:
             object.__setattr__(self, "batch", self.settings.batch_size)
         if int(self.gpus) < 1:
             raise UsageError(f"--gpus must be at least 1, got {self.gpus}")
-        if not 1 <= self.seed <= seed_limit(self.gpus):
+        if int(self.nodes) < 1:
+            raise UsageError(f"--nodes must be at least 1, got {self.nodes}")
+        if not 1 <= self.seed <= seed_limit(self.world_size):
             raise UsageError(
-                f"--seeds: expected whole numbers from 1 to {seed_limit(self.gpus)} with --gpus "
-                f"{self.gpus}, got {self.seed}{SEED_WHY}"
+                f"--seeds: expected whole numbers from 1 to {seed_limit(self.world_size)} with "
+                f"{self.processes_text}, got {self.seed}{SEED_WHY}"
             )
-        if self.batch < 1 or self.batch % self.gpus:
+        if self.batch < 1 or self.batch % self.world_size:
             # MMF splits the global batch evenly over its processes, and asserts it divides.
+            of = f"{self.world_size} ({self.processes_text})" if self.nodes > 1 else ""
             raise UsageError(
-                f"--batch {self.batch} is not a positive multiple of --gpus {self.gpus}: the "
-                "global batch is split evenly over the GPUs"
+                f"--batch {self.batch} is not a positive multiple of {of or self.processes_text}: "
+                "the global batch is split evenly over the GPUs"
             )
+
+    @property
+    def world_size(self):
+        """MMF's processes over every node: one per GPU."""
+        return self.gpus * self.nodes
+
+    @property
+    def processes_text(self):
+        nodes = f" --nodes {self.nodes}" if self.nodes > 1 else ""
+        return f"--gpus {self.gpus}{nodes}"
 
     @property
     def variant(self):
@@ -103,6 +118,7 @@ class RunSpec:
             "settings": self.settings.name,
             "batch_size": self.batch,
             "gpus": self.gpus,
+            **({"nodes": self.nodes} if self.nodes > 1 else {}),
             # Where it read its data: the report joins the memes' texts from the annotations.
             "data_dir": str(mmf_data_dir(self.data_dir)),
         }

@@ -2,7 +2,7 @@
 incompatible, and the command that fixes each.
 
 Checked: Python, torch and its CUDA build, the GPUs and their compute capability (bf16), the
-kit's packages beside torch, MMF at the pinned commit, the state of each patch set, the data
+GPUs and the world size a run with `--gpus N --nodes M` would use, the kit's packages beside torch, MMF at the pinned commit, the state of each patch set, the data
 folder, and what a paper run of each dataset and model needs (annotations, features, pre-trained
 assets: the checks `pekit run` makes before it starts), each missing thing with the runs it
 blocks. Packages are judged by the versions the kit is tested with
@@ -14,6 +14,7 @@ Nothing is written. Exit code 1 when something the training needs is missing or 
 
 from __future__ import annotations
 
+import shutil
 import sys
 from dataclasses import dataclass
 
@@ -454,7 +455,40 @@ def check_assets(data_dir=None, datasets=DATASETS, models=DEFAULT_MODELS):
     return findings
 
 
-def diagnose(data_dir=None, datasets=DATASETS, models=DEFAULT_MODELS):
-    findings = [check_python(), *check_torch(), *check_packages(), check_mmf(), *check_patches()]
+def check_processes(gpus=1, nodes=1, environ=None):
+    """The devices and the world size a run with `--gpus gpus --nodes nodes` would use, as the
+    runner decides them (run/devices.py), or why it would refuse."""
+    from ..core.errors import UsageError
+    from ..run import command, devices
+
+    what = f"--gpus {gpus}" + (f" --nodes {nodes}" if nodes > 1 else "")
+    try:
+        shown = devices.visible_devices(gpus, environ=environ, nodes=nodes)
+    except UsageError as e:
+        return [Finding(FAIL, what, str(e), "ask for at most the GPUs this node shows")]
+    world = gpus * nodes
+    if devices.distributed_cpu(environ):
+        where = f"no GPU ({devices.ENV_CPU}=1): {gpus} process{'es' if gpus > 1 else ''} on the CPU"
+    elif shown:
+        where = f"CUDA_VISIBLE_DEVICES={shown}"
+    else:
+        where = "no GPU: one process on the CPU"
+    per_node = " on each node" if nodes > 1 else ""
+    found = [Finding(OK, what, f"{where}{per_node}; world size {world}")]
+    if nodes > 1 and shutil.which(command.SRUN[0]) is None:
+        found.append(
+            Finding(
+                FAIL,
+                what,
+                f"SLURM's {command.SRUN[0]} is not on PATH",
+                "run pekit inside a SLURM allocation (sbatch or salloc; docs/reproduce.md)",
+            )
+        )
+    return found
+
+
+def diagnose(data_dir=None, datasets=DATASETS, models=DEFAULT_MODELS, gpus=1, nodes=1):
+    findings = [check_python(), *check_torch(), *check_processes(gpus, nodes)]
+    findings += [*check_packages(), check_mmf(), *check_patches()]
     findings += check_data(data_dir, datasets, models) + check_assets(data_dir, datasets, models)
     return findings

@@ -227,7 +227,7 @@ def checkpoint_of(run_dir, checkpoint=None, adapters=None, base=None, work=None)
 def mmf_command(rec, checkpoint, annotations, features, work):
     """The run's recorded command, turned from training into MMF's prediction of the memes."""
     dataset = DATASETS[rec.run["dataset"]].mmf_name
-    keep = [c for c in rec.command if not str(c).startswith(TRAINING_ONLY)]
+    keep = [c for c in command.one_node(rec.command) if not str(c).startswith(TRAINING_ONLY)]
     return (
         keep
         + ["run_type=test", f"env.save_dir={work / 'save'}"]

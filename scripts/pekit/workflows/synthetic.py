@@ -152,8 +152,10 @@ def write_dataset(
             item_id = f"{next_id:05d}"
             next_id += 1
             text = " ".join(rng.choice(WORDS, size=rng.randint(4, 12)))
-            # Alternating labels give every split both classes, which roc_auc needs.
-            item = {"id": item_id, "img": f"img/{item_id}.png", "label": index % 2, "text": text}
+            # Labels 0, 0, 1, 1, ...: every split holds both classes, which roc_auc needs, and so
+            # does each half that two processes' DistributedSampler deals (every other example).
+            label = (index // 2) % 2
+            item = {"id": item_id, "img": f"img/{item_id}.png", "label": label, "text": text}
             if split in unlabelled:
                 del item["label"]
             lines.append(json.dumps(item))

@@ -39,10 +39,13 @@ def file_states(entries, roots):
         if root is None:
             continue
         file = Path(root) / e.path
-        if not file.is_file():
-            states.append(FileState(e, file, MISSING, None))
-            continue
-        digest = sha256_bytes(file.read_bytes())
+        try:
+            if not file.is_file():
+                states.append(FileState(e, file, MISSING, None))
+                continue
+            digest = sha256_bytes(file.read_bytes())
+        except OSError as err:
+            raise PekitError(f"{file}: cannot read it ({err.strerror or err})") from None
         state = {e.sha256_before: PRISTINE, e.sha256_after: PATCHED}.get(digest, MODIFIED)
         states.append(FileState(e, file, state, digest))
     return states

@@ -36,6 +36,8 @@ def target_dirname(target, pin_data=None):
 
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Longer paths or names no file system takes (the OS would refuse them mid-command).
+MAX_PATH, MAX_NAME = 1024, 255
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,11 @@ class PatchEntry:
         for field in ("path", "diff"):
             value = getattr(entry, field)
             parts = PurePosixPath(value).parts
+            if len(value) > MAX_PATH or any(len(part) > MAX_NAME for part in parts):
+                raise PekitError(
+                    f"{where}: field {field!r} is {schema.shown(value)}; expected a path of at "
+                    f"most {MAX_PATH} characters, {MAX_NAME} per name"
+                )
             if not parts or parts[0] == "/" or ".." in parts or "\\" in value:
                 raise PekitError(
                     f"{where}: field {field!r} is {value!r}; expected a relative path without '..'"
