@@ -266,9 +266,11 @@ def _fake_table1(calls, fail=False):
     return table1
 
 
-def _fake_training(calls, after_run=lambda: None):
-    def training(device, workdir, updates, echo, skip=None, rows=None):
+def _fake_training(calls, after_run=lambda: None, fasts=None):
+    def training(device, workdir, updates, echo, skip=None, rows=None, fast=None):
         calls.append(("training", updates))
+        if fasts is not None:
+            fasts.append(fast)
         for name, mode in gpu_check.RUNS:
             reason = skip()
             if reason:
@@ -306,6 +308,8 @@ def _fake_bench(calls):
 def on_cpu(monkeypatch):
     monkeypatch.setattr(gpu_check, "_device", lambda: (torch.device("cpu"), "Test CPU"))
     monkeypatch.setattr(gpu_check, "nvidia_driver", lambda: None)
+    # A CPU with bf16 in hardware, whatever this one has (the emulating one has its own test).
+    monkeypatch.setattr(gpu_check.settings, "cpu_native_bf16", lambda: True)
 
 
 def test_a_part_that_raises_is_recorded_and_the_later_parts_run(monkeypatch, tmp_path, on_cpu):
@@ -339,6 +343,20 @@ def test_a_raising_bench_is_recorded_and_the_exit_code_is_1(monkeypatch, tmp_pat
     result = json.loads((tmp_path / "out" / "gpu-check.json").read_text())
     assert result["errors"] == {"bench": "OSError: disk full"} and result["bench"] is None
     assert "seconds" in result and result["seconds"]["bench"] >= 0
+
+
+def test_a_cpu_that_emulates_bf16_gets_the_small_fast_runs_and_says_so(
+    monkeypatch, tmp_path, on_cpu
+):
+    monkeypatch.setattr(gpu_check.settings, "cpu_native_bf16", lambda: False)
+    calls, fasts = [], []
+    monkeypatch.setattr(gpu_check, "table1", _fake_table1(calls))
+    monkeypatch.setattr(gpu_check, "training", _fake_training(calls, fasts=fasts))
+    monkeypatch.setattr(gpu_check, "bench", _fake_bench(calls))
+    result = gpu_check.check(tmp_path / "out", since=time.time() - 5, echo=lambda t: None)
+    assert fasts == [gpu_check.EMULATED_BF16] and ("training", gpu_check.CPU_UPDATES) in calls
+    assert "emulates bf16" in result["scaled_down"]
+    assert "emulates bf16" in (tmp_path / "out" / "gpu-check.md").read_text()
 
 
 def test_all_good_on_the_cpu_keeps_the_keys_the_install_test_reads(monkeypatch, tmp_path, on_cpu):
@@ -445,7 +463,7 @@ def test_on_a_gpu_the_training_part_budget_stops_later_runs(monkeypatch, tmp_pat
 def test_a_failed_run_or_a_table_i_mismatch_is_not_ok(monkeypatch, tmp_path, on_cpu):
     calls = []
 
-    def training(device, workdir, updates, echo, skip=None, rows=None):
+    def training(device, workdir, updates, echo, skip=None, rows=None, fast=None):
         rows.append({**_result()["training"][0], "status": "failed", "losses_finite": True})
         return rows
 
@@ -492,6 +510,27 @@ def test_a_doctor_fail_makes_the_check_not_ok_and_is_shown(monkeypatch, tmp_path
     assert "- FAIL imports: mmf: AttributeError: DeviceArray" in md
 
 
+def test_fast_runs_on_a_cpu_that_emulates_bf16_are_fewer_and_smaller():
+    native = gpu_check.plan_budget(8.0, 0.0, on_gpu=False, cpu_bf16=True)
+    emulated = gpu_check.plan_budget(8.0, 0.0, on_gpu=False, cpu_bf16=False)
+    assert native["fast"] == {"updates": gpu_check.CPU_UPDATES, "batch": None}
+    assert emulated["fast"] == gpu_check.EMULATED_BF16
+    assert emulated["fast"] is not gpu_check.EMULATED_BF16  # a plan's own copy
+    assert emulated["updates"] == native["updates"] == gpu_check.CPU_UPDATES  # paper's runs
+    # A GPU's fast runs are its paper runs' size, whatever cpu_bf16 says.
+    gpu = gpu_check.plan_budget(8.0, 0.0, on_gpu=True, cpu_bf16=False)
+    assert gpu["fast"] == {"updates": gpu["updates"], "batch": None}
+    assert "emulates bf16" in gpu_check.cpu_scaled_down(emulated["fast"])
+    assert "emulates" not in gpu_check.cpu_scaled_down(native["fast"])
+
+
+def test_cpu_native_bf16_is_false_where_torch_cannot_tell(monkeypatch):
+    check = gpu_check.settings.cpu_native_bf16.__wrapped__
+    assert isinstance(check(), bool)  # this machine's answer, either way
+    monkeypatch.setattr(torch.ops, "mkldnn", types.SimpleNamespace())
+    assert check() is False
+
+
 @pytest.mark.real_doctor
 def test_the_environment_findings_are_the_doctors_without_data_and_assets():
     found = gpu_check.environment_findings()
@@ -508,13 +547,23 @@ def test_the_training_part_runs_fc_and_pe_in_both_settings_and_keeps_only_logs(
     monkeypatch.setattr(gpu_check.settings, "mmf_has_fast_keys", lambda: True)
     before = dict(os.environ)
     work = tmp_path / "work"
-    rows = gpu_check.training(torch.device("cpu"), work, updates=4, echo=lambda _: None)
+    rows = gpu_check.training(
+        torch.device("cpu"), work, updates=4, echo=lambda _: None, fast=gpu_check.EMULATED_BF16
+    )
     assert [(r["settings"], r["mode"]) for r in rows] == gpu_check.RUNS
+    small = gpu_check.EMULATED_BF16
     for row in rows:
-        assert row["status"] == "finished" and row["losses_finite"] and row["updates"] == 4, row
+        expected = small["updates"] if row["settings"] == "fast" else 4
+        assert row["status"] == "finished" and row["losses_finite"], row
+        assert row["updates"] == expected, row
     calls = fake_mmf()
     assert len(calls) == len(gpu_check.RUNS)
-    fast = [dict(a.split("=", 1) for a in c if "=" in a) for c in calls[2:]]
+    given = [dict(a.split("=", 1) for a in c if "=" in a) for c in calls]
+    paper, fast = given[:2], given[2:]
+    assert all(o["training.batch_size"] == "16" for o in paper)  # the settings' batch
+    assert all(o["training.max_updates"] == "4" for o in paper)
+    assert all(o["training.batch_size"] == str(small["batch"]) for o in fast)
+    assert all(o["training.max_updates"] == str(small["updates"]) for o in fast)
     assert all(o["training.bf16"] == "True" for o in fast)  # fast's mixed precision, on the CPU
     # No checkpoints kept, no synthetic data left behind, the environment as it was: logs only.
     assert not list(work.rglob("*.ckpt")) and not list(work.rglob("*.pth"))

@@ -41,6 +41,9 @@ from . import synthetic
 GPU_UPDATES = 200  # training updates a run at DEFAULT_MINUTES, scaled linearly with --minutes
 MIN_GPU_UPDATES = 10
 CPU_UPDATES = 4
+# `fast`'s runs on a CPU that only emulates bf16 (settings.cpu_native_bf16): a full-size PE
+# update of batch 16 took 5 to 6 minutes there, so these prove the bf16 path on less.
+EMULATED_BF16 = {"updates": 2, "batch": 2}
 DEFAULT_MINUTES = 8.0
 # Each part's share of the time left when the check starts (the installation has had its
 # share already): Table I only builds six models, the four mmf_runs are the check's heart, the
@@ -56,6 +59,17 @@ CPU_BENCH = BenchRequest(models=(PAPER_MODEL,), modes=(FC, PE), sections=("train
 RUNS = [(s.name, mode) for s in (settings.PAPER, settings.FAST) for mode in (FC, PE)]
 
 
+def cpu_scaled_down(fast):
+    """What a check without a GPU leaves out, in words; `fast`: plan_budget's."""
+    text = f"no GPU: {CPU_UPDATES} updates a run, "
+    if fast["batch"] is not None:
+        text += (
+            f"the fast runs {fast['updates']} of batch {fast['batch']} (this CPU emulates "
+            "bf16: no AVX-512, and bf16 updates run tens of times slower than float32 ones), "
+        )
+    return text + "the bench's training section only (VisualBERT FC and PE)"
+
+
 def _device():
     import torch
 
@@ -67,10 +81,12 @@ def _device():
 # --- the budget: pure functions ---------------------------------------------------------------
 
 
-def plan_budget(minutes, spent_before, on_gpu):
+def plan_budget(minutes, spent_before, on_gpu, cpu_bf16=True):
     """What a check of `minutes` (installation included) may spend, `spent_before` seconds
-    having gone before it started: each part's seconds, the training updates a run, the bench's
-    request (a BenchRequest), what was scaled (text or None) and whether skipping is enforced."""
+    having gone before it started: each part's seconds, the training updates a run, the `fast`
+    runs' updates and batch (None: the settings'), the bench's request (a BenchRequest), what
+    was scaled (text or None) and whether skipping is enforced. `cpu_bf16`: whether a CPU
+    computes bf16 natively (no GPU only)."""
     from ..bench.runner import DEFAULTS
 
     if not minutes > 0:
@@ -87,9 +103,11 @@ def plan_budget(minutes, spent_before, on_gpu):
         "parts": parts,
     }
     if not on_gpu:
+        fast = {"updates": CPU_UPDATES, "batch": None} if cpu_bf16 else dict(EMULATED_BF16)
         return {
             **common,
             "updates": CPU_UPDATES,
+            "fast": fast,
             "bench": CPU_BENCH,
             "enforced": False,
             "scaled": (
@@ -119,6 +137,7 @@ def plan_budget(minutes, spent_before, on_gpu):
     return {
         **common,
         "updates": updates,
+        "fast": {"updates": updates, "batch": None},
         "bench": request,
         "enforced": True,
         "scaled": scaled,
@@ -254,10 +273,12 @@ def _check_world(root):
     )
 
 
-def training(device, workdir, updates, echo, skip=None, rows=None):
+def training(device, workdir, updates, echo, skip=None, rows=None, fast=None):
     """VisualBERT FC and PE, paper and fast settings, through the runner on the synthetic world;
-    appended to `rows`. Before each run `skip()` may give a reason to skip it (a row with status
+    appended to `rows`. `fast`: the fast runs' {"updates", "batch"} where not `updates` and the
+    settings' batch. Before each run `skip()` may give a reason to skip it (a row with status
     "skipped" and that reason)."""
+    fast = fast or {"updates": updates, "batch": None}
     rows = [] if rows is None else rows
     world = None
     saved = dict(os.environ)
@@ -278,12 +299,13 @@ def training(device, workdir, updates, echo, skip=None, rows=None):
                 if device.type != "cuda":
                     env[settings.ENV_PRECISION] = "bf16"  # fast's mixed precision, on the CPU
                 os.environ.update(env)
-            interval = max(updates // 2, 1)
+            n = fast["updates"] if name == settings.FAST.name else updates
+            interval = max(n // 2, 1)
             extra = synthetic.runner_overrides(world, PAPER_MODEL) + [
-                f"training.max_updates={updates}",
+                f"training.max_updates={n}",
                 f"training.evaluation_interval={interval}",
                 f"training.checkpoint_interval={interval}",
-                f"training.log_interval={max(updates // 20, 1)}",
+                f"training.log_interval={max(n // 20, 1)}",
                 "scheduler.params.num_warmup_steps=1",
             ]
             spec = RunSpec(
@@ -293,11 +315,12 @@ def training(device, workdir, updates, echo, skip=None, rows=None):
                 mode,
                 1,
                 settings=settings.get(name),
+                batch=fast["batch"] if name == settings.FAST.name else None,
                 data_dir=str(world.data_dir),
                 extra=extra,
                 config=synthetic.CONFIGS[PAPER_MODEL],
             )
-            echo(f"training: VisualBERT {mode}, {name} settings, {updates} updates")
+            echo(f"training: VisualBERT {mode}, {name} settings, {n} updates, batch {spec.batch}")
             began = time.monotonic()
             run = execute.run(spec, force=True, test=False, probe=False)
             parsed = logs.parse_file(spec.dir / run.log)
@@ -396,7 +419,7 @@ def check(out, since=None, echo=print, minutes=DEFAULT_MINUTES):
         record.check_folder(spec.dir, force=True)
     device, name = _device()
     on_gpu = device.type == "cuda"
-    plan = plan_budget(minutes, spent_before, on_gpu)
+    plan = plan_budget(minutes, spent_before, on_gpu, cpu_bf16=on_gpu or settings.cpu_native_bf16())
 
     def check_spent():
         return spent_before + time.monotonic() - began_check
@@ -410,12 +433,7 @@ def check(out, since=None, echo=print, minutes=DEFAULT_MINUTES):
     result = {
         "kind": "pekit-gpu-check",
         "device": device_facts(device, name),
-        "scaled_down": None
-        if on_gpu
-        else (
-            f"no GPU: {CPU_UPDATES} updates a run, "
-            "the bench's training section only (VisualBERT FC and PE)"
-        ),
+        "scaled_down": None if on_gpu else cpu_scaled_down(plan["fast"]),
         "budget": {
             "minutes": minutes,
             "before_check_s": plan["before_check_s"],
@@ -450,6 +468,7 @@ def check(out, since=None, echo=print, minutes=DEFAULT_MINUTES):
             echo,
             skip=lambda: reason("training", time.monotonic() - began),
             rows=result["training"],
+            fast=plan["fast"],
         )
 
     _part("training", result, echo, run_training)
